@@ -1,0 +1,177 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The classes of model errors. Check them with [errors.Is]; the detail of a
+// provider failure is in an [*Error], found with [errors.As].
+var (
+	// ErrRateLimited: the provider throttled the call (HTTP 429). The
+	// [*Error] may carry how long to wait in RetryAfter. Worth retrying.
+	ErrRateLimited = errors.New("llm: rate limited")
+	// ErrTransient: a failure that may not recur: a 5xx answer, a reset
+	// connection, a timeout on the provider's side. Worth retrying.
+	ErrTransient = errors.New("llm: transient failure")
+	// ErrRefused: the model or the provider's content filter declined to answer.
+	ErrRefused = errors.New("llm: refused")
+	// ErrContextTooLong: the request does not fit the model's context window.
+	ErrContextTooLong = errors.New("llm: context too long")
+	// ErrOutputTruncated: the answer was cut by the output-token limit
+	// (finish reason "length").
+	ErrOutputTruncated = errors.New("llm: output truncated")
+	// ErrInvalidOutput: the answer is not valid JSON, does not satisfy the
+	// request's schema, or does not decode into the expected Go type. The
+	// detail is in an [*InvalidOutputError].
+	ErrInvalidOutput = errors.New("llm: invalid output")
+	// ErrInvalidRequest: the request itself is malformed (see [Request.Validate]).
+	ErrInvalidRequest = errors.New("llm: invalid request")
+)
+
+// An Error is a classified failure of a model call.
+//
+// Its Message and the text of Err come from the provider and may contain
+// anything the provider chose to say: never show them to an operator
+// unfiltered.
+type Error struct {
+	// Kind is the class: one of the Err* sentinels of this package, or nil
+	// for a provider failure that fits none of them (a 401, say).
+	Kind error
+	// StatusCode is the provider's HTTP status, or 0 when there was none.
+	StatusCode int
+	// RetryAfter is how long the provider asked the caller to wait before
+	// trying again, or 0 when it did not say.
+	RetryAfter time.Duration
+	// Message is the provider's explanation, if any.
+	Message string
+	// Err is the underlying cause, if any.
+	Err error
+}
+
+// Error describes the failure: class, status, provider message and cause.
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Kind != nil {
+		b.WriteString(e.Kind.Error())
+	} else {
+		b.WriteString("llm: provider error")
+	}
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " (status %d)", e.StatusCode)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Is reports whether target is e's class.
+func (e *Error) Is(target error) bool { return e.Kind != nil && target == e.Kind }
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether err is worth retrying: a rate limit or a
+// transient failure, including a connection reset, an unexpected EOF or a
+// network timeout that no adapter classified. It is false for nil, for the
+// caller's own cancellation or deadline, and for every other class.
+func Retryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrTransient) {
+		return true
+	}
+	var kinded *Error
+	if errors.As(err, &kinded) {
+		return false // classified as something else: trust the classification
+	}
+	return isNetworkHiccup(err)
+}
+
+// isNetworkHiccup recognises the connection-level failures that are worth
+// retrying when nothing classified them.
+func isNetworkHiccup(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// RetryAfter returns the wait the provider asked for, found in the first
+// [*Error] in err's chain, and whether it was known.
+func RetryAfter(err error) (time.Duration, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		return e.RetryAfter, true
+	}
+	return 0, false
+}
+
+// ErrorFromHTTP classifies a provider's non-2xx HTTP answer for adapters:
+// 429 is [ErrRateLimited]; 408, 409, 425, 5xx and 529 are [ErrTransient];
+// 413 is [ErrContextTooLong]; anything else is an unclassified [*Error].
+// The wait asked for in the headers (see [ParseRetryAfter]) is recorded for
+// every status. message is the provider's explanation, kept in Message.
+func ErrorFromHTTP(status int, header http.Header, message string, now time.Time) *Error {
+	e := &Error{StatusCode: status, Message: message}
+	e.RetryAfter, _ = ParseRetryAfter(header, now)
+	switch {
+	case status == http.StatusTooManyRequests:
+		e.Kind = ErrRateLimited
+	case status == http.StatusRequestTimeout, status == http.StatusConflict, status == http.StatusTooEarly,
+		status >= 500:
+		e.Kind = ErrTransient
+	case status == http.StatusRequestEntityTooLarge:
+		e.Kind = ErrContextTooLong
+	}
+	return e
+}
+
+// ParseRetryAfter reads how long a provider asked the caller to wait:
+// the "retry-after-ms" header (milliseconds, as OpenAI-compatible servers
+// send it), else "Retry-After" as seconds (fractions allowed) or as an HTTP
+// date, measured from now. It reports false when neither header holds a
+// usable, positive wait.
+func ParseRetryAfter(header http.Header, now time.Time) (time.Duration, bool) {
+	if v := strings.TrimSpace(header.Get("retry-after-ms")); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < 1e12 {
+			return time.Duration(ms * float64(time.Millisecond)), true
+		}
+	}
+	v := strings.TrimSpace(header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s > 0 && s < 1e9 {
+			return time.Duration(s * float64(time.Second)), true
+		}
+		return 0, false
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d, true
+		}
+	}
+	return 0, false
+}
