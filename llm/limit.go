@@ -1,0 +1,50 @@
+package llm
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
+)
+
+// WithRateLimit makes every call wait for a token from l before it reaches
+// the wrapped model, so calls start at most at l's rate. A call whose ctx
+// ends first, or whose deadline would pass before its token comes, fails at
+// once with an error wrapping the limiter's (ctx.Err() when ctx is done).
+// The limiter may be shared by several models to enforce one budget.
+func WithRateLimit(l *rate.Limiter) Middleware {
+	if l == nil {
+		panic("llm: WithRateLimit: nil limiter")
+	}
+	return func(next Model) Model {
+		return ModelFunc(func(ctx context.Context, req Request) (Response, error) {
+			if err := l.Wait(ctx); err != nil {
+				if ctx.Err() != nil {
+					return Response{}, ctx.Err()
+				}
+				return Response{}, fmt.Errorf("llm: rate limit: %w", err)
+			}
+			return next.Generate(ctx, req)
+		})
+	}
+}
+
+// WithConcurrencyLimit lets at most n calls run at once through the wrapped
+// model; further calls wait their turn, in order, or fail with ctx.Err() if
+// ctx ends first. It panics if n < 1.
+func WithConcurrencyLimit(n int) Middleware {
+	if n < 1 {
+		panic("llm: WithConcurrencyLimit: n must be at least 1")
+	}
+	sem := semaphore.NewWeighted(int64(n))
+	return func(next Model) Model {
+		return ModelFunc(func(ctx context.Context, req Request) (Response, error) {
+			if err := sem.Acquire(ctx, 1); err != nil {
+				return Response{}, err
+			}
+			defer sem.Release(1)
+			return next.Generate(ctx, req)
+		})
+	}
+}
