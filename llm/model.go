@@ -56,7 +56,9 @@ const (
 
 // A Message is one turn of the conversation sent to a model.
 type Message struct {
-	Role    Role   `json:"role"`
+	// Role says who wrote the message: [RoleUser] or [RoleAssistant].
+	Role Role `json:"role"`
+	// Content is the message's text.
 	Content string `json:"content"`
 }
 

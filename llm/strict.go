@@ -242,6 +242,7 @@ var strictKeywords = map[string]bool{
 // strict structured-output subset. Each [Problem] is located by the JSON
 // pointer of the offending subschema, such as "#/properties/score".
 type NotStrictError struct {
+	// Problems lists every violation, in document order.
 	Problems []Problem
 }
 

@@ -27,10 +27,14 @@ import (
 // CallSummary is what we want out of each conversation. Reasoning comes
 // first so that a real model explains before it commits to a label.
 type CallSummary struct {
-	Reasoning string  `json:"reasoning"`
-	Intent    string  `json:"intent" jsonschema:"enum=billing,enum=support,enum=cancellation,enum=other"`
-	Resolved  *bool   `json:"resolved"`
-	OrderID   *string `json:"orderId" jsonschema:"description=The order number the caller mentions, if any."`
+	// Reasoning explains the labels below.
+	Reasoning string `json:"reasoning"`
+	// Intent is the caller's main reason for calling.
+	Intent string `json:"intent" jsonschema:"enum=billing,enum=support,enum=cancellation,enum=other"`
+	// Resolved says whether the call solved the problem; null when unclear.
+	Resolved *bool `json:"resolved"`
+	// OrderID is the order number the caller mentions, if any.
+	OrderID *string `json:"orderId" jsonschema:"description=The order number the caller mentions, if any."`
 }
 
 var conversations = []string{

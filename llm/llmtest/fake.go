@@ -62,9 +62,12 @@ func (s Step) WithFinish(r llm.FinishReason) Step {
 
 // A Call is one recorded call: the request and what was returned.
 type Call struct {
-	Request  llm.Request
+	// Request is a copy of the request the model received.
+	Request llm.Request
+	// Response is what the model returned; zero when it failed.
 	Response llm.Response
-	Err      error
+	// Err is the model's error, or nil.
+	Err error
 }
 
 // A Recorder is a model that forwards every call to another and records it.

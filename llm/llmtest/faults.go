@@ -54,12 +54,19 @@ func (f Fault) String() string {
 // in [0, 1] and their sum must not exceed 1; the rest of the calls go
 // through untouched.
 type Faults struct {
-	RateLimited     float64
-	Transient       float64
-	Refused         float64
-	ContextTooLong  float64
-	Truncated       float64
-	MalformedJSON   float64
+	// RateLimited is the rate of [FaultRateLimited].
+	RateLimited float64
+	// Transient is the rate of [FaultTransient].
+	Transient float64
+	// Refused is the rate of [FaultRefused].
+	Refused float64
+	// ContextTooLong is the rate of [FaultContextTooLong].
+	ContextTooLong float64
+	// Truncated is the rate of [FaultTruncated].
+	Truncated float64
+	// MalformedJSON is the rate of [FaultMalformedJSON].
+	MalformedJSON float64
+	// SchemaViolation is the rate of [FaultSchemaViolation].
 	SchemaViolation float64
 	// RetryAfter is the wait a rate-limited failure asks for; 0 asks for none.
 	RetryAfter time.Duration
