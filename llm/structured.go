@@ -24,6 +24,7 @@ type StructuredOption interface {
 
 type structuredConfig struct {
 	maxAttempts int
+	validate    *Schema
 }
 
 type optionFunc func(*structuredConfig)
@@ -34,6 +35,15 @@ func (f optionFunc) apply(c *structuredConfig) { f(c) }
 // the first included. Values below 1 count as 1: no repair.
 func WithMaxAttempts(n int) StructuredOption {
 	return optionFunc(func(c *structuredConfig) { c.maxAttempts = max(n, 1) })
+}
+
+// WithValidation makes [GenerateStructured] check answers against s instead
+// of the schema it sends. Callers that coerce answers themselves use it to
+// send the exact schema a provider should follow while repairing only what
+// they cannot coerce — for example, validating that the answer is an
+// object and leaving field types to the caller. A nil s changes nothing.
+func WithValidation(s *Schema) StructuredOption {
+	return optionFunc(func(c *structuredConfig) { c.validate = s })
 }
 
 // A Result is what [GenerateStructured] got from the model.
@@ -80,6 +90,10 @@ func GenerateStructured[T any](ctx context.Context, m Model, schema *Schema, req
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
+	check := schema
+	if cfg.validate != nil {
+		check = cfg.validate
+	}
 	req.Schema, req.SchemaName = schema.JSON(), schema.Name()
 	req.Messages = append([]Message(nil), req.Messages...)
 	if err := req.Validate(); err != nil {
@@ -99,13 +113,13 @@ func GenerateStructured[T any](ctx context.Context, m Model, schema *Schema, req
 		if err := resp.Err(); err != nil {
 			return res, err
 		}
-		value, problems := decodeAnswer[T](schema, resp.Content)
+		value, problems := decodeAnswer[T](check, resp.Content)
 		if problems == nil {
 			res.Value = value
 			return res, nil
 		}
 		if res.Attempts >= cfg.maxAttempts {
-			return res, &InvalidOutputError{Schema: schema.Name(), Problems: problems, Content: resp.Content, Attempts: res.Attempts}
+			return res, &InvalidOutputError{Schema: check.Name(), Problems: problems, Content: resp.Content, Attempts: res.Attempts}
 		}
 		req.Messages = append(req.Messages,
 			Message{Role: RoleAssistant, Content: resp.Content},

@@ -213,3 +213,18 @@ func TestRepairMessageBoundsTheList(t *testing.T) {
 	assert.Equal(t, `llm: invalid output for schema "s" after 2 attempt(s): $.x: bad; $.x: bad; $.x: bad; and 22 more`, e.Error())
 	assert.True(t, errors.Is(e, llm.ErrInvalidOutput))
 }
+
+func TestGenerateStructuredWithValidation(t *testing.T) {
+	lenient := llm.MustSchema("any_object", json.RawMessage(`{"type":"object"}`))
+	m := llmtest.NewScripted(llmtest.Reply(`[1]`), llmtest.Reply(`{"score":"high"}`))
+	res, err := llm.GenerateStructured[map[string]any](context.Background(), m, verdictSch, baseRequest(), llm.WithValidation(lenient))
+	require.NoError(t, err, "an object of the wrong shape passes the lenient check")
+	assert.Equal(t, "high", res.Value["score"])
+	assert.Equal(t, 2, res.Attempts, "a non-object is still repaired")
+
+	reqs := m.Requests()
+	assert.Equal(t, "verdict", reqs[0].SchemaName, "the strict schema is what the provider sees")
+	assert.JSONEq(t, string(verdictSch.JSON()), string(reqs[1].Schema))
+	assert.Contains(t, reqs[1].Messages[2].Content, `"verdict"`, "the repair names the schema the model was given")
+	assert.Contains(t, reqs[1].Messages[2].Content, "- $: got array, want object")
+}
