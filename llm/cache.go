@@ -5,9 +5,11 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"sync"
 )
 
@@ -23,20 +25,51 @@ type Cache interface {
 }
 
 // CacheKey returns the key [WithCache] stores req's response under: the
-// hex SHA-256 of a canonical encoding of the whole request — model key,
-// system instructions, every message, the schema (whitespace ignored) and
-// its name, temperature, output limit and seed. Requests that differ in any
-// of these get different keys.
+// hex SHA-256 of every field of the request — model key, system
+// instructions, every message's role and content, the schema (insignificant
+// white space ignored) and its name, temperature, output limit and seed —
+// each written with its length, byte for byte, so that requests that differ
+// in any way get different keys.
 func CacheKey(req Request) string {
-	if len(req.Schema) > 0 {
-		var compact bytes.Buffer
-		if json.Compact(&compact, req.Schema) == nil {
-			req.Schema = compact.Bytes()
-		}
-	}
 	h := sha256.New()
-	h.Write([]byte("debrief-llm-cache-v1\n"))
-	_ = json.NewEncoder(h).Encode(req) // cannot fail: plain fields and compacted raw JSON
+	var n [8]byte
+	put := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	putInt := func(v uint64) {
+		binary.BigEndian.PutUint64(n[:], v)
+		h.Write(n[:])
+	}
+	h.Write([]byte("debrief-llm-cache-v2\n"))
+	put([]byte(req.Model))
+	put([]byte(req.System))
+	putInt(uint64(len(req.Messages)))
+	for _, m := range req.Messages {
+		put([]byte(m.Role))
+		put([]byte(m.Content))
+	}
+	schema := req.Schema
+	var compact bytes.Buffer
+	if len(schema) > 0 && json.Compact(&compact, schema) == nil {
+		schema = compact.Bytes()
+	}
+	put(schema)
+	put([]byte(req.SchemaName))
+	if req.Temperature == nil {
+		put(nil)
+	} else {
+		put([]byte{1})
+		putInt(math.Float64bits(*req.Temperature))
+	}
+	putInt(uint64(req.MaxOutputTokens))
+	if req.Seed == nil {
+		put(nil)
+	} else {
+		put([]byte{1})
+		putInt(uint64(*req.Seed))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -55,7 +88,11 @@ type CacheOptions struct {
 //
 // Identical requests get identical answers: a caller that samples a model
 // several times for the same prompt must vary [Request.Seed] between
-// samples, or the cache will serve the first sample every time.
+// samples, or the cache will serve the first sample every time. Concurrent
+// identical requests that miss are each sent to the model.
+//
+// opts is optional; when several are given, the last one with a Logger
+// supplies it.
 func WithCache(c Cache, opts ...CacheOptions) Middleware {
 	if c == nil {
 		panic("llm: WithCache: nil cache")
@@ -109,7 +146,7 @@ type lruEntry struct {
 // NewLRUCache returns an empty cache holding at most maxEntries responses
 // and, when maxBytes > 0, at most maxBytes bytes of keys and responses. It
 // panics if maxEntries < 1. A single response larger than maxBytes is not
-// stored.
+// stored, and removes any older response stored under its key.
 func NewLRUCache(maxEntries int, maxBytes int64) *LRUCache {
 	if maxEntries < 1 {
 		panic("llm: NewLRUCache: maxEntries must be at least 1")
@@ -133,13 +170,13 @@ func (c *LRUCache) Get(_ context.Context, key string) (Response, bool, error) {
 // needed to stay within the bounds.
 func (c *LRUCache) Set(_ context.Context, key string, resp Response) error {
 	size := int64(len(key) + len(resp.Content) + len(resp.Model) + len(resp.FinishReason) + 64)
-	if c.maxBytes > 0 && size > c.maxBytes {
-		return nil
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
 		c.removeElement(el)
+	}
+	if c.maxBytes > 0 && size > c.maxBytes {
+		return nil
 	}
 	c.items[key] = c.order.PushFront(&lruEntry{key: key, resp: resp, size: size})
 	c.bytes += size

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -129,6 +130,26 @@ func TestCacheKeyCoversTheWholeRequest(t *testing.T) {
 	spaced := base
 	spaced.Schema = []byte("{ \"type\" :\n \"object\" }")
 	assert.Equal(t, llm.CacheKey(base), llm.CacheKey(spaced), "schema whitespace does not matter")
+
+	// Values no JSON encoder accepts still key apart.
+	odd := map[string]llm.Request{
+		"nan a":        {Model: "a", Temperature: ptr(math.NaN())},
+		"nan b":        {Model: "b", Temperature: ptr(math.NaN())},
+		"bad schema a": {Model: "a", Schema: []byte(`{"type":`)},
+		"bad schema b": {Model: "a", Schema: []byte(`{"type":"`)},
+		"bad utf8 a":   {Model: "a", Messages: []llm.Message{{Role: llm.RoleUser, Content: "\xff"}}},
+		"bad utf8 b":   {Model: "a", Messages: []llm.Message{{Role: llm.RoleUser, Content: "\xfe"}}},
+		"split a":      {Model: "ab", System: "c"},
+		"split b":      {Model: "a", System: "bc"},
+	}
+	seen := map[string]string{}
+	for name, r := range odd {
+		k := llm.CacheKey(r)
+		if prev, dup := seen[k]; dup {
+			t.Errorf("%s has the same key as %s", name, prev)
+		}
+		seen[k] = name
+	}
 }
 
 func TestLRUCacheBounds(t *testing.T) {
@@ -165,6 +186,13 @@ func TestLRUCacheBounds(t *testing.T) {
 	_, ok, _ = bc.Get(ctx, "huge")
 	assert.False(t, ok, "a response larger than the whole cache is not stored")
 	assert.LessOrEqual(t, bc.Bytes(), int64(1000))
+
+	small := llm.NewLRUCache(10, 500)
+	require.NoError(t, small.Set(ctx, "k", llm.Response{Content: "old"}))
+	require.NoError(t, small.Set(ctx, "k", llm.Response{Content: strings.Repeat("x", 1000)}))
+	_, ok, _ = small.Get(ctx, "k")
+	assert.False(t, ok, "an oversized Set does not leave the old value behind")
+	assert.Zero(t, small.Bytes())
 
 	assert.Panics(t, func() { llm.NewLRUCache(0, 0) })
 }

@@ -90,17 +90,20 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Retryable reports whether err is worth retrying: a rate limit or a
 // transient failure, including a connection reset, an unexpected EOF or a
-// network timeout that no adapter classified. It is false for nil, for the
-// caller's own cancellation or deadline, and for every other class.
+// network timeout (an HTTP client's own timeout among them) that no adapter
+// classified. It is false for nil, for a cancellation, for a bare context
+// deadline, and for every other class. An HTTP client reports the caller's
+// own expired deadline as a timeout too: callers check their context before
+// retrying, as [WithRetry] does.
 func Retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrTransient) {
 		return true
 	}
 	var kinded *Error
-	if errors.As(err, &kinded) {
+	if errors.As(err, &kinded) && kinded.Kind != nil {
 		return false // classified as something else: trust the classification
 	}
 	return isNetworkHiccup(err)
@@ -113,8 +116,10 @@ func isNetworkHiccup(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}
+	// context.DeadlineExceeded is itself a net.Error that times out: only a
+	// timeout reported by something else (an HTTP client, a dialer) counts.
 	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return errors.As(err, &ne) && ne.Timeout() && ne != context.DeadlineExceeded
 }
 
 // RetryAfter returns the wait the provider asked for, found in the first
@@ -128,8 +133,10 @@ func RetryAfter(err error) (time.Duration, bool) {
 }
 
 // ErrorFromHTTP classifies a provider's non-2xx HTTP answer for adapters:
-// 429 is [ErrRateLimited]; 408, 409, 425, 5xx and 529 are [ErrTransient];
-// 413 is [ErrContextTooLong]; anything else is an unclassified [*Error].
+// 429 is [ErrRateLimited]; 408, 409, 425, 500, 502, 503, 504, 520–524
+// (proxy errors) and 529 (overloaded) are [ErrTransient]; 413 is
+// [ErrContextTooLong]; anything else (501, 505, every other 4xx) is an
+// unclassified [*Error].
 // The wait asked for in the headers (see [ParseRetryAfter]) is recorded for
 // every status. message is the provider's explanation, kept in Message.
 func ErrorFromHTTP(status int, header http.Header, message string, now time.Time) *Error {
@@ -139,7 +146,7 @@ func ErrorFromHTTP(status int, header http.Header, message string, now time.Time
 	case status == http.StatusTooManyRequests:
 		e.Kind = ErrRateLimited
 	case status == http.StatusRequestTimeout, status == http.StatusConflict, status == http.StatusTooEarly,
-		status >= 500:
+		status == 500, status == 502, status == 503, status == 504, status >= 520 && status <= 524, status == 529:
 		e.Kind = ErrTransient
 	case status == http.StatusRequestEntityTooLarge:
 		e.Kind = ErrContextTooLong

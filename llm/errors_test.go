@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/debrief-go/debrief/llm"
 )
@@ -70,6 +73,8 @@ func TestRetryable(t *testing.T) {
 		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), true},
 		{"unexpected EOF", fmt.Errorf("reading body: %w", io.ErrUnexpectedEOF), true},
 		{"network timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, true},
+		{"unclassified error wrapping a reset", &llm.Error{StatusCode: 0, Err: syscall.ECONNRESET}, true},
+		{"url error timing out", &url.Error{Op: "Post", URL: "https://api.example.com", Err: timeoutErr{}}, true},
 		{"canceled", context.Canceled, false},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), false},
 		{"transient joined with canceled", fmt.Errorf("%w: %w", context.Canceled, llm.ErrTransient), false},
@@ -80,6 +85,17 @@ func TestRetryable(t *testing.T) {
 			assert.Equal(t, tt.want, llm.Retryable(tt.err))
 		})
 	}
+}
+
+func TestRetryableHTTPClientTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer srv.Close()
+	client := &http.Client{Timeout: time.Millisecond}
+	_, err := client.Get(srv.URL)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "the client's own timeout looks like a deadline")
+	assert.True(t, llm.Retryable(err), "but it is the provider being slow: worth retrying")
+	assert.False(t, llm.Retryable(context.DeadlineExceeded), "a bare deadline is not")
 }
 
 func TestErrorFromHTTP(t *testing.T) {
@@ -95,6 +111,9 @@ func TestErrorFromHTTP(t *testing.T) {
 		{503, http.Header{"Retry-After": {"2"}}, llm.ErrTransient, 2 * time.Second},
 		{500, nil, llm.ErrTransient, 0},
 		{502, nil, llm.ErrTransient, 0},
+		{522, nil, llm.ErrTransient, 0},
+		{501, nil, nil, 0},
+		{505, nil, nil, 0},
 		{529, nil, llm.ErrTransient, 0},
 		{408, nil, llm.ErrTransient, 0},
 		{409, nil, llm.ErrTransient, 0},

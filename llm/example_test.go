@@ -122,7 +122,7 @@ func ExampleWithRetry() {
 	)
 	model := llm.Chain(provider, llm.WithRetry(llm.RetryOptions{
 		Sleep: func(_ context.Context, d time.Duration) error {
-			fmt.Println("waiting", d)
+			fmt.Println("waiting", d.Round(time.Second)) // 3s and a little jitter
 			return nil
 		},
 	}))
@@ -134,7 +134,8 @@ func ExampleWithRetry() {
 }
 
 func ExampleMeter() {
-	meter := llm.NewMeter(llm.PriceTable{"gpt-4o": {Input: 2.50, CachedInput: 1.25, Output: 10}})
+	cachedPrice := 1.25
+	meter := llm.NewMeter(llm.PriceTable{"gpt-4o": {Input: 2.50, CachedInput: &cachedPrice, Output: 10}})
 	meter.Record("gpt-4o", llm.Usage{InputTokens: 200_000, CachedInputTokens: 100_000, OutputTokens: 10_000})
 	meter.Record("local-llama", llm.Usage{InputTokens: 50_000, OutputTokens: 5_000})
 	r := meter.Report()

@@ -12,17 +12,18 @@ type Price struct {
 	// Input is the price of a prompt token not served from the prompt cache.
 	Input float64 `json:"input"`
 	// CachedInput is the price of a prompt token served from the provider's
-	// prompt cache. Zero means cached tokens cost as much as Input ones.
-	CachedInput float64 `json:"cachedInput"`
+	// prompt cache; nil means cached tokens cost as much as Input ones (a
+	// pointer to 0 makes them free).
+	CachedInput *float64 `json:"cachedInput,omitempty"`
 	// Output is the price of an answer token.
 	Output float64 `json:"output"`
 }
 
 // Cost returns what u costs at p.
 func (p Price) Cost(u Usage) float64 {
-	cachedPrice := p.CachedInput
-	if cachedPrice == 0 {
-		cachedPrice = p.Input
+	cachedPrice := p.Input
+	if p.CachedInput != nil {
+		cachedPrice = *p.CachedInput
 	}
 	cached := min(u.CachedInputTokens, u.InputTokens)
 	return (float64(u.InputTokens-cached)*p.Input + float64(cached)*cachedPrice + float64(u.OutputTokens)*p.Output) / 1e6
@@ -33,8 +34,8 @@ type PriceTable map[string]Price
 
 // A Meter sums the calls, failures and tokens of every call made through
 // its [Meter.Middleware], per model key, and converts them to cost with the
-// host's [PriceTable]. It is safe for concurrent use. The zero value is not
-// usable: call [NewMeter].
+// host's [PriceTable]. It is safe for concurrent use. The zero value is a
+// meter that prices nothing.
 type Meter struct {
 	prices PriceTable
 
@@ -53,7 +54,9 @@ func NewMeter(prices PriceTable) *Meter {
 }
 
 // Middleware returns a [Middleware] recording every call on m under the
-// request's model key: one call, one failure if it returned an error, one
+// request's model key. Placed outermost in a [Chain], it counts the calls
+// the host made, a retried call once; placed innermost, every attempt. It
+// records one call, one failure if it returned an error, one
 // cache hit if the response was served from a cache, and the response's
 // usage.
 func (m *Meter) Middleware() Middleware {
@@ -73,6 +76,9 @@ func (m *Meter) Record(model string, u Usage) { m.record(model, u, false, false)
 func (m *Meter) record(model string, u Usage, failed, cached bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.byModel == nil {
+		m.byModel = map[string]*ModelUsage{}
+	}
 	mu, ok := m.byModel[model]
 	if !ok {
 		mu = &ModelUsage{Model: model}

@@ -13,7 +13,7 @@ import (
 )
 
 func TestPriceCost(t *testing.T) {
-	p := llm.Price{Input: 2.50, CachedInput: 1.25, Output: 10}
+	p := llm.Price{Input: 2.50, CachedInput: ptr(1.25), Output: 10}
 	u := llm.Usage{InputTokens: 1_000_000, CachedInputTokens: 400_000, OutputTokens: 100_000}
 	assert.InDelta(t, 0.6*2.50+0.4*1.25+0.1*10, p.Cost(u), 1e-12)
 
@@ -23,10 +23,23 @@ func TestPriceCost(t *testing.T) {
 	assert.InDelta(t, 2.0, noCachedPrice.Cost(llm.Usage{InputTokens: 1_000_000, CachedInputTokens: 9_000_000}), 1e-12,
 		"cached tokens beyond the input are not charged twice")
 	assert.Zero(t, p.Cost(llm.Usage{}))
+
+	freeCache := llm.Price{Input: 2, CachedInput: ptr(0.0), Output: 8}
+	assert.InDelta(t, 1.0, freeCache.Cost(llm.Usage{InputTokens: 1_000_000, CachedInputTokens: 500_000}), 1e-12,
+		"a pointer to 0 makes cached tokens free")
+}
+
+func TestMeterZeroValue(t *testing.T) {
+	var m llm.Meter
+	m.Record("x", llm.Usage{InputTokens: 5})
+	r := m.Report()
+	require.Len(t, r.Models, 1)
+	assert.Equal(t, int64(5), r.Usage.InputTokens)
+	assert.Equal(t, []string{"x"}, r.Unpriced)
 }
 
 func TestMeter(t *testing.T) {
-	prices := llm.PriceTable{"small": {Input: 0.15, Output: 0.60}, "large": {Input: 2.5, CachedInput: 1.25, Output: 10}}
+	prices := llm.PriceTable{"small": {Input: 0.15, Output: 0.60}, "large": {Input: 2.5, CachedInput: ptr(1.25), Output: 10}}
 	meter := llm.NewMeter(prices)
 	prices["small"] = llm.Price{Input: 1000} // the meter keeps its own copy
 

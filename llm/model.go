@@ -101,7 +101,7 @@ func (r Request) Validate() error {
 	if len(r.Schema) > 0 && !json.Valid(r.Schema) {
 		errs = append(errs, errors.New("schema: not valid JSON"))
 	}
-	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
+	if r.Temperature != nil && !(*r.Temperature >= 0 && *r.Temperature <= 2) { // NaN fails too
 		errs = append(errs, fmt.Errorf("temperature: %v is outside [0, 2]", *r.Temperature))
 	}
 	if r.MaxOutputTokens < 0 {

@@ -3,6 +3,7 @@ package llm_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,6 +29,8 @@ func TestRequestValidate(t *testing.T) {
 		}, []string{`messages[1].role: "system" is not`}},
 		{"bad schema", func(r *llm.Request) { r.Schema = []byte(`{"type":`) }, []string{"schema: not valid JSON"}},
 		{"temperature", func(r *llm.Request) { r.Temperature = ptr(2.5) }, []string{"temperature: 2.5 is outside [0, 2]"}},
+		{"NaN temperature", func(r *llm.Request) { r.Temperature = ptr(math.NaN()) }, []string{"temperature: NaN is outside [0, 2]"}},
+		{"infinite temperature", func(r *llm.Request) { r.Temperature = ptr(math.Inf(1)) }, []string{"temperature: +Inf is outside [0, 2]"}},
 		{"negative max tokens", func(r *llm.Request) { r.MaxOutputTokens = -1 }, []string{"maxOutputTokens: -1 is negative"}},
 		{"several at once", func(r *llm.Request) {
 			r.Messages = []llm.Message{{Role: "tool"}}

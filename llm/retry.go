@@ -52,8 +52,9 @@ type RetryOptions struct {
 	// Now tells the time, to skip a wait that would outlast ctx's deadline.
 	// Default time.Now.
 	Now func() time.Time
-	// Rand supplies the jitter. It is used under a lock. Default: a
-	// generator seeded from the runtime's random source.
+	// Rand supplies the jitter. The wrapper uses it under its own lock, so
+	// it must not be used elsewhere. Default: a generator seeded from the
+	// runtime's random source.
 	Rand *rand.Rand
 	// Logger receives a debug record per retry. Default: none.
 	Logger *slog.Logger
@@ -91,14 +92,15 @@ func (o RetryOptions) withDefaults() RetryOptions {
 // between attempts with exponential backoff and jitter: before retry n the
 // wait is drawn uniformly from [d/2, d) where d = BaseDelay·2^(n-1), capped
 // at MaxDelay. When the failure carries a retry-after (see [RetryAfter]),
-// the wait is at least that long.
+// the wait is that long plus up to a tenth more (at most a second), so that
+// throttled clients do not all come back at the same instant.
 //
 // It stops, returning the last error, when the error is not retryable, when
 // MaxAttempts calls have been made, when the retry-after exceeds
 // MaxRetryAfter, or when the wait would outlast ctx's deadline; and it
-// stops with ctx's error, joined with the last failure, as soon as ctx is
-// done. The error after several attempts says how many were made and still
-// matches the last failure's class.
+// stops with ctx's error, joined with the last failure if there was one, as
+// soon as ctx is done. The error after several attempts says how many were
+// made and still matches the last failure's class.
 func WithRetry(opts RetryOptions) Middleware {
 	o := opts.withDefaults()
 	r := &retrier{opts: o}
@@ -115,13 +117,16 @@ type retrier struct {
 }
 
 func (r *retrier) generate(ctx context.Context, next Model, req Request) (Response, error) {
+	if err := ctx.Err(); err != nil {
+		return Response{}, err
+	}
 	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return Response{}, err
-		}
 		resp, err := next.Generate(ctx, req)
-		if err == nil || !Retryable(err) || ctx.Err() != nil {
+		if err == nil || !Retryable(err) {
 			return resp, wrapAttempts(err, attempt)
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return resp, fmt.Errorf("llm: retry interrupted after %d attempt(s): %w", attempt, joinErrs(cerr, err))
 		}
 		if attempt >= r.opts.MaxAttempts {
 			return resp, wrapAttempts(err, attempt)
@@ -131,7 +136,7 @@ func (r *retrier) generate(ctx context.Context, next Model, req Request) (Respon
 			if ra > r.opts.MaxRetryAfter {
 				return resp, fmt.Errorf("llm: not retrying: retry-after %s exceeds %s: %w", ra, r.opts.MaxRetryAfter, wrapAttempts(err, attempt))
 			}
-			delay = max(delay, ra)
+			delay = ra + r.jitter(min(ra/10, time.Second))
 		}
 		if deadline, ok := ctx.Deadline(); ok && r.opts.Now().Add(delay).After(deadline) {
 			return resp, fmt.Errorf("llm: not retrying: the wait of %s would outlast the deadline: %w", delay, wrapAttempts(err, attempt))
@@ -144,17 +149,29 @@ func (r *retrier) generate(ctx context.Context, next Model, req Request) (Respon
 	}
 }
 
-// backoff returns the jittered wait before retry n (n ≥ 1).
+// backoff returns the jittered wait before retry n (n ≥ 1): uniform in
+// [d/2, d) for d = BaseDelay·2^(n-1) capped at MaxDelay.
 func (r *retrier) backoff(n int) time.Duration {
 	d := r.opts.BaseDelay
 	for i := 1; i < n && d < r.opts.MaxDelay; i++ {
-		d *= 2
+		if d > r.opts.MaxDelay/2 {
+			d = r.opts.MaxDelay // doubling would pass the cap, or overflow
+		} else {
+			d *= 2
+		}
 	}
 	d = min(d, r.opts.MaxDelay)
+	return d - d/2 + r.jitter(d/2)
+}
+
+// jitter returns a random duration in [0, limit), or 0 when limit ≤ 0.
+func (r *retrier) jitter(limit time.Duration) time.Duration {
+	if limit <= 0 {
+		return 0
+	}
 	r.mu.Lock()
-	j := r.opts.Rand.Int64N(int64(d/2) + 1)
-	r.mu.Unlock()
-	return d/2 + time.Duration(j)
+	defer r.mu.Unlock()
+	return time.Duration(r.opts.Rand.Int64N(int64(limit)))
 }
 
 func wrapAttempts(err error, attempts int) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -48,7 +49,9 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	resp, err := llm.Chain(m, llm.WithRetry(retryOpts(s))).Generate(context.Background(), baseRequest())
 	require.NoError(t, err)
 	assert.Equal(t, "{}", resp.Content)
-	assert.Equal(t, []time.Duration{7 * time.Second}, s.delays, "the wait is the retry-after, longer than the backoff")
+	require.Len(t, s.delays, 1)
+	assert.GreaterOrEqual(t, s.delays[0], 7*time.Second, "the wait is at least the retry-after, longer than the backoff")
+	assert.Less(t, s.delays[0], 7*time.Second+700*time.Millisecond, "plus at most a tenth of it as jitter")
 	assert.Equal(t, 2, m.Len())
 }
 
@@ -136,7 +139,23 @@ func TestRetryStopsOnCancellation(t *testing.T) {
 	})
 	_, err = llm.Chain(failing, llm.WithRetry(retryOpts(&sleeper{}))).Generate(ctx2, baseRequest())
 	assert.ErrorIs(t, err, llm.ErrTransient)
+	assert.ErrorIs(t, err, context.Canceled, "the cancellation is joined to the failure")
 	assert.Equal(t, 1, calls)
+}
+
+func TestRetryBackoffNeverOverflows(t *testing.T) {
+	s := &sleeper{}
+	fails := llm.ModelFunc(func(context.Context, llm.Request) (llm.Response, error) { return llm.Response{}, transient })
+	opts := retryOpts(s)
+	opts.MaxAttempts, opts.MaxDelay = 70, time.Duration(math.MaxInt64)
+	assert.NotPanics(t, func() {
+		_, err := llm.Chain(fails, llm.WithRetry(opts)).Generate(context.Background(), baseRequest())
+		assert.ErrorContains(t, err, "failed after 70 attempts")
+	})
+	require.Len(t, s.delays, 69)
+	for i, d := range s.delays {
+		assert.Positive(t, d, "retry %d", i+1)
+	}
 }
 
 func TestRetryRefusesLongRetryAfterAndDeadlines(t *testing.T) {

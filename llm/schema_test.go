@@ -66,13 +66,13 @@ func TestSchemaProblems(t *testing.T) {
 			[]llm.Problem{{Path: "$.score", Message: "got string, want number"}}},
 		{"missing and extra", `{"reasoning":"r","evidence":[],"label":null,"confidence":1}`,
 			[]llm.Problem{
-				{Path: "$", Message: "missing property 'score'"},
 				{Path: "$", Message: "additional properties 'confidence' not allowed"},
+				{Path: "$", Message: "missing property 'score'"},
 			}},
 		{"nested array item", `{"reasoning":"r","evidence":[{"turn":1,"quote":"q"},{"turn":-2,"quote":5}],"label":null,"score":1}`,
 			[]llm.Problem{
-				{Path: "$.evidence[1].turn", Message: "minimum: got -2, want 0"},
 				{Path: "$.evidence[1].quote", Message: "got number, want string"},
+				{Path: "$.evidence[1].turn", Message: "minimum: got -2, want 0"},
 			}},
 		{"nullable enum without the null noise", `{"reasoning":"r","evidence":[],"label":"meh","score":1}`,
 			[]llm.Problem{{Path: "$.label", Message: "value must be one of 'good', 'bad'"}}},
@@ -80,7 +80,7 @@ func TestSchemaProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.ElementsMatch(t, tt.want, s.Problems([]byte(tt.answer)))
+			assert.Equal(t, tt.want, s.Problems([]byte(tt.answer)))
 		})
 	}
 }
@@ -88,10 +88,10 @@ func TestSchemaProblems(t *testing.T) {
 func TestProblemPathsForAwkwardKeys(t *testing.T) {
 	s := llm.MustSchema("m", json.RawMessage(`{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}`))
 	got := s.Problems([]byte(`{"0":["a",1],"a.b":[2],"plain_key":[true]}`))
-	assert.ElementsMatch(t, []llm.Problem{
+	assert.Equal(t, []llm.Problem{
+		{Path: `$.plain_key[0]`, Message: "got boolean, want string"},
 		{Path: `$["0"][1]`, Message: "got number, want string"},
 		{Path: `$["a.b"][0]`, Message: "got number, want string"},
-		{Path: `$.plain_key[0]`, Message: "got boolean, want string"},
 	}, got)
 	assert.Equal(t, "$.a: broken", llm.Problem{Path: "$.a", Message: "broken"}.String())
 }

@@ -3,6 +3,9 @@ package llm
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/url"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -18,20 +21,27 @@ import (
 // T's fields and their json and jsonschema tags:
 //
 //   - the root is an object schema, T's own, never a bare $ref;
+//
 //   - every object lists all of its properties in "required" and has
 //     "additionalProperties": false;
+//
 //   - a property is optional in Go — a pointer, or tagged omitempty or
 //     omitzero — is nullable in the schema: "type": [T, "null"] for a plain
 //     scalar, "anyOf": [schema, {"type": "null"}] for anything else; never
 //     "oneOf";
+//
 //   - properties keep the order of T's fields, so a model writes them in that
 //     order (put a "reasoning" field before a "score" field, for example);
+//
 //   - named struct types become $defs, recursive ones included; a reference
 //     to T itself is "#".
 //
-// T must be a struct (or a pointer to one). Maps, interfaces and
-// json.RawMessage have no strict schema and are reported as errors naming
-// the field, as is any keyword outside the strict subset (see [CheckStrict]).
+//   - sized and unsigned integers get the range Go can decode into them.
+//
+// T must be a struct (or a pointer to one). Maps, interfaces,
+// json.RawMessage, byte slices, url.URL and net.IP have no strict schema
+// a model can be held to, and are reported as errors naming the field, as
+// is any keyword outside the strict subset (see [CheckStrict]).
 func StrictSchema[T any]() (json.RawMessage, error) {
 	return strictSchemaOf(reflect.TypeFor[T]())
 }
@@ -56,9 +66,14 @@ func MustSchemaFor[T any](name string) *Schema {
 }
 
 var (
-	timeType       = reflect.TypeFor[time.Time]()
-	rawMessageType = reflect.TypeFor[json.RawMessage]()
-	unsafeNameRE   = regexp.MustCompile(`[^A-Za-z0-9_]+`)
+	timeType = reflect.TypeFor[time.Time]()
+	urlType  = reflect.TypeFor[url.URL]()
+	// customSchemaType is the interface of a type that writes its own schema,
+	// as invopop/jsonschema recognises it.
+	customSchemaType = reflect.TypeFor[interface{ JSONSchema() *jsonschema.Schema }]()
+	ipType           = reflect.TypeFor[net.IP]()
+	rawMessageType   = reflect.TypeFor[json.RawMessage]()
+	unsafeNameRE     = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 )
 
 func strictSchemaOf(t reflect.Type) (json.RawMessage, error) {
@@ -68,11 +83,22 @@ func strictSchemaOf(t reflect.Type) (json.RawMessage, error) {
 	if t.Kind() != reflect.Struct || t == timeType {
 		return nil, fmt.Errorf("llm: strict schema of %s: the root must be a struct, so that the schema is an object", t)
 	}
-	namer := func(t reflect.Type) string { return strings.Trim(unsafeNameRE.ReplaceAllString(t.Name(), "_"), "_") }
-	r := &jsonschema.Reflector{Anonymous: true, ExpandedStruct: true, Namer: namer}
-	root := r.ReflectFromType(t)
-	root.Version = ""
-	s := &strictifier{defs: root.Definitions, root: namer(t), types: map[string]reflect.Type{}}
+	n := &namer{byType: map[reflect.Type]string{}, taken: map[string]reflect.Type{}}
+	rootName := n.name(t)
+	r := &jsonschema.Reflector{Anonymous: true, ExpandedStruct: true, Namer: n.name}
+	reflected := r.ReflectFromType(t)
+	reflected.Version = ""
+	// Rewrite a copy: a type's JSONSchema method may return a schema its
+	// package shares, which must not change.
+	copied, err := json.Marshal(reflected)
+	if err != nil {
+		return nil, fmt.Errorf("llm: strict schema of %s: %w", t, err)
+	}
+	root := &jsonschema.Schema{}
+	if err := json.Unmarshal(copied, root); err != nil {
+		return nil, fmt.Errorf("llm: strict schema of %s: %w", t, err)
+	}
+	s := &strictifier{defs: root.Definitions, root: rootName, types: map[string]reflect.Type{}}
 	s.types[s.root] = t
 	if err := s.object(root, t, t.String()); err != nil {
 		return nil, err
@@ -84,7 +110,11 @@ func strictSchemaOf(t reflect.Type) (json.RawMessage, error) {
 		if !ok {
 			return nil, fmt.Errorf("llm: strict schema of %s: missing definition %q", t, name)
 		}
-		if err := s.visit(def, s.types[name], s.types[name].String()); err != nil {
+		where := "$defs." + name
+		if dt := s.types[name]; dt != nil {
+			where = dt.String()
+		}
+		if err := s.visit(def, s.types[name], where); err != nil {
 			return nil, err
 		}
 	}
@@ -102,6 +132,38 @@ func strictSchemaOf(t reflect.Type) (json.RawMessage, error) {
 	return raw, nil
 }
 
+// namer names the $defs of Go types: the type's name, made safe, or — for a
+// second type of the same name from another package — the package's name
+// and the type's. It returns "" only for unnamed types (which invopop
+// inlines), and always the same name for a type.
+type namer struct {
+	byType map[reflect.Type]string
+	taken  map[string]reflect.Type
+}
+
+func (n *namer) name(t reflect.Type) string {
+	if t.Name() == "" {
+		return ""
+	}
+	if s, ok := n.byType[t]; ok {
+		return s
+	}
+	base := strings.Trim(unsafeNameRE.ReplaceAllString(t.Name(), "_"), "_")
+	if base == "" {
+		base = "Type"
+	}
+	name := base
+	if prev, taken := n.taken[name]; taken && prev != t {
+		pkg := strings.Trim(unsafeNameRE.ReplaceAllString(path.Base(t.PkgPath()), "_"), "_")
+		name = pkg + "_" + base
+		for i := 2; n.taken[name] != nil; i++ {
+			name = fmt.Sprintf("%s_%s_%d", pkg, base, i)
+		}
+	}
+	n.byType[t], n.taken[name] = name, t
+	return name
+}
+
 // strictifier rewrites an invopop schema into the strict subset, walking it
 // alongside the Go type it was reflected from.
 type strictifier struct {
@@ -111,14 +173,20 @@ type strictifier struct {
 	queue []string                // definitions still to rewrite
 }
 
+// visit rewrites sch, the schema of Go type t. A nil t stands for a schema
+// written by hand in a JSONSchema method, whose properties have no Go field
+// to go by: its objects are made strict from the schema alone.
 func (s *strictifier) visit(sch *jsonschema.Schema, t reflect.Type, where string) error {
-	for t.Kind() == reflect.Pointer {
+	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t != nil && t.Implements(customSchemaType) {
+		t = nil
 	}
 	if sch.Ref != "" {
 		name := strings.TrimPrefix(sch.Ref, "#/$defs/")
 		if prev, seen := s.types[name]; seen {
-			if prev != t {
+			if prev != t && prev != nil && t != nil {
 				return fmt.Errorf("llm: strict schema: %s and %s share the definition name %q", prev, t, name)
 			}
 			if name == s.root {
@@ -130,9 +198,22 @@ func (s *strictifier) visit(sch *jsonschema.Schema, t reflect.Type, where string
 		s.queue = append(s.queue, name)
 		return nil
 	}
+	if t == nil {
+		switch {
+		case sch.Properties != nil:
+			return s.object(sch, nil, where)
+		case sch.Items != nil:
+			return s.visit(sch.Items, nil, where+"[]")
+		}
+		return nil
+	}
 	switch {
 	case t == rawMessageType:
 		return fmt.Errorf("llm: strict schema: %s is json.RawMessage, which has no strict schema", where)
+	case t == urlType || t == ipType:
+		return fmt.Errorf("llm: strict schema: %s is a %s, which encoding/json cannot decode from a model's text: use a string", where, t)
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return fmt.Errorf("llm: strict schema: %s is a byte slice (base64 text), which models cannot write reliably: use a string", where)
 	case t.Kind() == reflect.Map:
 		return fmt.Errorf("llm: strict schema: %s is a map, which has no strict schema (use a struct or a slice of key/value structs)", where)
 	case t.Kind() == reflect.Interface:
@@ -141,12 +222,46 @@ func (s *strictifier) visit(sch *jsonschema.Schema, t reflect.Type, where string
 		return s.object(sch, t, where)
 	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && sch.Items != nil:
 		return s.visit(sch.Items, t.Elem(), where+"[]")
+	case sch.Type == "integer":
+		boundInteger(sch, t)
 	}
 	return nil
 }
 
+// boundInteger gives a sized or unsigned integer the range Go can decode
+// into it, unless tags already set one, so that an out-of-range answer is
+// repaired instead of failing to decode.
+func boundInteger(sch *jsonschema.Schema, t reflect.Type) {
+	var lo, hi string
+	switch t.Kind() {
+	case reflect.Int8:
+		lo, hi = "-128", "127"
+	case reflect.Int16:
+		lo, hi = "-32768", "32767"
+	case reflect.Int32:
+		lo, hi = "-2147483648", "2147483647"
+	case reflect.Uint8:
+		lo, hi = "0", "255"
+	case reflect.Uint16:
+		lo, hi = "0", "65535"
+	case reflect.Uint32:
+		lo, hi = "0", "4294967295"
+	case reflect.Uint, reflect.Uint64, reflect.Uintptr:
+		lo = "0"
+	}
+	if lo != "" && sch.Minimum == "" && sch.ExclusiveMinimum == "" {
+		sch.Minimum = json.Number(lo)
+	}
+	if hi != "" && sch.Maximum == "" && sch.ExclusiveMaximum == "" {
+		sch.Maximum = json.Number(hi)
+	}
+}
+
 func (s *strictifier) object(sch *jsonschema.Schema, t reflect.Type, where string) error {
-	fields := fieldTypes(t)
+	var fields map[string]reflect.Type
+	if t != nil {
+		fields = fieldTypes(t)
+	}
 	wasRequired := map[string]bool{}
 	for _, name := range sch.Required {
 		wasRequired[name] = true
@@ -155,10 +270,10 @@ func (s *strictifier) object(sch *jsonschema.Schema, t reflect.Type, where strin
 	for pair := sch.Properties.Oldest(); pair != nil; pair = pair.Next() {
 		name, prop := pair.Key, pair.Value
 		ft, ok := fields[name]
-		if !ok {
+		if !ok && t != nil {
 			return fmt.Errorf("llm: strict schema: property %q of %s has no Go field", name, where)
 		}
-		nullable := !wasRequired[name] || ft.Kind() == reflect.Pointer
+		nullable := !wasRequired[name] || (ft != nil && ft.Kind() == reflect.Pointer)
 		if len(prop.OneOf) == 2 && prop.OneOf[1].Type == "null" { // jsonschema:"nullable"
 			prop, nullable = prop.OneOf[0], true
 		}
@@ -259,7 +374,8 @@ func (e *NotStrictError) Error() string {
 // outside the strict structured-output subset: the root must be an object
 // schema; every object schema must list all its properties in "required"
 // and set "additionalProperties" to false; every array must say its
-// "items"; "$defs" may appear only at the root and "$ref" may point only at
+// "items"; every schema must say its type (or use anyOf, $ref, enum or
+// const); "$defs" may appear only at the root and "$ref" may point only at
 // "#" or one of those definitions; and only these keywords may appear: type,
 // properties, required, additionalProperties, items, enum, const, anyOf,
 // $ref, $defs, description, title, format, pattern, minimum, maximum,
@@ -317,6 +433,15 @@ func (c *strictChecker) check(node any, path string, isRoot bool) {
 		if !strictKeywords[k] {
 			c.add(path, fmt.Sprintf("keyword %q is not supported in strict mode", k))
 		}
+	}
+	typed := false
+	for _, kw := range []string{"type", "anyOf", "$ref", "enum", "const"} {
+		if _, ok := sch[kw]; ok {
+			typed = true
+		}
+	}
+	if !typed {
+		c.add(path, `a schema must say its "type" (or use anyOf, $ref, enum or const)`)
 	}
 	if _, ok := sch["$defs"]; ok && !isRoot {
 		c.add(path, `"$defs" may appear only at the root`)

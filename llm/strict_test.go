@@ -3,12 +3,16 @@ package llm_test
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"flag"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/invopop/jsonschema"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -202,11 +206,23 @@ func TestStrictSchemaErrors(t *testing.T) {
 	type nestedMap struct {
 		Items []withMap `json:"items"`
 	}
+	type withBytes struct {
+		B []byte `json:"b"`
+	}
+	type withURL struct {
+		U url.URL `json:"u"`
+	}
+	type withIP struct {
+		IP net.IP `json:"ip"`
+	}
 	tests := []struct {
 		name string
 		gen  func() (json.RawMessage, error)
 		want string
 	}{
+		{"bytes", llm.StrictSchema[withBytes], "withBytes.b is a byte slice"},
+		{"url", llm.StrictSchema[withURL], "withURL.u is a url.URL"},
+		{"ip", llm.StrictSchema[withIP], "withIP.ip is a net.IP"},
 		{"map", llm.StrictSchema[withMap], "withMap.m is a map"},
 		{"interface", llm.StrictSchema[withAny], "withAny.x is an interface"},
 		{"raw message", llm.StrictSchema[withRaw], "withRaw.r is json.RawMessage"},
@@ -249,7 +265,15 @@ func TestCheckStrict(t *testing.T) {
 		{"required unknown", `{"type":"object","properties":{},"required":["z"],"additionalProperties":false}`,
 			[]llm.Problem{{Path: "#", Message: `required property "z" is not among the properties`}}},
 		{"oneOf and minLength", `{"type":"object","properties":{"a":{"oneOf":[{"type":"string","minLength":2},{"type":"null"}]}},"required":["a"],"additionalProperties":false}`,
-			[]llm.Problem{{Path: "#/properties/a", Message: `keyword "oneOf" is not supported in strict mode`}}},
+			[]llm.Problem{
+				{Path: "#/properties/a", Message: `keyword "oneOf" is not supported in strict mode`},
+				{Path: "#/properties/a", Message: `a schema must say its "type" (or use anyOf, $ref, enum or const)`},
+			}},
+		{"typeless", `{"type":"object","properties":{"x":{"description":"anything"},"y":{"type":"array","items":{}}},"required":["x","y"],"additionalProperties":false}`,
+			[]llm.Problem{
+				{Path: "#/properties/x", Message: `a schema must say its "type" (or use anyOf, $ref, enum or const)`},
+				{Path: "#/properties/y/items", Message: `a schema must say its "type" (or use anyOf, $ref, enum or const)`},
+			}},
 		{"nested object", `{"type":"object","properties":{"a/b":{"type":"array","items":{"type":"object","properties":{"x":{"type":"integer"}}}}},"required":["a/b"],"additionalProperties":false}`,
 			[]llm.Problem{
 				{Path: "#/properties/a~1b/items", Message: `an object must set "additionalProperties": false`},
@@ -312,4 +336,88 @@ func propertyOrder(t *testing.T, raw json.RawMessage) []string {
 		}
 	}
 	return keys
+}
+
+type twoSyntaxErrors struct {
+	JSON json.SyntaxError `json:"json"`
+	XML  xml.SyntaxError  `json:"xml"`
+}
+
+func TestStrictSchemaSameTypeNameInTwoPackages(t *testing.T) {
+	raw := strictOf[twoSyntaxErrors](t)
+	var doc struct {
+		Defs       map[string]json.RawMessage `json:"$defs"`
+		Properties map[string]map[string]any  `json:"properties"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	assert.Len(t, doc.Defs, 2)
+	assert.Equal(t, "#/$defs/SyntaxError", doc.Properties["json"]["$ref"])
+	assert.Equal(t, "#/$defs/xml_SyntaxError", doc.Properties["xml"]["$ref"], "the second type is qualified by its package")
+	s := llm.MustSchema("x", raw)
+	assert.Nil(t, s.Problems([]byte(`{"json":{"Offset":3},"xml":{"Msg":"m","Line":2}}`)))
+}
+
+// shared is a schema a package hands out from a JSONSchema method.
+var shared = &jsonschema.Schema{Type: "object", Properties: jsonschema.NewProperties(), Required: []string{"a"}}
+
+type custom struct{}
+
+func (custom) JSONSchema() *jsonschema.Schema { return shared }
+
+type withCustom struct {
+	C custom `json:"c"`
+}
+
+func TestStrictSchemaLeavesCustomSchemasAlone(t *testing.T) {
+	shared.Properties.Set("a", &jsonschema.Schema{Type: "string"})
+	before, err := json.Marshal(shared)
+	require.NoError(t, err)
+	raw := strictOf[withCustom](t)
+	after, err := json.Marshal(shared)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(before), string(after), "the package's schema is not rewritten")
+	assert.Contains(t, string(raw), `"additionalProperties":false`)
+}
+
+type 木 struct {
+	Name     string `json:"name"`
+	Children []木    `json:"children"`
+}
+
+func TestStrictSchemaNonASCIIRecursiveRoot(t *testing.T) {
+	raw := strictOf[木](t)
+	assert.Contains(t, string(raw), `"$ref":"#"`)
+}
+
+type integers struct {
+	I8   int8    `json:"i8"`
+	I16  int16   `json:"i16"`
+	I32  int32   `json:"i32"`
+	U8   uint8   `json:"u8"`
+	U16  uint16  `json:"u16"`
+	U32  uint32  `json:"u32"`
+	U    uint    `json:"u"`
+	U64  *uint64 `json:"u64"`
+	I    int     `json:"i"`
+	Pct  uint8   `json:"pct" jsonschema:"maximum=100"`
+	Ints []int16 `json:"ints"`
+}
+
+func TestStrictSchemaIntegerRanges(t *testing.T) {
+	s, err := llm.SchemaFor[integers]("integers")
+	require.NoError(t, err)
+	valid := `{"i8":-128,"i16":32767,"i32":0,"u8":255,"u16":0,"u32":4294967295,"u":0,"u64":null,"i":-5,"pct":100,"ints":[1]}`
+	assert.Nil(t, s.Problems([]byte(valid)))
+	for field, bad := range map[string]string{
+		"i8": "128", "i16": "-32769", "i32": "2147483648", "u8": "-1", "u16": "65536", "u32": "4294967296",
+		"u": "-1", "u64": "-1", "pct": "101", "ints": "[40000]",
+	} {
+		var doc map[string]any
+		require.NoError(t, json.Unmarshal([]byte(valid), &doc))
+		var v any
+		require.NoError(t, json.Unmarshal([]byte(bad), &v))
+		doc[field] = v
+		b, _ := json.Marshal(doc)
+		assert.NotNil(t, s.Problems(b), "%s = %s must be out of range", field, bad)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -64,8 +65,10 @@ type Result[T any] struct {
 // It sends req with req.Schema and req.SchemaName set from schema (the
 // caller's req is not modified), then checks the answer: a completed answer
 // (see [Response.Err]) whose content is a JSON value satisfying schema and
-// decoding into T. Content that wraps the JSON in a Markdown code fence or in
-// prose is accepted when exactly the JSON value within it satisfies schema.
+// decoding into T. Content that wraps the JSON in Markdown code fences or in
+// prose is accepted when exactly one distinct JSON value within it
+// satisfies schema; two different fitting values make the answer ambiguous,
+// and it is repaired.
 //
 // An answer that fails the check is repaired: GenerateStructured appends the
 // answer as an assistant message and a user message listing every problem
@@ -84,7 +87,7 @@ type Result[T any] struct {
 func GenerateStructured[T any](ctx context.Context, m Model, schema *Schema, req Request, opts ...StructuredOption) (Result[T], error) {
 	var res Result[T]
 	if schema == nil {
-		return res, errors.New("llm: GenerateStructured: nil schema")
+		return res, fmt.Errorf("llm: GenerateStructured: nil schema: %w", ErrInvalidRequest)
 	}
 	cfg := structuredConfig{maxAttempts: DefaultMaxAttempts}
 	for _, o := range opts {
@@ -127,78 +130,131 @@ func GenerateStructured[T any](ctx context.Context, m Model, schema *Schema, req
 	}
 }
 
+// maxEmbeddedScans bounds how many times an answer with an unclosed bracket
+// in its prose is scanned again, past that bracket, for JSON values: the
+// work stays linear in the answer's length.
+const maxEmbeddedScans = 16
+
 // decodeAnswer finds the JSON value in content, validates it against schema
 // and decodes it into a T. It returns the problems found, or nil.
+//
+// When the whole content is one JSON value, that value is judged alone.
+// Otherwise every JSON value in a code fence or embedded in prose is a
+// candidate, and the answer is accepted only when exactly one distinct
+// candidate fits: a sample in the prose before the real answer, or two
+// answers, make it ambiguous.
 func decodeAnswer[T any](schema *Schema, content string) (T, []Problem) {
 	var zero T
-	candidates := jsonCandidates(content)
+	trimmed := strings.TrimSpace(content)
+	if json.Valid([]byte(trimmed)) {
+		return decodeCandidate[T](schema, trimmed)
+	}
+	candidates := embeddedJSON(content)
 	if len(candidates) == 0 {
 		return zero, []Problem{{Path: "$", Message: describeUnparsable(content)}}
 	}
-	var first []Problem
+	var (
+		fits     []T
+		firstBad []Problem
+	)
 	for _, c := range candidates {
-		problems := schema.Problems([]byte(c))
+		v, problems := decodeCandidate[T](schema, c)
 		if problems == nil {
-			var v T
-			if err := json.Unmarshal([]byte(c), &v); err != nil {
-				problems = []Problem{{Path: "$", Message: "does not decode: " + err.Error()}}
-			} else {
-				return v, nil
-			}
-		}
-		if first == nil {
-			first = problems
+			fits = append(fits, v)
+		} else if firstBad == nil {
+			firstBad = problems
 		}
 	}
-	return zero, first
+	switch len(fits) {
+	case 0:
+		return zero, firstBad
+	case 1:
+		return fits[0], nil
+	}
+	return zero, []Problem{{Path: "$", Message: fmt.Sprintf(
+		"the answer holds %d different JSON values that satisfy the schema; answer with exactly one", len(fits))}}
 }
 
-// jsonCandidates returns the JSON values content may hold, best first: the
-// whole content, the body of a Markdown code fence, and the outermost
-// object or array embedded in prose. Only syntactically valid ones are
-// returned.
-func jsonCandidates(content string) []string {
+// decodeCandidate validates one JSON text and decodes it into a T.
+func decodeCandidate[T any](schema *Schema, text string) (T, []Problem) {
+	var v T
+	if problems := schema.Problems([]byte(text)); problems != nil {
+		return v, problems
+	}
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		var zero T
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			path := "$"
+			if ute.Field != "" {
+				path += "." + ute.Field
+			}
+			return zero, []Problem{{Path: path, Message: fmt.Sprintf("%s does not fit the expected %s", ute.Value, ute.Type)}}
+		}
+		return zero, []Problem{{Path: "$", Message: "does not decode: " + err.Error()}}
+	}
+	return v, nil
+}
+
+// embeddedJSON returns the distinct JSON values content holds in code
+// fences or embedded in prose, in order of appearance, each compacted.
+func embeddedJSON(content string) []string {
 	var out []string
 	seen := map[string]bool{}
-	try := func(s string) {
-		s = strings.TrimSpace(s)
-		if s != "" && !seen[s] && json.Valid([]byte(s)) {
-			seen[s] = true
-			out = append(out, s)
+	add := func(s string) {
+		var compact bytes.Buffer
+		if json.Compact(&compact, []byte(strings.TrimSpace(s))) != nil {
+			return
+		}
+		if c := compact.String(); c != "" && !seen[c] {
+			seen[c] = true
+			out = append(out, c)
 		}
 	}
-	try(content)
-	if body, ok := fencedBody(content); ok {
-		try(body)
+	for _, body := range fencedBodies(content) {
+		add(body)
 	}
-	if start := strings.IndexAny(content, "{["); start >= 0 {
-		if end := matchingClose(content, start); end > start {
-			try(content[start : end+1])
+	for start, scans := 0, 0; start < len(content) && scans < maxEmbeddedScans; scans++ {
+		values, unclosed := scanValues(content[start:])
+		for _, v := range values {
+			add(v)
 		}
+		if unclosed < 0 {
+			break
+		}
+		start += unclosed + 1
 	}
 	return out
 }
 
-// fencedBody returns the text inside the first ``` fence of s.
-func fencedBody(s string) (string, bool) {
-	_, rest, ok := strings.Cut(s, "```")
-	if !ok {
-		return "", false
+// fencedBodies returns the texts inside the ``` fences of s, without their
+// info strings (such as "json").
+func fencedBodies(s string) []string {
+	parts := strings.Split(s, "```")
+	var out []string
+	for i := 1; i+1 < len(parts); i += 2 {
+		body := parts[i]
+		if nl := strings.IndexByte(body, '\n'); nl >= 0 && !strings.ContainsAny(body[:nl], "{[") {
+			body = body[nl+1:]
+		}
+		out = append(out, body)
 	}
-	if nl := strings.IndexByte(rest, '\n'); nl >= 0 && !strings.ContainsAny(rest[:nl], "{[") {
-		rest = rest[nl+1:] // drop the info string, such as "json"
-	}
-	body, _, ok := strings.Cut(rest, "```")
-	return body, ok
+	return out
 }
 
-// matchingClose returns the index of the bracket that closes the one at
-// s[start], skipping brackets inside JSON strings, or -1.
-func matchingClose(s string, start int) int {
-	depth, inString, escaped := 0, false, false
-	for i := start; i < len(s); i++ {
+// scanValues finds, in one pass, the outermost bracketed values of s — an
+// object or array opened in prose and closed again, brackets inside JSON
+// strings skipped — and returns those that are valid JSON. unclosed is the
+// index of the opening bracket of a value never closed, or -1.
+func scanValues(s string) (values []string, unclosed int) {
+	depth, open, inString, escaped := 0, 0, false, false
+	for i := 0; i < len(s); i++ {
 		ch := s[i]
 		switch {
+		case depth == 0:
+			if ch == '{' || ch == '[' {
+				depth, open = 1, i
+			}
 		case inString && escaped:
 			escaped = false
 		case inString && ch == '\\':
@@ -211,13 +267,15 @@ func matchingClose(s string, start int) int {
 		case ch == '{' || ch == '[':
 			depth++
 		case ch == '}' || ch == ']':
-			depth--
-			if depth == 0 {
-				return i
+			if depth--; depth == 0 && json.Valid([]byte(s[open:i+1])) {
+				values = append(values, s[open:i+1])
 			}
 		}
 	}
-	return -1
+	if depth > 0 {
+		return values, open
+	}
+	return values, -1
 }
 
 func describeUnparsable(content string) string {
@@ -269,20 +327,29 @@ type InvalidOutputError struct {
 	Attempts int
 }
 
-// Error summarises the problems without quoting the answer.
+// Error names the schema, the attempts and where the last answer was wrong,
+// without quoting the answer or the validator's messages (which may quote
+// it): the full detail is in Problems.
 func (e *InvalidOutputError) Error() string {
-	var b bytes.Buffer
+	var b strings.Builder
 	fmt.Fprintf(&b, "llm: invalid output for schema %q after %d attempt(s)", e.Schema, e.Attempts)
-	for i, p := range e.Problems {
-		if i == 3 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Problems)-i)
+	var paths []string
+	for _, p := range e.Problems {
+		if !slices.Contains(paths, p.Path) {
+			paths = append(paths, p.Path)
+		}
+	}
+	for i, p := range paths {
+		if i == 5 {
+			fmt.Fprintf(&b, " and %d more", len(paths)-i)
 			break
 		}
-		sep := ": "
-		if i > 0 {
-			sep = "; "
+		if i == 0 {
+			b.WriteString(": problems at ")
+		} else {
+			b.WriteString(", ")
 		}
-		b.WriteString(sep + p.String())
+		b.WriteString(p)
 	}
 	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -166,17 +167,69 @@ func TestGenerateStructuredDecodeFailure(t *testing.T) {
 		N int8 `json:"n"`
 	}
 	s := llm.MustSchemaFor[small]("small")
-	m := llmtest.NewScripted(llmtest.Reply(`{"n": 1000}`), llmtest.Reply(`{"n": 7}`))
+	m := llmtest.NewScripted(llmtest.Reply(`{"n": 1000}`), llmtest.Reply(`{"n": 1.0}`), llmtest.Reply(`{"n": 7}`))
 	res, err := llm.GenerateStructured[small](context.Background(), m, s, baseRequest())
 	require.NoError(t, err)
 	assert.Equal(t, int8(7), res.Value.N)
-	assert.Contains(t, m.Requests()[1].Messages[2].Content, "- $: does not decode")
+	assert.Contains(t, m.Requests()[1].Messages[2].Content, "- $.n: maximum: got 1000, want 127",
+		"the schema carries the range Go can decode, numbers written plainly")
+	assert.Contains(t, m.Requests()[2].Messages[4].Content, "- $.n: number 1.0 does not fit the expected int8",
+		"an integer written as 1.0 passes the schema but not the decoder: the problem names the field")
+}
+
+func TestGenerateStructuredAmbiguousAnswers(t *testing.T) {
+	other := `{"reasoning":"other","evidence":[],"score":0.25}`
+	tests := []struct {
+		name, content string
+		ok            bool
+	}{
+		{"sample before the answer", "Format example: " + other + ". My answer: " + goodVerdict, false},
+		{"two answers", goodVerdict + "\n" + other, false},
+		{"two fences", "```json\n" + other + "\n```\n```json\n" + goodVerdict + "\n```", false},
+		{"the same value twice", "```json\n" + goodVerdict + "\n```\nAgain: " + goodVerdict, true},
+		{"a bracket in the prose first", "Sure (see note [1]). " + goodVerdict, true},
+		{"an unclosed bracket in the prose", "Here is the answer [JSON: " + goodVerdict, true},
+		{"a non-JSON brace first", "I use the format {score: n}:\n" + goodVerdict, true},
+		{"a non-fitting value and a fitting one", `Ignore {"a":1}, the answer is ` + goodVerdict, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := llmtest.NewScripted(llmtest.Reply(tt.content))
+			res, err := llm.GenerateStructured[verdict](context.Background(), m, verdictSch, baseRequest(), llm.WithMaxAttempts(1))
+			if tt.ok {
+				require.NoError(t, err)
+				assert.Equal(t, 0.75, res.Value.Score)
+				return
+			}
+			var ioe *llm.InvalidOutputError
+			require.ErrorAs(t, err, &ioe)
+			assert.Equal(t, []llm.Problem{{Path: "$",
+				Message: "the answer holds 2 different JSON values that satisfy the schema; answer with exactly one"}}, ioe.Problems)
+		})
+	}
+}
+
+func TestInvalidOutputErrorDoesNotQuoteTheAnswer(t *testing.T) {
+	type contact struct {
+		Email string `json:"email" jsonschema:"format=email"`
+		Code  string `json:"code" jsonschema:"pattern=^[A-Z]{3}$"`
+	}
+	s := llm.MustSchemaFor[contact]("contact")
+	m := llmtest.NewScripted(llmtest.Reply(`{"email":"john.smith SSN 123-45-6789","code":"card 4111111111111111"}`))
+	_, err := llm.GenerateStructured[contact](context.Background(), m, s, baseRequest(), llm.WithMaxAttempts(1))
+	var ioe *llm.InvalidOutputError
+	require.ErrorAs(t, err, &ioe)
+	assert.Equal(t, `llm: invalid output for schema "contact" after 1 attempt(s): problems at $.code, $.email`, err.Error())
+	assert.NotContains(t, err.Error(), "4111")
+	assert.Len(t, ioe.Problems, 2, "the detail stays in Problems")
+	assert.Contains(t, ioe.Problems[0].Message, "does not match pattern")
 }
 
 func TestGenerateStructuredArguments(t *testing.T) {
 	m := llmtest.NewScripted(llmtest.Reply(goodVerdict))
 	_, err := llm.GenerateStructured[verdict](context.Background(), m, nil, baseRequest())
 	assert.ErrorContains(t, err, "nil schema")
+	assert.ErrorIs(t, err, llm.ErrInvalidRequest)
 
 	req := baseRequest()
 	req.Messages = nil
@@ -210,8 +263,12 @@ func TestRepairMessageBoundsTheList(t *testing.T) {
 	assert.Contains(t, msg, "- ... and 5 more")
 
 	e := &llm.InvalidOutputError{Schema: "s", Problems: problems, Attempts: 2}
-	assert.Equal(t, `llm: invalid output for schema "s" after 2 attempt(s): $.x: bad; $.x: bad; $.x: bad; and 22 more`, e.Error())
+	assert.Equal(t, `llm: invalid output for schema "s" after 2 attempt(s): problems at $.x`, e.Error())
 	assert.True(t, errors.Is(e, llm.ErrInvalidOutput))
+	for i := range 8 {
+		e.Problems = append(e.Problems, llm.Problem{Path: fmt.Sprintf("$.f%d", i), Message: "bad"})
+	}
+	assert.Equal(t, `llm: invalid output for schema "s" after 2 attempt(s): problems at $.x, $.f0, $.f1, $.f2, $.f3 and 4 more`, e.Error())
 }
 
 func TestGenerateStructuredWithValidation(t *testing.T) {

@@ -9,7 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -76,8 +79,9 @@ func (s *Schema) ValidateJSON(data []byte) []Problem {
 	return s.Validate(inst)
 }
 
-// Validate returns every problem of inst, a value as [Decode] returns it;
-// nil means valid.
+// Validate returns every problem of inst, a value as [Decode] returns it,
+// sorted by path and then message so that the same value always gives the
+// same list; nil means valid.
 func (s *Schema) Validate(inst any) []Problem {
 	err := s.compiled.Validate(inst)
 	if err == nil {
@@ -85,24 +89,73 @@ func (s *Schema) Validate(inst any) []Problem {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return []Problem{{Path: "$", Message: err.Error()}}
+		return []Problem{{Path: "$", Message: "the value does not satisfy the schema"}}
 	}
 	var out []Problem
 	collect(ve, inst, &out)
 	if len(out) == 0 { // never report a failing value as valid
-		out = append(out, Problem{Path: Path(inst, ve.InstanceLocation), Message: ve.Error()})
+		out = append(out, Problem{Path: Path(inst, ve.InstanceLocation), Message: "the value does not satisfy the schema"})
 	}
-	return out
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Message < out[j].Message
+	})
+	return slices.CompactFunc(out, func(a, b Problem) bool { return a == b })
 }
 
 var printer = message.NewPrinter(language.English)
+
+// describe renders an error kind. Numbers are written plainly ("1000",
+// "0.5"): the localised printer would write "1,000" and "1.2 × 10⁰⁶", which
+// a model may misread.
+func describe(k jsonschema.ErrorKind) string {
+	num := func(r *big.Rat) string {
+		f, _ := r.Float64()
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	switch k := k.(type) {
+	case *kind.Minimum:
+		return fmt.Sprintf("minimum: got %s, want %s", num(k.Got), num(k.Want))
+	case *kind.Maximum:
+		return fmt.Sprintf("maximum: got %s, want %s", num(k.Got), num(k.Want))
+	case *kind.ExclusiveMinimum:
+		return fmt.Sprintf("exclusiveMinimum: got %s, want more than %s", num(k.Got), num(k.Want))
+	case *kind.ExclusiveMaximum:
+		return fmt.Sprintf("exclusiveMaximum: got %s, want less than %s", num(k.Got), num(k.Want))
+	case *kind.MultipleOf:
+		return fmt.Sprintf("multipleOf: got %s, want a multiple of %s", num(k.Got), num(k.Want))
+	case *kind.MinItems:
+		return fmt.Sprintf("minItems: got %d, want %d", k.Got, k.Want)
+	case *kind.MaxItems:
+		return fmt.Sprintf("maxItems: got %d, want %d", k.Got, k.Want)
+	case *kind.MinLength:
+		return fmt.Sprintf("minLength: got %d, want %d", k.Got, k.Want)
+	case *kind.MaxLength:
+		return fmt.Sprintf("maxLength: got %d, want %d", k.Got, k.Want)
+	case *kind.MinProperties:
+		return fmt.Sprintf("minProperties: got %d, want %d", k.Got, k.Want)
+	case *kind.MaxProperties:
+		return fmt.Sprintf("maxProperties: got %d, want %d", k.Got, k.Want)
+	}
+	return k.LocalizedString(printer)
+}
 
 // collect appends the leaf errors of ve. Under anyOf, a branch that failed
 // only because the value is not null is left out: it is the "nullable" half
 // of an optional field and only adds noise.
 func collect(ve *jsonschema.ValidationError, inst any, out *[]Problem) {
 	if len(ve.Causes) == 0 {
-		*out = append(*out, Problem{Path: Path(inst, ve.InstanceLocation), Message: ve.ErrorKind.LocalizedString(printer)})
+		// Some kinds list property names in map order: sort them, so that a
+		// message reads the same every time.
+		switch k := ve.ErrorKind.(type) {
+		case *kind.AdditionalProperties:
+			sort.Strings(k.Properties)
+		case *kind.Required:
+			sort.Strings(k.Missing)
+		}
+		*out = append(*out, Problem{Path: Path(inst, ve.InstanceLocation), Message: describe(ve.ErrorKind)})
 		return
 	}
 	causes := ve.Causes
@@ -165,8 +218,11 @@ func Key(k string) string {
 	if identRE.MatchString(k) {
 		return "." + k
 	}
-	q, _ := json.Marshal(k)
-	return "[" + string(q) + "]"
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(k) // a string always encodes
+	return "[" + strings.TrimSuffix(b.String(), "\n") + "]"
 }
 
 // Index renders one array index as a JSON-path step: "[i]".

@@ -41,9 +41,7 @@ func ExampleInjectFaults() {
 		_, _ = flaky.Generate(context.Background(), req)
 	}
 	c := flaky.Counts()
-	fmt.Println(c[llmtest.NoFault]+c[llmtest.FaultRateLimited]+c[llmtest.FaultTransient]+c[llmtest.FaultMalformedJSON] == flaky.Calls())
-	fmt.Println(c[llmtest.FaultTransient] > c[llmtest.FaultRateLimited])
-	// Output:
-	// true
-	// true
+	fmt.Printf("untouched %d, rate limited %d, transient %d, malformed %d\n",
+		c[llmtest.NoFault], c[llmtest.FaultRateLimited], c[llmtest.FaultTransient], c[llmtest.FaultMalformedJSON])
+	// Output: untouched 572, rate limited 115, transient 221, malformed 92
 }

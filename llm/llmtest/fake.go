@@ -23,10 +23,11 @@ var ErrScriptExhausted = errors.New("llmtest: script exhausted: the model was ca
 
 // A Step is one scripted outcome: a response, or an error.
 type Step struct {
-	// Response is returned when Err is nil. An empty FinishReason becomes
+	// Response is returned; when Err is nil, an empty FinishReason becomes
 	// [llm.FinishStop] and an empty Model the request's model key.
 	Response llm.Response
-	// Err, when set, is returned instead of a response.
+	// Err, when set, is returned along with Response as it is (typically
+	// empty, or carrying the usage a failed call still spent).
 	Err error
 }
 
@@ -64,7 +65,7 @@ func (s Step) WithFinish(r llm.FinishReason) Step {
 type Call struct {
 	// Request is a copy of the request the model received.
 	Request llm.Request
-	// Response is what the model returned; zero when it failed.
+	// Response is what the model returned, even with an error.
 	Response llm.Response
 	// Err is the model's error, or nil.
 	Err error
@@ -132,10 +133,11 @@ func (r *Recorder) Reset() {
 }
 
 // A Scripted model answers each call with the next step of its script and
-// records every request. Calls beyond the script fail with
-// [ErrScriptExhausted]. A call whose ctx is already done fails with
-// ctx.Err() and consumes no step. It is safe for concurrent use; under
-// concurrency, which call gets which step depends on arrival order.
+// records every request (through its embedded [Recorder], whose Reset
+// forgets the recorded calls but not the steps left). Calls beyond the
+// script fail with [ErrScriptExhausted]. A call whose ctx is already done
+// fails with ctx.Err() and consumes no step. It is safe for concurrent use;
+// under concurrency, which call gets which step depends on arrival order.
 type Scripted struct {
 	*Recorder
 
@@ -177,7 +179,7 @@ func (s *Scripted) next(ctx context.Context, req llm.Request) (llm.Response, err
 	s.steps = s.steps[1:]
 	s.mu.Unlock()
 	if step.Err != nil {
-		return llm.Response{}, step.Err
+		return step.Response, step.Err
 	}
 	resp := step.Response
 	if resp.FinishReason == "" {

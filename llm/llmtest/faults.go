@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/debrief-go/debrief/llm"
 )
@@ -24,15 +26,19 @@ const (
 	FaultRateLimited
 	// FaultTransient fails with [llm.ErrTransient] (status 503).
 	FaultTransient
-	// FaultRefused fails with [llm.ErrRefused].
+	// FaultRefused refuses: half the time as an error matching
+	// [llm.ErrRefused], half the time as a response with finish reason
+	// [llm.FinishRefusal] — the two shapes the [llm.Model] contract allows.
 	FaultRefused
 	// FaultContextTooLong fails with [llm.ErrContextTooLong].
 	FaultContextTooLong
-	// FaultTruncated returns the wrapped model's answer cut in half, with
-	// finish reason [llm.FinishLength].
+	// FaultTruncated cuts the wrapped model's answer in half (on a character
+	// boundary): half the time returned with finish reason
+	// [llm.FinishLength], half the time as an error matching
+	// [llm.ErrOutputTruncated].
 	FaultTruncated
-	// FaultMalformedJSON returns the wrapped model's answer cut so that it
-	// is not valid JSON.
+	// FaultMalformedJSON returns the wrapped model's answer cut inside its
+	// first JSON value, so that no valid JSON value is left in it.
 	FaultMalformedJSON
 	// FaultSchemaViolation returns valid JSON of the wrong shape: an array
 	// where every strict schema wants an object.
@@ -82,7 +88,8 @@ func (f Faults) rates() [numFaults]float64 {
 // times the same request came before. Concurrent callers therefore see the
 // same faults whatever order they arrive in, and a retried request draws
 // afresh. Faults that fail the call do not reach the wrapped model; the
-// others alter its answer.
+// others alter its answer. It remembers every distinct request it has seen,
+// so it is meant for tests, not for long-lived processes.
 type FaultInjector struct {
 	next  llm.Model
 	seed  uint64
@@ -116,7 +123,8 @@ func (fi *FaultInjector) Generate(ctx context.Context, req llm.Request) (llm.Res
 	if err := ctx.Err(); err != nil {
 		return llm.Response{}, err
 	}
-	fault := fi.draw(req)
+	fault, u := fi.draw(req)
+	other := u >= 0.5 // picks between the two shapes of a refusal or a truncation
 	injected := func(kind error, status int) error {
 		return &llm.Error{Kind: kind, StatusCode: status, Message: "injected fault: " + fault.String()}
 	}
@@ -128,6 +136,9 @@ func (fi *FaultInjector) Generate(ctx context.Context, req llm.Request) (llm.Res
 	case FaultTransient:
 		return llm.Response{}, injected(llm.ErrTransient, 503)
 	case FaultRefused:
+		if other {
+			return llm.Response{FinishReason: llm.FinishRefusal, Model: req.Model}, nil
+		}
 		return llm.Response{}, injected(llm.ErrRefused, 400)
 	case FaultContextTooLong:
 		return llm.Response{}, injected(llm.ErrContextTooLong, 400)
@@ -138,7 +149,10 @@ func (fi *FaultInjector) Generate(ctx context.Context, req llm.Request) (llm.Res
 	}
 	switch fault {
 	case FaultTruncated:
-		resp.Content = resp.Content[:len(resp.Content)/2]
+		resp.Content = cutRunes(resp.Content, len(resp.Content)/2)
+		if other {
+			return resp, injected(llm.ErrOutputTruncated, 0)
+		}
 		resp.FinishReason = llm.FinishLength
 	case FaultMalformedJSON:
 		resp.Content = malformed(resp.Content)
@@ -148,37 +162,83 @@ func (fi *FaultInjector) Generate(ctx context.Context, req llm.Request) (llm.Res
 	return resp, nil
 }
 
-// malformed returns content cut so that it no longer parses.
+// malformed returns content cut in the middle of its first JSON object or
+// array, or a fixed broken object when it holds none.
 func malformed(content string) string {
-	for cut := len(content) / 2; cut > 0; cut-- {
-		if s := content[:cut]; !json.Valid([]byte(s)) {
-			return s
-		}
+	start := strings.IndexAny(content, "{[")
+	if start < 0 {
+		return `{"injected": `
 	}
-	return `{"injected": `
+	end := valueEnd(content, start)
+	cut := cutRunes(content, start+(end-start)/2)
+	if len(cut) <= start || json.Valid([]byte(strings.TrimSpace(cut[start:]))) {
+		return content[:start] + `{"injected": `
+	}
+	return cut
 }
 
-func (fi *FaultInjector) draw(req llm.Request) Fault {
+// valueEnd returns the index just past the bracket closing the one at
+// s[start], skipping brackets inside JSON strings, or len(s).
+func valueEnd(s string, start int) int {
+	depth, inString, escaped := 0, false, false
+	for i := start; i < len(s); i++ {
+		switch c := s[i]; {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(s)
+}
+
+// cutRunes returns s cut to at most n bytes, on a character boundary.
+func cutRunes(s string, n int) string {
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// draw returns the fault of this call and a second uniform number, drawn
+// from the same stream, for choices within the fault.
+func (fi *FaultInjector) draw(req llm.Request) (Fault, float64) {
 	key := llm.CacheKey(req)
 	h, _ := strconv.ParseUint(key[:16], 16, 64)
 	fi.mu.Lock()
 	n := fi.seen[key]
 	fi.seen[key] = n + 1
 	fi.mu.Unlock()
-	u := rand.New(rand.NewPCG(fi.seed^h, n)).Float64()
+	rng := rand.New(rand.NewPCG(fi.seed^h, n))
+	u := rng.Float64()
 	fault := NoFault
-	acc := 0.0
+	acc, last := 0.0, NoFault
 	for f := FaultRateLimited; f < numFaults; f++ {
+		if fi.rates[f] > 0 {
+			last = f
+		}
 		acc += fi.rates[f]
 		if u < acc {
 			fault = f
 			break
 		}
 	}
+	if fault == NoFault && acc >= 1-1e-9 {
+		fault = last // rates that sum to 1 up to rounding leave no call untouched
+	}
 	fi.mu.Lock()
 	fi.counts[fault]++
 	fi.mu.Unlock()
-	return fault
+	return fault, rng.Float64()
 }
 
 // Counts returns how many calls got each fault, [NoFault] included.

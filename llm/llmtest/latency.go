@@ -49,7 +49,11 @@ type logNormal struct {
 }
 
 func (l logNormal) Sample(r *rand.Rand) time.Duration {
-	return time.Duration(float64(l.median) * math.Exp(l.sigma*r.NormFloat64()))
+	d := float64(l.median) * math.Exp(l.sigma*r.NormFloat64())
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(d)
 }
 
 // LogNormal returns a latency whose logarithm is normal, the usual shape of
@@ -63,8 +67,9 @@ func LogNormal(median time.Duration, sigma float64) Latency {
 }
 
 // A LatencySimulator delays every call to the model it wraps by a duration
-// drawn from its [Latency], as a slow provider would. A call whose ctx ends
-// during the delay fails with ctx.Err() without reaching the wrapped model.
+// drawn from its [Latency], as a slow provider would. A call whose ctx is
+// done before or during the delay fails with ctx.Err() without reaching the
+// wrapped model. The delays follow the seed in the order calls arrive.
 type LatencySimulator struct {
 	next    llm.Model
 	latency Latency
@@ -95,6 +100,9 @@ func (s *LatencySimulator) Generate(ctx context.Context, req llm.Request) (llm.R
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

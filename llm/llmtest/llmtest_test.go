@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -213,7 +214,10 @@ func TestFaultInjectorEachFault(t *testing.T) {
 			assert.ErrorIs(t, err, llm.ErrTransient)
 			assert.True(t, llm.Retryable(err))
 		}},
-		{llmtest.Faults{Refused: 1}, func(t *testing.T, _ llm.Response, err error) {
+		{llmtest.Faults{Refused: 1}, func(t *testing.T, resp llm.Response, err error) {
+			if err == nil {
+				err = resp.Err()
+			}
 			assert.ErrorIs(t, err, llm.ErrRefused)
 			assert.False(t, llm.Retryable(err))
 		}},
@@ -221,8 +225,10 @@ func TestFaultInjectorEachFault(t *testing.T) {
 			assert.ErrorIs(t, err, llm.ErrContextTooLong)
 		}},
 		{llmtest.Faults{Truncated: 1}, func(t *testing.T, resp llm.Response, err error) {
-			require.NoError(t, err)
-			assert.ErrorIs(t, resp.Err(), llm.ErrOutputTruncated)
+			if err == nil {
+				err = resp.Err()
+			}
+			assert.ErrorIs(t, err, llm.ErrOutputTruncated)
 			assert.False(t, json.Valid([]byte(resp.Content)))
 			assert.Equal(t, int64(10), resp.Usage.OutputTokens, "the tokens were spent")
 		}},
@@ -243,8 +249,51 @@ func TestFaultInjectorEachFault(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fi := llmtest.InjectFaults(answering(), 1, tt.faults)
-		resp, err := fi.Generate(context.Background(), request("x"))
-		tt.check(t, resp, err)
+		for i := range 20 {
+			resp, err := fi.Generate(context.Background(), request(fmt.Sprint(i)))
+			tt.check(t, resp, err)
+		}
+	}
+}
+
+func TestFaultInjectorUsesBothShapes(t *testing.T) {
+	for _, faults := range []llmtest.Faults{{Refused: 1}, {Truncated: 1}} {
+		fi := llmtest.InjectFaults(answering(), 5, faults)
+		errs, responses := 0, 0
+		for i := range 200 {
+			if _, err := fi.Generate(context.Background(), request(fmt.Sprint(i))); err != nil {
+				errs++
+			} else {
+				responses++
+			}
+		}
+		assert.Greater(t, errs, 60, "%+v: as an error", faults)
+		assert.Greater(t, responses, 60, "%+v: as a response with its finish reason", faults)
+	}
+}
+
+func TestFaultInjectorCutsCharactersWhole(t *testing.T) {
+	accented := llmtest.Handler(func(context.Context, llm.Request) (llm.Response, error) {
+		return llm.Response{Content: `{"answer":"éééééééé"}`}, nil
+	})
+	for _, faults := range []llmtest.Faults{{Truncated: 1}, {MalformedJSON: 1}} {
+		fi := llmtest.InjectFaults(accented, 9, faults)
+		for i := range 50 {
+			resp, _ := fi.Generate(context.Background(), request(fmt.Sprint(i)))
+			assert.True(t, utf8.ValidString(resp.Content), "%q", resp.Content)
+		}
+	}
+}
+
+func TestFaultInjectorMalformedAnswersNeverParse(t *testing.T) {
+	schema := llm.MustSchema("s", json.RawMessage(`{"type":"object","properties":{"score":{"type":"integer"}},"required":["score"],"additionalProperties":false}`))
+	chatty := llmtest.Handler(func(context.Context, llm.Request) (llm.Response, error) {
+		return llm.Response{Content: "Sure: {\"score\": 1}\n\nThat is my final answer, and here is why: ..."}, nil
+	})
+	fi := llmtest.InjectFaults(chatty, 3, llmtest.Faults{MalformedJSON: 1})
+	for i := range 50 {
+		_, err := llm.GenerateStructured[map[string]any](context.Background(), fi, schema, request(fmt.Sprint(i)), llm.WithMaxAttempts(1))
+		assert.ErrorIs(t, err, llm.ErrInvalidOutput, "a malformed answer must not survive in the prose around it")
 	}
 }
 
@@ -270,6 +319,11 @@ func TestFaultInjectorAndStructuredOutput(t *testing.T) {
 	assert.Equal(t, 500, ok+invalid+transient)
 	assert.Greater(t, ok, 300)
 	assert.Positive(t, transient)
+	assert.Positive(t, invalid, "three bad answers in a row happen at these rates")
+	calls := fi.Counts()
+	assert.Greater(t, fi.Calls(), 500, "bad answers were repaired with further calls")
+	assert.Positive(t, calls[llmtest.FaultMalformedJSON])
+	assert.Positive(t, calls[llmtest.FaultSchemaViolation])
 }
 
 func TestFaultInjectorValidation(t *testing.T) {
@@ -365,4 +419,14 @@ func TestLatencySimulatorHonoursContext(t *testing.T) {
 	resp, err := fast.Generate(context.Background(), request("x"))
 	require.NoError(t, err)
 	assert.Equal(t, "{}", resp.Content)
+
+	instant := llmtest.NewScripted(llmtest.Reply("{}"))
+	zero := llmtest.SimulateLatency(instant, llmtest.Fixed(0), 1)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	for range 100 {
+		_, err := zero.Generate(ctx2, request("x"))
+		assert.ErrorIs(t, err, context.Canceled)
+	}
+	assert.Zero(t, instant.Len(), "a cancelled call never reaches the model, even without delay")
 }
