@@ -1,0 +1,43 @@
+package analysis_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/llm"
+)
+
+// instantModel answers every request at once with a fixed, valid answer.
+var instantModel = llm.ModelFunc(func(_ context.Context, req llm.Request) (llm.Response, error) {
+	if req.SchemaName == "verdict" {
+		return llm.Response{Content: `{"reasoning":"ok","evidence":[{"turn":1,"quote":"Done"}],"score":0.9}`}, nil
+	}
+	return llm.Response{Content: `{"intent":"billing","resolved":true}`}, nil
+})
+
+// BenchmarkRunHarness measures the harness's own cost of a run — selection,
+// executor, extraction, judging and accuracy bookkeeping, store writes,
+// aggregation — per conversation, with a model that answers instantly.
+func BenchmarkRunHarness(b *testing.B) {
+	const n = 200
+	e := newEnv(b, instantModel, func(_ *analysis.Config, ec *analysis.ExecutorConfig) { ec.LeaseDuration = time.Hour })
+	ingest(b, e, n)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(b, err)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.svc.StartRun(ctx, scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll}); err != nil {
+			b.Fatal(err)
+		}
+		if ok, err := e.exec.RunOnce(ctx); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conversation")
+}

@@ -1,0 +1,374 @@
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/internal/schemaval"
+)
+
+// Limits of a conversation.
+const (
+	MaxTurns           = 10000
+	MaxTurnContentLen  = 100_000
+	MaxTags            = 50
+	MaxTagLen          = 64
+	MaxReferenceFields = 200
+)
+
+// ConversationInput is one conversation of an ingest body.
+type ConversationInput struct {
+	// Key, when set, names the conversation; it must match [KeyPattern] and
+	// be free in the scope. Without it the key is slugified from the name,
+	// made unique with a numeric suffix, or generated.
+	Key string `json:"key,omitempty"`
+	// Name is the display name.
+	Name string `json:"name,omitempty"`
+	// Transcript is required: a non-empty list of {role, content}.
+	Transcript extract.Transcript `json:"transcript"`
+	// ReferenceFields are the ground truth for the accuracy mode: an object
+	// of strings, numbers, booleans and nulls.
+	ReferenceFields map[string]any `json:"referenceFields,omitempty"`
+	// Source is imported (the default), platform or manual.
+	Source Source `json:"source,omitempty"`
+	// Tags label the conversation.
+	Tags []string `json:"tags,omitempty"`
+}
+
+// Ingest stores the conversations of an ingest body: one conversation
+// object, or {"conversations": [...]} for a bulk import. It is all or
+// nothing: when any conversation is invalid nothing is stored, and the
+// [*extract.ValidationError] names every problem with its index and path
+// ("$.conversations[3].transcript[0].role"). Conversations are returned in
+// the order given, with their keys.
+func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conversation, error) {
+	if err := scope.Validate(); err != nil {
+		return nil, err
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return nil, decodeError(err, "$")
+	}
+	raw, bulk := probe["conversations"]
+	if !bulk {
+		var in ConversationInput
+		if err := decodeStrict(body, &in); err != nil {
+			return nil, err
+		}
+		return s.ingest(ctx, scope, []ConversationInput{in}, "$")
+	}
+	if len(probe) > 1 {
+		for k := range probe {
+			if k != "conversations" {
+				return nil, invalid("$"+schemaval.Key(k), "unknown member of a bulk body")
+			}
+		}
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, invalid("$.conversations", "must be an array of conversations")
+	}
+	ins := make([]ConversationInput, len(items))
+	var p problems
+	for i, item := range items {
+		if err := decodeStrict(item, &ins[i]); err != nil {
+			if merr := p.merge(err, i, "$.conversations"+schemaval.Index(i)); merr != nil {
+				return nil, merr
+			}
+		}
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return s.ingest(ctx, scope, ins, "$.conversations")
+}
+
+// IngestConversations is [Service.Ingest] for conversations already
+// decoded: all are stored or none, and problems are located under
+// "$.conversations".
+func (s *Service) IngestConversations(ctx context.Context, scope Scope, ins []ConversationInput) ([]Conversation, error) {
+	if err := scope.Validate(); err != nil {
+		return nil, err
+	}
+	return s.ingest(ctx, scope, ins, "$.conversations")
+}
+
+// ingest validates and stores ins; root is "$" for a single conversation
+// and "$.conversations" for a bulk import.
+func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInput, root string) ([]Conversation, error) {
+	if len(ins) == 0 {
+		return nil, invalid(root, "no conversations to ingest")
+	}
+	if len(ins) > s.cfg.MaxIngest {
+		return nil, invalid(root, fmt.Sprintf("%d conversations, more than the %d one call may ingest", len(ins), s.cfg.MaxIngest))
+	}
+	var p problems
+	explicit := map[string]int{}
+	for i, in := range ins {
+		at := root
+		if root != "$" {
+			at = root + schemaval.Index(i)
+		}
+		if err := validateConversation(&p, i, at, in); err != nil {
+			return nil, err
+		}
+		if in.Key != "" {
+			if j, dup := explicit[in.Key]; dup {
+				p.add(i, at+".key", fmt.Sprintf("%q is also the key of conversation %d", in.Key, j))
+			}
+			explicit[in.Key] = i
+		}
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	now := s.cfg.Clock.Now().UTC()
+	cs := make([]Conversation, len(ins))
+	for i, in := range ins {
+		source := in.Source
+		if source == "" {
+			source = SourceImported
+		}
+		cs[i] = Conversation{
+			ID: s.cfg.NewID(), Key: in.Key, Name: strings.TrimSpace(in.Name), Transcript: in.Transcript,
+			ReferenceFields: in.ReferenceFields, Source: source, Tags: cleanTags(in.Tags), CreatedAt: now,
+		}
+	}
+	// Keys the caller did not choose are derived, then made unique against
+	// the store and the batch. A concurrent ingest may take one between the
+	// check and the insert: derive again, a few times.
+	for attempt := 0; ; attempt++ {
+		if err := s.assignKeys(ctx, scope, ins, cs, root); err != nil {
+			return nil, err
+		}
+		err := s.cfg.Store.CreateConversations(ctx, scope, cs)
+		if err == nil {
+			return cs, nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt == 3 {
+			return nil, fmt.Errorf("analysis: ingest: %w", err)
+		}
+	}
+}
+
+func validateConversation(p *problems, i int, at string, in ConversationInput) error {
+	if err := p.merge(in.Transcript.Validate(), i, at+".transcript"); err != nil {
+		return err
+	}
+	if len(in.Transcript) > MaxTurns {
+		p.add(i, at+".transcript", fmt.Sprintf("%d turns, more than %d", len(in.Transcript), MaxTurns))
+	}
+	for j, turn := range in.Transcript {
+		if len(turn.Content) > MaxTurnContentLen {
+			p.add(i, at+".transcript"+schemaval.Index(j)+".content", fmt.Sprintf("%d bytes, more than %d", len(turn.Content), MaxTurnContentLen))
+		}
+	}
+	if in.Key != "" && !keyRE.MatchString(in.Key) {
+		p.add(i, at+".key", fmt.Sprintf("%q is not a valid key: it must match %s", in.Key, KeyPattern))
+	}
+	if len(in.Name) > MaxNameLen {
+		p.add(i, at+".name", fmt.Sprintf("the name is %d bytes, more than %d", len(in.Name), MaxNameLen))
+	}
+	switch in.Source {
+	case "", SourceImported, SourcePlatform, SourceManual:
+	default:
+		p.add(i, at+".source", fmt.Sprintf("%q is not a source: use imported, platform or manual", in.Source))
+	}
+	if len(in.Tags) > MaxTags {
+		p.add(i, at+".tags", fmt.Sprintf("%d tags, more than %d", len(in.Tags), MaxTags))
+	}
+	for j, tag := range in.Tags {
+		switch t := strings.TrimSpace(tag); {
+		case t == "":
+			p.add(i, at+".tags"+schemaval.Index(j), "a tag must not be empty")
+		case len(t) > MaxTagLen:
+			p.add(i, at+".tags"+schemaval.Index(j), fmt.Sprintf("the tag is %d bytes, more than %d", len(t), MaxTagLen))
+		}
+	}
+	if len(in.ReferenceFields) > MaxReferenceFields {
+		p.add(i, at+".referenceFields", fmt.Sprintf("%d fields, more than %d", len(in.ReferenceFields), MaxReferenceFields))
+	}
+	for _, k := range sortedKeys(in.ReferenceFields) {
+		if k == "" {
+			p.add(i, at+".referenceFields", "a reference field needs a key")
+			continue
+		}
+		if !scalar(in.ReferenceFields[k]) {
+			p.add(i, at+".referenceFields"+schemaval.Key(k), "a reference value must be a string, number, boolean or null")
+		}
+	}
+	return nil
+}
+
+func scalar(v any) bool {
+	switch x := v.(type) {
+	case nil, string, bool, json.Number:
+		return true
+	case float64:
+		return !math.IsNaN(x) && !math.IsInf(x, 0)
+	case int, int64, float32:
+		return true
+	}
+	return false
+}
+
+func cleanTags(tags []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// assignKeys gives every conversation without an explicit key one derived
+// from its name (or generated), unique in the store and in the batch. An
+// explicit key that is taken is a conflict.
+func (s *Service) assignKeys(ctx context.Context, scope Scope, ins []ConversationInput, cs []Conversation, root string) error {
+	used := map[string]bool{}
+	var explicit []string
+	for _, in := range ins {
+		if in.Key != "" {
+			explicit = append(explicit, in.Key)
+			used[in.Key] = true
+		}
+	}
+	taken, err := s.existingKeys(ctx, scope, explicit)
+	if err != nil {
+		return err
+	}
+	for i, in := range ins {
+		if in.Key != "" && taken[in.Key] {
+			at := root
+			if root != "$" {
+				at = root + schemaval.Index(i)
+			}
+			return fmt.Errorf("analysis: %s.key: the key %q is taken: %w", at, in.Key, ErrConflict)
+		}
+		cs[i].Key = in.Key
+	}
+	bases := make([]string, len(cs))
+	for i, in := range ins {
+		if in.Key == "" {
+			if bases[i] = Slugify(in.Name); bases[i] == "" {
+				bases[i] = "conversation-" + shortID(cs[i].ID)
+			}
+		}
+	}
+	// Propose keys, learn which of them the store holds, and propose again
+	// past those, until every proposal is free.
+	for round := 0; ; round++ {
+		var proposed []string
+		batch := map[string]bool{}
+		for i, in := range ins {
+			if in.Key != "" {
+				continue
+			}
+			key := bases[i]
+			for n := 2; used[key] || batch[key]; n++ {
+				key = withSuffix(bases[i], n)
+			}
+			if round >= 8 { // a crowded key space: fall back to the ID, which is unique
+				key = "conversation-" + shortID(cs[i].ID)
+			}
+			batch[key] = true
+			cs[i].Key = key
+			proposed = append(proposed, key)
+		}
+		existing, err := s.existingKeys(ctx, scope, proposed)
+		if err != nil {
+			return err
+		}
+		if len(existing) == 0 {
+			return nil
+		}
+		if round >= 10 {
+			return fmt.Errorf("analysis: ingest: no free key for %d conversations: %w", len(existing), ErrConflict)
+		}
+		for k := range existing {
+			used[k] = true
+		}
+	}
+}
+
+func (s *Service) existingKeys(ctx context.Context, scope Scope, keys []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	found, err := s.cfg.Store.GetConversations(ctx, scope, keys)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: ingest: %w", err)
+	}
+	for _, c := range found {
+		out[c.Key] = true
+	}
+	return out, nil
+}
+
+// GetConversation returns the conversation whose ID or key is idOrKey;
+// ErrNotFound if the scope has none.
+func (s *Service) GetConversation(ctx context.Context, scope Scope, idOrKey string) (Conversation, error) {
+	if err := scope.Validate(); err != nil {
+		return Conversation{}, err
+	}
+	return s.cfg.Store.GetConversation(ctx, scope, idOrKey)
+}
+
+// ConversationFilter narrows [Service.ListConversations].
+type ConversationFilter struct {
+	// Search keeps the conversations whose name or key contains it,
+	// ignoring case.
+	Search string
+	// Tag keeps the conversations with this tag.
+	Tag string
+	// Limit bounds the result: 0 for the default, capped at the maximum.
+	Limit int
+}
+
+// ListConversations returns the scope's conversations matching f, newest
+// first.
+func (s *Service) ListConversations(ctx context.Context, scope Scope, f ConversationFilter) ([]Conversation, error) {
+	if err := scope.Validate(); err != nil {
+		return nil, err
+	}
+	n, err := s.limit(f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Store.ListConversations(ctx, scope, ConversationQuery{
+		ListQuery: ListQuery{Search: strings.TrimSpace(f.Search), Limit: n}, Tag: strings.TrimSpace(f.Tag),
+	})
+}
+
+// DeleteConversation deletes the conversation whose ID or key is idOrKey;
+// ErrNotFound if the scope has none. Runs that analysed it keep their items.
+func (s *Service) DeleteConversation(ctx context.Context, scope Scope, idOrKey string) error {
+	if err := scope.Validate(); err != nil {
+		return err
+	}
+	c, err := s.cfg.Store.GetConversation(ctx, scope, idOrKey)
+	if err != nil {
+		return err
+	}
+	return s.cfg.Store.DeleteConversation(ctx, scope, c.ID)
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,301 @@
+package analysis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/judge"
+	"github.com/debrief-go/debrief/schedule"
+)
+
+// Limits of a definition.
+const (
+	MaxNameLen         = 200
+	MaxInstructionsLen = 20000
+	MaxModelKeyLen     = 200
+)
+
+// DefinitionInput is the body that creates a definition — and, as a JSON
+// merge patch, changes one (see [Service.UpdateDefinition]).
+type DefinitionInput struct {
+	// Name is required; the key is slugified from it.
+	Name string `json:"name"`
+	// FieldSet is required and must be valid.
+	FieldSet extract.FieldSet `json:"fieldSet"`
+	// ExtractionInstructions guide the extraction model.
+	ExtractionInstructions string `json:"extractionInstructions,omitempty"`
+	// Modes switch on store, accuracy and judge.
+	Modes Modes `json:"modes"`
+	// ExtractionModelKey names the extraction model; required to run.
+	ExtractionModelKey string `json:"extractionModelKey,omitempty"`
+	// JudgeModelKey names the grading model; required with modes.judge.
+	JudgeModelKey string `json:"judgeModelKey,omitempty"`
+	// Schedule runs the definition on a cron schedule.
+	Schedule *Schedule `json:"schedule,omitempty"`
+}
+
+func (in DefinitionInput) validate() error {
+	var p problems
+	switch {
+	case strings.TrimSpace(in.Name) == "":
+		p.add(-1, "$.name", "the name is missing")
+	case len(in.Name) > MaxNameLen:
+		p.add(-1, "$.name", fmt.Sprintf("the name is %d bytes, more than %d", len(in.Name), MaxNameLen))
+	}
+	if err := p.merge(in.FieldSet.Validate(), -1, "$.fieldSet"); err != nil {
+		return err
+	}
+	if len(in.ExtractionInstructions) > MaxInstructionsLen {
+		p.add(-1, "$.extractionInstructions", fmt.Sprintf("the instructions are %d bytes, more than %d", len(in.ExtractionInstructions), MaxInstructionsLen))
+	}
+	if j := in.Modes.Judge; j != nil {
+		_, err := judge.New(judge.Config{Rubric: j.Rubric, Threshold: j.Threshold})
+		if err := p.merge(err, -1, "$.modes.judge"); err != nil {
+			return err
+		}
+		if strings.TrimSpace(in.JudgeModelKey) == "" {
+			p.add(-1, "$.judgeModelKey", "a judge model is required when modes.judge is set")
+		}
+	}
+	for _, mk := range [...]struct{ path, key string }{{"$.extractionModelKey", in.ExtractionModelKey}, {"$.judgeModelKey", in.JudgeModelKey}} {
+		if len(mk.key) > MaxModelKeyLen {
+			p.add(-1, mk.path, fmt.Sprintf("the model key is %d bytes, more than %d", len(mk.key), MaxModelKeyLen))
+		}
+	}
+	if sch := in.Schedule; sch != nil {
+		if _, err := schedule.Parse(sch.Cron); err != nil {
+			p.add(-1, "$.schedule.cron", err.Error())
+		}
+		if sch.Enabled && strings.TrimSpace(in.ExtractionModelKey) == "" {
+			p.add(-1, "$.extractionModelKey", "an extraction model is required for an enabled schedule")
+		}
+	}
+	return p.err()
+}
+
+// CreateDefinition validates in and stores it as a new definition of the
+// scope. Its key is slugified from the name ("Call intent & resolution"
+// becomes "call-intent-resolution"), with "-2", "-3", ... appended when the
+// key is taken, or generated when nothing of the name survives. Problems are
+// reported as an [*extract.ValidationError] matching [ErrInvalid]: a missing
+// name, an empty or invalid field set, an enum without values, a judge mode
+// without rubric or judge model, a bad cron expression.
+func (s *Service) CreateDefinition(ctx context.Context, scope Scope, in DefinitionInput) (Definition, error) {
+	if err := scope.Validate(); err != nil {
+		return Definition{}, err
+	}
+	if err := in.validate(); err != nil {
+		return Definition{}, err
+	}
+	now := s.cfg.Clock.Now().UTC()
+	d := definitionFrom(in)
+	d.ID, d.CreatedAt, d.UpdatedAt = s.cfg.NewID(), now, now
+	base := Slugify(in.Name)
+	if base == "" {
+		base = "definition-" + shortID(d.ID)
+	}
+	for n := 1; ; n++ {
+		d.Key = base
+		if n > 1 {
+			d.Key = withSuffix(base, n)
+		}
+		err := s.cfg.Store.CreateDefinition(ctx, scope, d)
+		if err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, ErrConflict) || n >= 100 {
+			return Definition{}, fmt.Errorf("analysis: create definition: %w", err)
+		}
+	}
+}
+
+func definitionFrom(in DefinitionInput) Definition {
+	return Definition{
+		Name: strings.TrimSpace(in.Name), FieldSet: in.FieldSet, ExtractionInstructions: in.ExtractionInstructions,
+		Modes: in.Modes, ExtractionModelKey: in.ExtractionModelKey, JudgeModelKey: in.JudgeModelKey, Schedule: in.Schedule,
+	}
+}
+
+func inputFrom(d Definition) DefinitionInput {
+	return DefinitionInput{
+		Name: d.Name, FieldSet: d.FieldSet, ExtractionInstructions: d.ExtractionInstructions, Modes: d.Modes,
+		ExtractionModelKey: d.ExtractionModelKey, JudgeModelKey: d.JudgeModelKey, Schedule: d.Schedule,
+	}
+}
+
+func shortID(id string) string {
+	id = strings.ReplaceAll(id, "-", "")
+	return strings.ToLower(id[:min(len(id), 12)])
+}
+
+// GetDefinition returns the definition whose ID or key is idOrKey;
+// ErrNotFound if the scope has none.
+func (s *Service) GetDefinition(ctx context.Context, scope Scope, idOrKey string) (Definition, error) {
+	if err := scope.Validate(); err != nil {
+		return Definition{}, err
+	}
+	return s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
+}
+
+// ListDefinitions returns the scope's definitions whose name or key contains
+// search, ignoring case, newest first, at most limit of them (0 for the
+// default limit; larger limits are capped).
+func (s *Service) ListDefinitions(ctx context.Context, scope Scope, search string, limit int) ([]Definition, error) {
+	if err := scope.Validate(); err != nil {
+		return nil, err
+	}
+	n, err := s.limit(limit)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Store.ListDefinitions(ctx, scope, ListQuery{Search: strings.TrimSpace(search), Limit: n})
+}
+
+// UpdateDefinition changes the definition whose ID or key is idOrKey with a
+// JSON merge patch (RFC 7396) over its [DefinitionInput] form: a member
+// present in patch replaces the current value, a null removes it (so
+// {"schedule": null} drops the schedule and {"modes": {"judge": null}}
+// turns the judge off), an absent member keeps it. The id, key and
+// timestamps cannot be patched. The result is validated as a whole, like a
+// new definition, and nothing is stored when it is invalid.
+func (s *Service) UpdateDefinition(ctx context.Context, scope Scope, idOrKey string, patch []byte) (Definition, error) {
+	if err := scope.Validate(); err != nil {
+		return Definition{}, err
+	}
+	var patchDoc any
+	if err := json.Unmarshal(patch, &patchDoc); err != nil {
+		return Definition{}, invalid("$", "the patch is not valid JSON: "+err.Error())
+	}
+	patchObj, ok := patchDoc.(map[string]any)
+	if !ok {
+		return Definition{}, invalid("$", "the patch must be a JSON object")
+	}
+	var p problems
+	for _, k := range []string{"id", "key", "createdAt", "updatedAt"} {
+		if _, ok := patchObj[k]; ok {
+			p.add(-1, "$."+k, "cannot be changed")
+		}
+	}
+	if err := p.err(); err != nil {
+		return Definition{}, err
+	}
+	current, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
+	if err != nil {
+		return Definition{}, err
+	}
+	currentJSON, err := json.Marshal(inputFrom(current))
+	if err != nil {
+		return Definition{}, err
+	}
+	var doc any
+	if err := json.Unmarshal(currentJSON, &doc); err != nil {
+		return Definition{}, err
+	}
+	merged, err := json.Marshal(mergePatch(doc, patchObj))
+	if err != nil {
+		return Definition{}, err
+	}
+	var in DefinitionInput
+	if err := decodeStrict(merged, &in); err != nil {
+		return Definition{}, err
+	}
+	if err := in.validate(); err != nil {
+		return Definition{}, err
+	}
+	d := definitionFrom(in)
+	d.ID, d.Key, d.CreatedAt, d.UpdatedAt = current.ID, current.Key, current.CreatedAt, s.cfg.Clock.Now().UTC()
+	if err := s.cfg.Store.UpdateDefinition(ctx, scope, d); err != nil {
+		return Definition{}, fmt.Errorf("analysis: update definition: %w", err)
+	}
+	return d, nil
+}
+
+// mergePatch applies an RFC 7396 merge patch to target.
+func mergePatch(target any, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+			continue
+		}
+		t[k] = mergePatch(t[k], v)
+	}
+	return t
+}
+
+// decodeStrict decodes data into v, refusing unknown members and values of
+// the wrong type with an error naming the member.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, "$")
+	}
+	if dec.More() {
+		return invalid("$", "more than one JSON value")
+	}
+	return nil
+}
+
+// decodeError turns an encoding/json error into a validation problem
+// located under root.
+func decodeError(err error, root string) error {
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &ute):
+		path := root
+		if ute.Field != "" {
+			path += "." + ute.Field
+		}
+		return invalid(path, fmt.Sprintf("got %s, want %s", ute.Value, jsonTypeName(ute.Type.Kind().String())))
+	case errors.As(err, &se):
+		return invalid(root, fmt.Sprintf("not valid JSON: %v (at byte %d)", se, se.Offset))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return invalid(root+"."+field, "unknown member")
+	}
+	return invalid(root, "not valid JSON: "+err.Error())
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	case "float64", "float32", "int", "int64", "int32", "uint64":
+		return "a number"
+	}
+	return kind
+}
+
+// DeleteDefinition deletes the definition whose ID or key is idOrKey. It
+// fails with ErrNotFound when there is none and with ErrRunInProgress while
+// it has a run in progress. Its runs are kept.
+func (s *Service) DeleteDefinition(ctx context.Context, scope Scope, idOrKey string) error {
+	if err := scope.Validate(); err != nil {
+		return err
+	}
+	d, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
+	if err != nil {
+		return err
+	}
+	return s.cfg.Store.DeleteDefinition(ctx, scope, d.ID)
+}

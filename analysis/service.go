@@ -1,0 +1,202 @@
+package analysis
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/schedule"
+)
+
+// Defaults of a [Config].
+const (
+	DefaultMaxRunConversations = 5000
+	DefaultListLimit           = 100
+	DefaultMaxListLimit        = 1000
+	DefaultMaxIngest           = 5000
+)
+
+// Config configures a [Service]. Only Store is required.
+type Config struct {
+	// Store keeps everything.
+	Store Store
+	// Clock tells the time; default [schedule.SystemClock].
+	Clock schedule.Clock
+	// NewID returns a new unique ID; default a random UUID (version 4).
+	NewID func() string
+	// NewSeed returns the seed of a random selection; default a random
+	// number. The seed is recorded on the run.
+	NewSeed func() uint64
+	// MaxRunConversations bounds the conversations of one run; default
+	// [DefaultMaxRunConversations]. A selection that would exceed it is
+	// refused, never silently cut.
+	MaxRunConversations int
+	// DefaultListLimit is the limit of a list call that sets none; default
+	// [DefaultListLimit]. MaxListLimit caps any limit asked for; default
+	// [DefaultMaxListLimit].
+	DefaultListLimit, MaxListLimit int
+	// MaxIngest bounds the conversations of one ingest call; default
+	// [DefaultMaxIngest].
+	MaxIngest int
+	// Wake, when set, is called after a run is created, so that an
+	// in-process [Executor] takes it up at once (pass [Executor.Wake]).
+	Wake func()
+	// Logger receives the service's records; default none.
+	Logger *slog.Logger
+}
+
+// A Service is debrief's analysis API: definitions, conversations, runs and
+// alerts, each call scoped to a tenant and project. It validates every
+// input, reporting every problem with its JSON path, before anything
+// reaches the store. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+}
+
+// NewService returns a service over cfg.Store.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("analysis: NewService: a Store is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = schedule.SystemClock{}
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = NewUUID
+	}
+	if cfg.NewSeed == nil {
+		cfg.NewSeed = mrand.Uint64
+	}
+	if cfg.MaxRunConversations <= 0 {
+		cfg.MaxRunConversations = DefaultMaxRunConversations
+	}
+	if cfg.DefaultListLimit <= 0 {
+		cfg.DefaultListLimit = DefaultListLimit
+	}
+	if cfg.MaxListLimit <= 0 {
+		cfg.MaxListLimit = DefaultMaxListLimit
+	}
+	if cfg.MaxIngest <= 0 {
+		cfg.MaxIngest = DefaultMaxIngest
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// NewUUID returns a random UUID (version 4) from crypto/rand.
+func NewUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// limit turns a requested list limit into the one applied: the default for
+// 0, capped at the maximum; a negative limit is invalid.
+func (s *Service) limit(n int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, invalid("$.limit", fmt.Sprintf("%d is negative", n))
+	case n == 0:
+		return s.cfg.DefaultListLimit, nil
+	}
+	return min(n, s.cfg.MaxListLimit), nil
+}
+
+// invalid returns a validation error with one problem.
+func invalid(path, msg string) error {
+	return &extract.ValidationError{Problems: []extract.Problem{{Index: -1, Path: path, Message: msg}}}
+}
+
+// problems collects validation problems.
+type problems struct{ list []extract.Problem }
+
+func (p *problems) add(index int, path, msg string) {
+	p.list = append(p.list, extract.Problem{Index: index, Path: path, Message: msg})
+}
+
+// merge adds the problems of err, a validation error, rebased under root
+// and attributed to index; any other error is returned.
+func (p *problems) merge(err error, index int, root string) error {
+	if err == nil {
+		return nil
+	}
+	var ve *extract.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	for _, pr := range ve.Under(root).Problems {
+		pr.Index = index
+		p.list = append(p.list, pr)
+	}
+	return nil
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return &extract.ValidationError{Problems: p.list}
+}
+
+// KeyPattern is the grammar of definition and conversation keys: lower-case
+// letters, digits and dashes, starting with a letter or digit, at most 128
+// bytes.
+const KeyPattern = `^[a-z0-9][a-z0-9-]{0,127}$`
+
+var keyRE = regexp.MustCompile(KeyPattern)
+
+// Slugify turns a name into a key: accents dropped, lower case, every run of
+// other characters a single dash, no dash at either end, at most 64 bytes
+// (cut at a dash when a word would be split). It returns "" when nothing of
+// the name survives (a name in a script without Latin letters, say);
+// callers then generate a key.
+func Slugify(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range norm.NFKD.String(name) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+		case r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(unicode.ToLower(r))
+		default:
+			dash = true
+		}
+	}
+	slug := b.String()
+	if len(slug) > 64 {
+		cut := slug[:64]
+		if slug[64] != '-' {
+			if i := strings.LastIndexByte(cut, '-'); i > 0 {
+				cut = cut[:i]
+			}
+		}
+		slug = strings.TrimRight(cut, "-")
+	}
+	return slug
+}
+
+// withSuffix returns key with "-n" appended, keeping the result within the
+// key grammar's length.
+func withSuffix(key string, n int) string {
+	suffix := fmt.Sprintf("-%d", n)
+	if len(key)+len(suffix) > 128 {
+		key = strings.TrimRight(key[:128-len(suffix)], "-")
+	}
+	return key + suffix
+}

@@ -1,0 +1,299 @@
+package analysis
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/debrief-go/debrief/accuracy"
+	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/llm"
+)
+
+// A Scope is the tenant and project every stored object belongs to. It is
+// an explicit argument of every service and store call; an object of
+// another scope is not found, exactly as a missing one.
+type Scope struct {
+	// Tenant identifies the customer organisation.
+	Tenant string `json:"tenant"`
+	// Project identifies the project within the tenant.
+	Project string `json:"project"`
+}
+
+// Validate reports a scope with an empty tenant or project.
+func (s Scope) Validate() error {
+	if s.Tenant == "" || s.Project == "" {
+		return fmt.Errorf("analysis: scope %q/%q: tenant and project are required: %w", s.Tenant, s.Project, ErrInvalid)
+	}
+	return nil
+}
+
+// String renders the scope as "tenant/project".
+func (s Scope) String() string { return s.Tenant + "/" + s.Project }
+
+// A Definition says what to extract from conversations, how to judge them
+// and when to run.
+type Definition struct {
+	// ID is generated when the definition is created.
+	ID string `json:"id"`
+	// Key is slugified from the name when the definition is created and is
+	// unique in its scope; it never changes.
+	Key string `json:"key"`
+	// Name is the display name.
+	Name string `json:"name"`
+	// FieldSet lists the fields to extract.
+	FieldSet extract.FieldSet `json:"fieldSet"`
+	// ExtractionInstructions guide the extraction model.
+	ExtractionInstructions string `json:"extractionInstructions,omitempty"`
+	// Modes switch on what a run does besides extracting.
+	Modes Modes `json:"modes"`
+	// ExtractionModelKey names the model used for extraction; required to run.
+	ExtractionModelKey string `json:"extractionModelKey,omitempty"`
+	// JudgeModelKey names the model used for grading; required with modes.judge.
+	JudgeModelKey string `json:"judgeModelKey,omitempty"`
+	// Schedule runs the definition on a cron schedule; nil for none.
+	Schedule *Schedule `json:"schedule,omitempty"`
+	// CreatedAt is when the definition was created.
+	CreatedAt time.Time `json:"createdAt"`
+	// UpdatedAt is when it was last changed.
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Modes are what a run does besides extracting, which is always on.
+type Modes struct {
+	// Store writes the extracted fields back onto each conversation
+	// (extractedFields, lastAnalyzedAt).
+	Store bool `json:"store,omitempty"`
+	// Accuracy compares the extracted fields with each conversation's
+	// reference fields.
+	Accuracy bool `json:"accuracy,omitempty"`
+	// Judge grades each conversation against a rubric; nil for off.
+	Judge *JudgeMode `json:"judge,omitempty"`
+}
+
+// JudgeMode configures grading.
+type JudgeMode struct {
+	// Rubric says what a good conversation is.
+	Rubric string `json:"rubric"`
+	// Threshold is the score needed to pass, in [0, 1]; nil means 0.5.
+	Threshold *float64 `json:"threshold,omitempty"`
+}
+
+// A Schedule runs a definition on a five-field cron expression, in UTC.
+type Schedule struct {
+	// Cron is the expression, such as "0 2 * * *" (02:00 UTC nightly).
+	Cron string `json:"cron"`
+	// Enabled switches the schedule on.
+	Enabled bool `json:"enabled"`
+}
+
+// A Source says where a conversation came from.
+type Source string
+
+// The sources of a conversation.
+const (
+	SourceImported Source = "imported"
+	SourcePlatform Source = "platform"
+	SourceManual   Source = "manual"
+)
+
+// A Conversation is an ingested transcript with its ground truth.
+type Conversation struct {
+	// ID is generated when the conversation is ingested.
+	ID string `json:"id"`
+	// Key is slugified from the name, or generated, and unique in its scope.
+	Key string `json:"key"`
+	// Name is the display name.
+	Name string `json:"name,omitempty"`
+	// Transcript is the conversation.
+	Transcript extract.Transcript `json:"transcript"`
+	// ReferenceFields are the ground truth for the accuracy mode.
+	ReferenceFields map[string]any `json:"referenceFields,omitempty"`
+	// Source says where it came from; imported by default.
+	Source Source `json:"source"`
+	// Tags label the conversation for selections.
+	Tags []string `json:"tags"`
+	// ExtractedFields holds the fields written by runs in store mode, by
+	// key; a later run's value for a key replaces an earlier one's.
+	ExtractedFields map[string]any `json:"extractedFields,omitempty"`
+	// LastAnalyzedAt is when a run in store mode last wrote fields.
+	LastAnalyzedAt *time.Time `json:"lastAnalyzedAt,omitempty"`
+	// CreatedAt is when it was ingested.
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// A RunStatus is where a run is in its life.
+type RunStatus string
+
+// The statuses of a run. Pending and running runs are in progress: a
+// definition has at most one run in progress.
+const (
+	RunPending   RunStatus = "pending"
+	RunRunning   RunStatus = "running"
+	RunCompleted RunStatus = "completed"
+	RunFailed    RunStatus = "failed"
+)
+
+// InProgress reports whether s is pending or running.
+func (s RunStatus) InProgress() bool { return s == RunPending || s == RunRunning }
+
+// A Strategy says how a run selects conversations.
+type Strategy string
+
+// The selection strategies.
+const (
+	// SelectAll selects every conversation of the scope.
+	SelectAll Strategy = "all"
+	// SelectTag selects the conversations with a tag.
+	SelectTag Strategy = "tag"
+	// SelectRandom selects a random sample of SampleSize conversations.
+	SelectRandom Strategy = "random"
+	// SelectUnanalyzed selects the conversations the definition has never
+	// analysed.
+	SelectUnanalyzed Strategy = "unanalyzed"
+	// SelectKeys selects the conversations named in ConversationKeys.
+	SelectKeys Strategy = "keys"
+)
+
+// A Selection describes which conversations a run analyses.
+type Selection struct {
+	// Strategy is one of all, tag, random, unanalyzed, keys.
+	Strategy Strategy `json:"strategy"`
+	// Tag is the tag to select, with strategy tag.
+	Tag string `json:"tag,omitempty"`
+	// SampleSize is the size of the sample, with strategy random.
+	SampleSize int `json:"sampleSize,omitempty"`
+	// ConversationKeys names the conversations, with strategy keys.
+	ConversationKeys []string `json:"conversationKeys,omitempty"`
+	// Seed is the seed the random sample was drawn with. It is recorded
+	// when the run is created; given it and the same conversations, the
+	// sample can be drawn again.
+	Seed *uint64 `json:"seed,omitempty"`
+}
+
+// A TriggerType says what started a run.
+type TriggerType string
+
+// The triggers of a run.
+const (
+	TriggerManual   TriggerType = "manual"
+	TriggerSchedule TriggerType = "schedule"
+)
+
+// A Trigger records what started a run.
+type Trigger struct {
+	// Type is manual or schedule.
+	Type TriggerType `json:"type"`
+	// Slot is the cron slot a scheduled run fired for.
+	Slot *time.Time `json:"slot,omitempty"`
+}
+
+// Progress counts a run's finished items.
+type Progress struct {
+	// Done counts the items finished, failed ones included.
+	Done int `json:"done"`
+	// Total is the number of conversations selected.
+	Total int `json:"total"`
+}
+
+// A Run is one execution of a definition over a selection of conversations.
+type Run struct {
+	// ID is generated when the run is created.
+	ID string `json:"id"`
+	// DefinitionKey is the key of the definition run.
+	DefinitionKey string `json:"definitionKey"`
+	// Status is pending, running, completed or failed.
+	Status RunStatus `json:"status"`
+	// Selection is the selection as requested, with the seed recorded.
+	Selection Selection `json:"selection"`
+	// Trigger says what started the run.
+	Trigger Trigger `json:"trigger"`
+	// ConversationKeys are the conversations selected, fixed when the run is
+	// created.
+	ConversationKeys []string `json:"conversationKeys"`
+	// Aggregate summarises the items; nil until the run completes.
+	Aggregate *Aggregate `json:"aggregate"`
+	// Items holds one result per finished conversation.
+	Items []Item `json:"items"`
+	// Progress counts the finished items.
+	Progress Progress `json:"progress"`
+	// Usage sums the tokens of every model call of the run.
+	Usage llm.Usage `json:"usage"`
+	// Error is an operator-safe reason when the run failed.
+	Error string `json:"error,omitempty"`
+	// CreatedAt is when the run was created.
+	CreatedAt time.Time `json:"createdAt"`
+	// StartedAt is when an executor first took it up.
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	// FinishedAt is when it completed or failed.
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+
+	// Lease is the executor's hold on a running run. It is not part of the
+	// wire form.
+	Lease Lease `json:"-"`
+}
+
+// A Lease is an executor's claim on a running run: it must be renewed
+// before it expires, or another executor may take the run over.
+type Lease struct {
+	// Owner identifies the executor holding the run.
+	Owner string
+	// ExpiresAt is when the claim lapses.
+	ExpiresAt time.Time
+	// Attempts counts how many times executors have taken the run up.
+	Attempts int
+}
+
+// An Item is the result of analysing one conversation in a run.
+type Item struct {
+	// ConversationKey names the conversation.
+	ConversationKey string `json:"conversationKey"`
+	// Passed reports that extraction had no error, no required field is
+	// missing, and the judge (if on) passed.
+	Passed bool `json:"passed"`
+	// ExtractedFields holds the extracted values by key.
+	ExtractedFields map[string]any `json:"extractedFields"`
+	// Missing lists the required fields that are missing.
+	Missing []string `json:"missing"`
+	// Judge is the verdict when the judge mode is on and grading succeeded.
+	Judge *ItemJudge `json:"judge,omitempty"`
+	// Accuracy is the comparison with the reference fields, in accuracy mode.
+	Accuracy *accuracy.Result `json:"accuracy,omitempty"`
+	// Error is an operator-safe reason when extraction failed; the item then
+	// counts as failed.
+	Error string `json:"error,omitempty"`
+	// JudgeError is an operator-safe reason when grading failed.
+	JudgeError string `json:"judgeError,omitempty"`
+	// Usage sums the tokens spent on the item.
+	Usage llm.Usage `json:"usage"`
+	// FinishedAt is when the item was saved.
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// ItemJudge is an item's verdict.
+type ItemJudge struct {
+	// Score is the judge's score, in [0, 1].
+	Score float64 `json:"score"`
+	// Passed reports Score >= the threshold.
+	Passed bool `json:"passed"`
+	// Reasoning is the judge's explanation.
+	Reasoning string `json:"reasoning,omitempty"`
+}
+
+// An Aggregate summarises a run's items.
+type Aggregate struct {
+	// Total counts the conversations selected.
+	Total int `json:"total"`
+	// Completed counts the items without an extraction error.
+	Completed int `json:"completed"`
+	// Failed is Total − Completed.
+	Failed int `json:"failed"`
+	// Passed counts the items that passed.
+	Passed int `json:"passed"`
+	// PassRate is Passed / Completed; nil when nothing completed.
+	PassRate *float64 `json:"passRate"`
+	// AvgJudgeScore averages the judged items' scores; nil when none was judged.
+	AvgJudgeScore *float64 `json:"avgJudgeScore"`
+	// AvgExtractionAccuracy averages the accuracy scores of the items that
+	// compared at least one field; nil when none did.
+	AvgExtractionAccuracy *float64 `json:"avgExtractionAccuracy"`
+}
