@@ -1,0 +1,150 @@
+package session
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func redactDefault(t testing.TB, s string) string {
+	t.Helper()
+	out, err := DefaultRedactor().Redact(context.Background(), s)
+	require.NoError(t, err)
+	return out
+}
+
+func TestDefaultRedactorFinds(t *testing.T) {
+	tests := []struct{ in, want string }{
+		// E-mail addresses.
+		{"write to jane.doe@example.com today", "write to [EMAIL] today"},
+		{"MIA.LI3818@Example.CO.UK.", "[EMAIL]."},
+		{"a+tag@sub-domain.example.org,b_c@x.io", "[EMAIL],[EMAIL]"},
+		{"<mailto:ops%team@corp.example.net>", "<mailto:[EMAIL]>"},
+		// International phone numbers.
+		{"call +1 415 555 2671 now", "call [PHONE] now"},
+		{"+14155552671", "[PHONE]"},
+		{"+1 (415) 555-2671", "[PHONE]"},
+		{"+44 20 7946 0958", "[PHONE]"},
+		{"+44 (0)20 7946 0958", "[PHONE]"},
+		{"+49-30-1234567", "[PHONE]"},
+		{"+33 1 23 45 67 89", "[PHONE]"},
+		{"+91.98765.43210", "[PHONE]"},
+		{"tel:+14155552671", "tel:[PHONE]"},
+		{"(+1) 415 555 2671", "([PHONE]"}, // "(+" is not a number start; "+1 ..." is
+		// North American numbers.
+		{"415-555-2671", "[PHONE]"},
+		{"415.555.2671", "[PHONE]"},
+		{"415 555 2671", "[PHONE]"},
+		{"(415) 555-2671", "[PHONE]"},
+		{"(415)555-2671", "[PHONE]"},
+		{"1-800-555-0199", "[PHONE]"},
+		{"1 (800) 555-0199", "[PHONE]"},
+		{"call 415 555 2671 2 times", "call [PHONE] 2 times"},
+		{"room 12 415 555 2671", "room 12 [PHONE]"},
+		// National numbers with a trunk prefix.
+		{"020 7946 0958", "[PHONE]"},
+		{"07700 900123", "[PHONE]"},
+		{"01 23 45 67 89", "[PHONE]"},
+		{"030-1234567", "[PHONE]"},
+		{"(020) 7946 0958", "[PHONE]"},
+		// Payment cards (Luhn-valid).
+		{"card 4111 1111 1111 1111 exp 12/25", "card [CARD] exp 12/25"},
+		{"4111-1111-1111-1111", "[CARD]"},
+		{"4111111111111111", "[CARD]"},
+		{"card:5500000000000004", "card:[CARD]"},
+		{"amex 3782 822463 10005.", "amex [CARD]."},
+		{"4111 1111 1111 1111 12/25", "[CARD] 12/25"},
+		{"visa 4012888888881881, mc 5105105105105100", "visa [CARD], mc [CARD]"},
+		{"6011000990139424 is 16", "[CARD] is 16"},
+		{"19 digits 6304000000000000000?", "19 digits [CARD]?"},
+		// Several kinds at once.
+		{"jane@x.io / +1 415 555 2671 / 4111111111111111", "[EMAIL] / [PHONE] / [CARD]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			assert.Equal(t, tt.want, redactDefault(t, tt.in))
+		})
+	}
+}
+
+func TestDefaultRedactorLeavesAlone(t *testing.T) {
+	for _, s := range []string{
+		"order 88123",
+		"order number 1234567890",              // ungrouped 10 digits: indistinguishable from an order number
+		"order 4111111111111112",               // Luhn fails
+		"ticket 12345678901234567890123",       // too long to be a card
+		"ORD-2024-000123",                      // reference
+		"ref 2024-000123-77",                   // reference
+		"2024-05-15",                           // date
+		"2024-05-15 15:00:00 EST",              // date and time
+		"2024-01-06T07:34:43.252",              // timestamp
+		"15/05/2024 and 05.15.2024",            // dates
+		"07:34:43",                             // time
+		"$1,234.56 and €1.234,56",              // prices
+		"1 000 000 000 dollars",                // amount with thousands groups
+		"10 20 30 40 50 60",                    // a list of numbers
+		"192.168.100.200",                      // IPv4
+		"2001:db8:85a3::8a2e:370:7334",         // IPv6
+		"cd0c20e2-338d-485f-91ca-cb34766d1ceb", // UUID
+		"HAT030 on May 13, 2024",               // flight and date
+		"flight UA 1234 seat 12C gate B22",     // flight
+		"reservation 3FRNFB, card ending 7447", // codes and last four digits
+		"version 1.2.3.4567890123",             // version string
+		"user@localhost",                       // no domain
+		"@handle and name@",                    // no address
+		"pay 4111 1111 1111 1112 now",          // grouped but Luhn fails
+		"0000 0000 0000",                       // zeros: not a phone, too short for a card
+		"00 44 20 7946",                        // too few digits with double zero
+		"zip 78750, 94103-1234",                // postal codes
+	} {
+		assert.Equal(t, s, redactDefault(t, s), "%q must survive", s)
+	}
+}
+
+func TestDefaultRedactorContextAndLongInput(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := DefaultRedactor().Redact(ctx, "x")
+	assert.ErrorIs(t, err, context.Canceled)
+
+	// Long adversarial inputs are handled, and redaction still works at the
+	// end of them.
+	for _, filler := range []string{
+		strings.Repeat("1 ", 50_000),
+		strings.Repeat("1-", 50_000),
+		strings.Repeat("a", 100_000),
+		strings.Repeat("a.", 50_000),
+		strings.Repeat("+1 ", 30_000),
+		strings.Repeat("(1) ", 30_000),
+		strings.Repeat("9", 100_000),
+		strings.Repeat("a@", 50_000),
+		strings.Repeat("x.y@z", 30_000),
+		"@" + strings.Repeat("a", 100_000) + "@",
+	} {
+		out := redactDefault(t, filler+" x jane@example.com")
+		assert.True(t, strings.HasSuffix(out, " x [EMAIL]"))
+	}
+}
+
+func BenchmarkDefaultRedactor(b *testing.B) {
+	inputs := map[string]string{
+		"chat":         strings.Repeat("Hi, my order 88123 has not arrived. Mail jane.doe@example.com or call +1 415 555 2671. ", 50),
+		"digit-groups": strings.Repeat("1 2 3 4 5 6 7 8 9 ", 1_000),
+		"prose":        strings.Repeat("The quick brown fox jumps over the lazy dog. ", 200),
+	}
+	r := DefaultRedactor()
+	for name, in := range inputs {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Redact(context.Background(), in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
