@@ -39,7 +39,7 @@ type DefinitionInput struct {
 	Schedule *Schedule `json:"schedule,omitempty"`
 }
 
-func (in DefinitionInput) validate() error {
+func (in DefinitionInput) validate(maxConv int) error {
 	var p problems
 	switch {
 	case strings.TrimSpace(in.Name) == "":
@@ -74,6 +74,11 @@ func (in DefinitionInput) validate() error {
 		if sch.Enabled && strings.TrimSpace(in.ExtractionModelKey) == "" {
 			p.add(-1, "$.extractionModelKey", "an extraction model is required for an enabled schedule")
 		}
+		if sch.Selection != nil {
+			if err := p.merge(checkSelection(*sch.Selection, maxConv, "$.schedule.selection"), -1, "$"); err != nil {
+				return err
+			}
+		}
 	}
 	return p.err()
 }
@@ -89,7 +94,7 @@ func (s *Service) CreateDefinition(ctx context.Context, scope Scope, in Definiti
 	if err := scope.Validate(); err != nil {
 		return Definition{}, err
 	}
-	if err := in.validate(); err != nil {
+	if err := in.validate(s.cfg.MaxRunConversations); err != nil {
 		return Definition{}, err
 	}
 	now := s.cfg.Clock.Now().UTC()
@@ -204,7 +209,7 @@ func (s *Service) UpdateDefinition(ctx context.Context, scope Scope, idOrKey str
 	if err := decodeStrict(merged, &in); err != nil {
 		return Definition{}, err
 	}
-	if err := in.validate(); err != nil {
+	if err := in.validate(s.cfg.MaxRunConversations); err != nil {
 		return Definition{}, err
 	}
 	d := definitionFrom(in)

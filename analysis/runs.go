@@ -57,34 +57,40 @@ func (s *Service) startRun(ctx context.Context, scope Scope, d Definition, sel S
 	return r, nil
 }
 
-// resolve turns a selection into the sorted keys of its conversations,
-// checking it; it records the seed of a random selection.
-func (s *Service) resolve(ctx context.Context, scope Scope, defKey string, sel Selection) ([]string, Selection, error) {
+// checkSelection reports the problems of sel that need no store, with paths
+// under root.
+func checkSelection(sel Selection, maxConv int, root string) error {
 	var p problems
-	maxConv := s.cfg.MaxRunConversations
 	switch sel.Strategy {
 	case SelectAll, SelectUnanalyzed:
 	case SelectTag:
 		if strings.TrimSpace(sel.Tag) == "" {
-			p.add(-1, "$.selection.tag", "strategy tag needs a tag")
+			p.add(-1, root+".tag", "strategy tag needs a tag")
 		}
 	case SelectRandom:
 		if sel.SampleSize < 1 || sel.SampleSize > maxConv {
-			p.add(-1, "$.selection.sampleSize", fmt.Sprintf("strategy random needs a sampleSize from 1 to %d, not %d", maxConv, sel.SampleSize))
+			p.add(-1, root+".sampleSize", fmt.Sprintf("strategy random needs a sampleSize from 1 to %d, not %d", maxConv, sel.SampleSize))
 		}
 	case SelectKeys:
 		if len(sel.ConversationKeys) == 0 {
-			p.add(-1, "$.selection.conversationKeys", "strategy keys needs conversationKeys")
+			p.add(-1, root+".conversationKeys", "strategy keys needs conversationKeys")
 		}
 		if len(sel.ConversationKeys) > maxConv {
-			p.add(-1, "$.selection.conversationKeys", fmt.Sprintf("%d keys, more than the %d a run may analyse", len(sel.ConversationKeys), maxConv))
+			p.add(-1, root+".conversationKeys", fmt.Sprintf("%d keys, more than the %d a run may analyse", len(sel.ConversationKeys), maxConv))
 		}
 	case "":
-		p.add(-1, "$.selection.strategy", "the strategy is missing: use all, tag, random, unanalyzed or keys")
+		p.add(-1, root+".strategy", "the strategy is missing: use all, tag, random, unanalyzed or keys")
 	default:
-		p.add(-1, "$.selection.strategy", fmt.Sprintf("%q is not a strategy: use all, tag, random, unanalyzed or keys", sel.Strategy))
+		p.add(-1, root+".strategy", fmt.Sprintf("%q is not a strategy: use all, tag, random, unanalyzed or keys", sel.Strategy))
 	}
-	if err := p.err(); err != nil {
+	return p.err()
+}
+
+// resolve turns a selection into the sorted keys of its conversations,
+// checking it; it records the seed of a random selection.
+func (s *Service) resolve(ctx context.Context, scope Scope, defKey string, sel Selection) ([]string, Selection, error) {
+	maxConv := s.cfg.MaxRunConversations
+	if err := checkSelection(sel, maxConv, "$.selection"); err != nil {
 		return nil, sel, err
 	}
 	sel.Seed = nil

@@ -160,12 +160,26 @@ type RunStore interface {
 	// time. It fails with ErrLeaseLost unless owner holds the run.
 	FinishRun(ctx context.Context, scope Scope, runID, owner string, f Finish) error
 	// SkipSlot records that the definition's schedule slot was skipped, for
-	// the reason given. It fails with ErrSlotTaken if a run was created or a
-	// skip recorded for that slot.
-	SkipSlot(ctx context.Context, scope Scope, definitionKey string, slot time.Time, reason string) error
-	// LastSlot returns the latest slot of the definition for which a run was
-	// created or a skip recorded; ok is false when there is none.
-	LastSlot(ctx context.Context, scope Scope, definitionKey string) (slot time.Time, ok bool, err error)
+	// the reason given, at the given time. It fails with ErrSlotTaken if a
+	// run was created or a skip recorded for that slot.
+	SkipSlot(ctx context.Context, scope Scope, definitionKey string, slot time.Time, reason string, at time.Time) error
+	// ListSlots returns the definition's slots for which a run was created or
+	// a skip recorded, latest slot first, at most limit of them.
+	ListSlots(ctx context.Context, scope Scope, definitionKey string, limit int) ([]SlotRecord, error)
+}
+
+// A SlotRecord is what became of one schedule slot: the run created for
+// it, or the reason it was skipped.
+type SlotRecord struct {
+	// Slot is the cron slot, in UTC.
+	Slot time.Time `json:"slot"`
+	// RunID is the run created for the slot; empty when it was skipped.
+	RunID string `json:"runId,omitempty"`
+	// Skipped is the reason the slot was skipped; empty when a run was
+	// created.
+	Skipped string `json:"skipped,omitempty"`
+	// At is when the run was created or the skip recorded.
+	At time.Time `json:"at"`
 }
 
 // FieldsWrite is what a run in store mode writes onto a conversation.

@@ -84,6 +84,18 @@ type Schedule struct {
 	Cron string `json:"cron"`
 	// Enabled switches the schedule on.
 	Enabled bool `json:"enabled"`
+	// Selection is what a scheduled run analyses; nil means the
+	// conversations the definition has not analysed yet (strategy
+	// unanalyzed), so that each night covers what came in since the last.
+	Selection *Selection `json:"selection,omitempty"`
+}
+
+// selection returns the selection of a scheduled run.
+func (s *Schedule) selection() Selection {
+	if s == nil || s.Selection == nil {
+		return Selection{Strategy: SelectUnanalyzed}
+	}
+	return *s.Selection
 }
 
 // A Source says where a conversation came from.

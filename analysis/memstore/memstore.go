@@ -31,13 +31,13 @@ type runRef struct {
 }
 
 type scopeData struct {
-	defs     map[string]*analysis.Definition   // by ID
-	defKeys  map[string]string                 // key → ID
-	convs    map[string]*analysis.Conversation // by ID
-	convKeys map[string]string                 // key → ID
-	analyzed map[string]map[string]bool        // definition key → conversation keys
-	runs     map[string]*runData               // by ID
-	slots    map[string]map[time.Time]string   // definition key → slot → run ID or "skipped: reason"
+	defs     map[string]*analysis.Definition              // by ID
+	defKeys  map[string]string                            // key → ID
+	convs    map[string]*analysis.Conversation            // by ID
+	convKeys map[string]string                            // key → ID
+	analyzed map[string]map[string]bool                   // definition key → conversation keys
+	runs     map[string]*runData                          // by ID
+	slots    map[string]map[time.Time]analysis.SlotRecord // definition key → slot → its record
 }
 
 type runData struct {
@@ -61,7 +61,7 @@ func (s *Store) scope(sc analysis.Scope, create bool) *scopeData {
 			defs: map[string]*analysis.Definition{}, defKeys: map[string]string{},
 			convs: map[string]*analysis.Conversation{}, convKeys: map[string]string{},
 			analyzed: map[string]map[string]bool{}, runs: map[string]*runData{},
-			slots: map[string]map[time.Time]string{},
+			slots: map[string]map[time.Time]analysis.SlotRecord{},
 		}
 		s.scopes[sc] = d
 	}
@@ -167,13 +167,17 @@ func (s *Store) ListDefinitions(ctx context.Context, sc analysis.Scope, q analys
 	if data == nil {
 		return out, nil
 	}
+	var found []*analysis.Definition
 	for _, d := range data.defs {
 		if matches(q.Search, d.Name, d.Key) {
-			out = append(out, cloneDefinition(*d))
+			found = append(found, d)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return newerFirst(out[i].CreatedAt, out[j].CreatedAt, out[i].Key, out[j].Key) })
-	return limit(out, q.Limit), nil
+	found = first(found, q.Limit, func(a, b *analysis.Definition) bool { return newerFirst(a.CreatedAt, b.CreatedAt, a.Key, b.Key) })
+	for _, d := range found {
+		out = append(out, cloneDefinition(*d))
+	}
+	return out, nil
 }
 
 // ListScheduled implements [analysis.DefinitionStore].
@@ -305,13 +309,17 @@ func (s *Store) ListConversations(ctx context.Context, sc analysis.Scope, q anal
 	if data == nil {
 		return out, nil
 	}
+	var found []*analysis.Conversation
 	for _, c := range data.convs {
 		if data.selects(c, q) && matches(q.Search, c.Name, c.Key) {
-			out = append(out, cloneConversation(*c))
+			found = append(found, c)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return newerFirst(out[i].CreatedAt, out[j].CreatedAt, out[i].Key, out[j].Key) })
-	return limit(out, q.Limit), nil
+	found = first(found, q.Limit, func(a, b *analysis.Conversation) bool { return newerFirst(a.CreatedAt, b.CreatedAt, a.Key, b.Key) })
+	for _, c := range found {
+		out = append(out, cloneConversation(*c))
+	}
+	return out, nil
 }
 
 // ConversationKeys implements [analysis.ConversationStore].
@@ -364,7 +372,7 @@ func (s *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Run
 		if _, taken := data.slots[r.DefinitionKey][slot]; taken {
 			return analysis.ErrSlotTaken
 		}
-		data.slot(r.DefinitionKey)[slot] = r.ID
+		data.slot(r.DefinitionKey)[slot] = analysis.SlotRecord{Slot: slot, RunID: r.ID, At: r.CreatedAt}
 	}
 	rd := &runData{run: cloneRun(r), items: map[string]int{}}
 	for i, it := range rd.run.Items {
@@ -375,10 +383,10 @@ func (s *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Run
 	return nil
 }
 
-func (d *scopeData) slot(defKey string) map[time.Time]string {
+func (d *scopeData) slot(defKey string) map[time.Time]analysis.SlotRecord {
 	m, ok := d.slots[defKey]
 	if !ok {
-		m = map[time.Time]string{}
+		m = map[time.Time]analysis.SlotRecord{}
 		d.slots[defKey] = m
 	}
 	return m
@@ -427,6 +435,7 @@ func (s *Store) ListRuns(ctx context.Context, sc analysis.Scope, q analysis.RunQ
 	if data == nil {
 		return out, nil
 	}
+	var found []*analysis.Run
 	for _, rd := range data.runs {
 		r := &rd.run
 		if q.DefinitionKey != "" && r.DefinitionKey != q.DefinitionKey {
@@ -438,12 +447,16 @@ func (s *Store) ListRuns(ctx context.Context, sc analysis.Scope, q analysis.RunQ
 		if !q.FinishedAfter.IsZero() && (r.FinishedAt == nil || r.FinishedAt.Before(q.FinishedAfter)) {
 			continue
 		}
-		c := cloneRun(*r)
-		c.Items = []analysis.Item{}
+		found = append(found, r)
+	}
+	found = first(found, q.Limit, func(a, b *analysis.Run) bool { return newerFirst(a.CreatedAt, b.CreatedAt, a.ID, b.ID) })
+	for _, r := range found {
+		c := *r
+		c.Items = nil // not copied: lists leave items out
+		c = cloneRun(c)
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return newerFirst(out[i].CreatedAt, out[j].CreatedAt, out[i].ID, out[j].ID) })
-	return limit(out, q.Limit), nil
+	return out, nil
 }
 
 // ClaimRun implements [analysis.RunStore].
@@ -579,7 +592,7 @@ func (s *Store) FinishRun(ctx context.Context, sc analysis.Scope, runID, owner s
 }
 
 // SkipSlot implements [analysis.RunStore].
-func (s *Store) SkipSlot(ctx context.Context, sc analysis.Scope, definitionKey string, slot time.Time, reason string) error {
+func (s *Store) SkipSlot(ctx context.Context, sc analysis.Scope, definitionKey string, slot time.Time, reason string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -590,29 +603,26 @@ func (s *Store) SkipSlot(ctx context.Context, sc analysis.Scope, definitionKey s
 	if _, taken := data.slots[definitionKey][slot]; taken {
 		return analysis.ErrSlotTaken
 	}
-	data.slot(definitionKey)[slot] = "skipped: " + reason
+	data.slot(definitionKey)[slot] = analysis.SlotRecord{Slot: slot, Skipped: reason, At: at}
 	return nil
 }
 
-// LastSlot implements [analysis.RunStore].
-func (s *Store) LastSlot(ctx context.Context, sc analysis.Scope, definitionKey string) (time.Time, bool, error) {
+// ListSlots implements [analysis.RunStore].
+func (s *Store) ListSlots(ctx context.Context, sc analysis.Scope, definitionKey string, limit int) ([]analysis.SlotRecord, error) {
 	if err := ctx.Err(); err != nil {
-		return time.Time{}, false, err
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out := []analysis.SlotRecord{}
 	data := s.scope(sc, false)
 	if data == nil {
-		return time.Time{}, false, nil
+		return out, nil
 	}
-	var last time.Time
-	found := false
-	for slot := range data.slots[definitionKey] {
-		if !found || slot.After(last) {
-			last, found = slot, true
-		}
+	for _, rec := range data.slots[definitionKey] {
+		out = append(out, rec)
 	}
-	return last, found, nil
+	return first(out, limit, func(a, b analysis.SlotRecord) bool { return a.Slot.After(b.Slot) }), nil
 }
 
 func matches(search string, fields ...string) bool {
@@ -635,11 +645,32 @@ func newerFirst(a, b time.Time, ka, kb string) bool {
 	return ka < kb
 }
 
-func limit[T any](s []T, n int) []T {
-	if n > 0 && len(s) > n {
-		return s[:n]
+// first returns the n first elements of s in the order less defines (all of
+// them when n ≤ 0), reordering s. A small n costs one pass, not a sort.
+func first[T any](s []T, n int, less func(a, b T) bool) []T {
+	if n <= 0 || n >= len(s)/8 {
+		sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
+		if n > 0 && len(s) > n {
+			return s[:n]
+		}
+		return s
 	}
-	return s
+	// Selection: keep s[:n] sorted; each element better than the worst of
+	// them is inserted in place, pushing the worst out.
+	sort.Slice(s[:n], func(i, j int) bool { return less(s[i], s[j]) })
+	for i := n; i < len(s); i++ {
+		x := s[i]
+		if !less(x, s[n-1]) {
+			continue
+		}
+		j := n - 1
+		for j > 0 && less(x, s[j-1]) {
+			s[j] = s[j-1]
+			j--
+		}
+		s[j] = x
+	}
+	return s[:n]
 }
 
 func cloneDefinition(d analysis.Definition) analysis.Definition {
@@ -707,7 +738,7 @@ func cloneRun(r analysis.Run) analysis.Run {
 	for i, it := range r.Items {
 		items[i] = cloneItem(it)
 	}
-	r.Items = items
+	r.Items = items // never nil: an empty list marshals as []
 	for _, p := range []**time.Time{&r.StartedAt, &r.FinishedAt} {
 		if *p != nil {
 			t := **p

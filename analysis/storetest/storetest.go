@@ -307,6 +307,16 @@ func testConversationList(t *testing.T, s analysis.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Refund-Vip"}, keysOf(got))
 
+	// Many conversations, a small limit: still the newest, ties by key.
+	var many []analysis.Conversation
+	for i := range 40 {
+		many = append(many, conversation(fmt.Sprint("m", i), fmt.Sprintf("many-%02d", i), t0.Add(time.Duration(i%7)*time.Hour)))
+	}
+	require.NoError(t, s.CreateConversations(ctx(), scopeC, many))
+	got, err = s.ListConversations(ctx(), scopeC, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 3}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"many-06", "many-13", "many-20"}, keysOf(got))
+
 	keys, err := s.ConversationKeys(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Search: "nothing", Limit: 1}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Refund-Vip", "outage", "refund-1", "refund-2"}, keys, "sorted; search and limit ignored")
@@ -622,36 +632,49 @@ func slotRun(id, defKey string, slot, created time.Time) analysis.Run {
 func testSlots(t *testing.T, s analysis.Store) {
 	slot1 := t0
 	slot2 := t0.Add(24 * time.Hour)
-	_, ok, err := s.LastSlot(ctx(), scopeA, "nightly")
+	recs, err := s.ListSlots(ctx(), scopeA, "nightly", 10)
 	require.NoError(t, err)
-	assert.False(t, ok)
+	assert.Empty(t, recs)
+	assert.NotNil(t, recs)
 
 	require.NoError(t, s.CreateRun(ctx(), scopeA, slotRun("r1", "nightly", slot1, slot1.Add(time.Second))))
 	finish(t, s, scopeA, "r1", slot1.Add(time.Minute))
 	assert.ErrorIs(t, s.CreateRun(ctx(), scopeA, slotRun("r2", "nightly", slot1, slot1.Add(time.Hour))), analysis.ErrSlotTaken, "one run per slot")
-	last, ok, err := s.LastSlot(ctx(), scopeA, "nightly")
+	_, err = s.GetRun(ctx(), scopeA, "r2")
+	assert.ErrorIs(t, err, analysis.ErrNotFound, "the refused run is not stored")
+	recs, err = s.ListSlots(ctx(), scopeA, "nightly", 10)
 	require.NoError(t, err)
-	require.True(t, ok)
-	assert.True(t, last.Equal(slot1))
+	require.Len(t, recs, 1)
+	assert.True(t, recs[0].Slot.Equal(slot1))
+	assert.Equal(t, "r1", recs[0].RunID)
+	assert.Empty(t, recs[0].Skipped)
+	assert.True(t, recs[0].At.Equal(slot1.Add(time.Second)), "when the run was created")
 
-	require.NoError(t, s.SkipSlot(ctx(), scopeA, "nightly", slot2, "a run was in progress"))
-	assert.ErrorIs(t, s.SkipSlot(ctx(), scopeA, "nightly", slot2, "again"), analysis.ErrSlotTaken)
+	skippedAt := slot2.Add(2 * time.Hour)
+	require.NoError(t, s.SkipSlot(ctx(), scopeA, "nightly", slot2, "a run was in progress", skippedAt))
+	assert.ErrorIs(t, s.SkipSlot(ctx(), scopeA, "nightly", slot2, "again", skippedAt), analysis.ErrSlotTaken)
 	assert.ErrorIs(t, s.CreateRun(ctx(), scopeA, slotRun("r3", "nightly", slot2, slot2)), analysis.ErrSlotTaken, "a skipped slot never fires")
-	assert.ErrorIs(t, s.SkipSlot(ctx(), scopeA, "nightly", slot1, "late"), analysis.ErrSlotTaken, "a fired slot cannot be skipped")
-	last, _, err = s.LastSlot(ctx(), scopeA, "nightly")
+	assert.ErrorIs(t, s.SkipSlot(ctx(), scopeA, "nightly", slot1, "late", skippedAt), analysis.ErrSlotTaken, "a fired slot cannot be skipped")
+	recs, err = s.ListSlots(ctx(), scopeA, "nightly", 10)
 	require.NoError(t, err)
-	assert.True(t, last.Equal(slot2), "the latest slot, fired or skipped")
+	require.Len(t, recs, 2)
+	assert.Equal(t, analysis.SlotRecord{Slot: slot2, Skipped: "a run was in progress", At: skippedAt}, recs[0], "latest slot first")
+	assert.Equal(t, "r1", recs[1].RunID)
+	recs, err = s.ListSlots(ctx(), scopeA, "nightly", 1)
+	require.NoError(t, err)
+	assert.Len(t, recs, 1)
 
 	require.NoError(t, s.CreateRun(ctx(), scopeA, slotRun("r4", "other", slot1, slot1)), "slots are per definition")
 	require.NoError(t, s.CreateRun(ctx(), scopeB, slotRun("r5", "nightly", slot1, slot1)), "and per scope")
-	_, ok, err = s.LastSlot(ctx(), scopeC, "nightly")
+	recs, err = s.ListSlots(ctx(), scopeC, "nightly", 10)
 	require.NoError(t, err)
-	assert.False(t, ok)
+	assert.Empty(t, recs)
 
 	// A slot given in another time zone is the same instant.
 	paris := time.FixedZone("Paris", 3600)
-	assert.ErrorIs(t, s.CreateRun(ctx(), scopeA, slotRun("r6", "other", slot1.In(paris), slot1)), analysis.ErrRunInProgress,
-		"r4 is still pending")
+	finish(t, s, scopeA, "r4", slot2)
+	assert.ErrorIs(t, s.CreateRun(ctx(), scopeA, slotRun("r6", "other", slot1.In(paris), slot2)), analysis.ErrSlotTaken)
+	assert.ErrorIs(t, s.SkipSlot(ctx(), scopeA, "nightly", slot2.In(paris), "x", skippedAt), analysis.ErrSlotTaken)
 }
 
 func testSlotsConcurrent(t *testing.T, s analysis.Store) {
@@ -669,11 +692,11 @@ func testSlotsConcurrent(t *testing.T, s analysis.Store) {
 				slot := t0.Add(time.Duration(i) * time.Hour)
 				var err error
 				if i%3 == 0 {
-					err = s.SkipSlot(ctx(), scopeA, "nightly", slot, "late")
+					err = s.SkipSlot(ctx(), scopeA, "nightly", slot, "late", slot)
 				} else {
 					err = s.CreateRun(ctx(), scopeA, slotRun(fmt.Sprintf("r-%d-%d", rep, i), fmt.Sprint("nightly-", i), slot, slot))
 					if err == nil {
-						if err2 := s.SkipSlot(ctx(), scopeA, fmt.Sprint("nightly-", i), slot, "again"); !errors.Is(err2, analysis.ErrSlotTaken) {
+						if err2 := s.SkipSlot(ctx(), scopeA, fmt.Sprint("nightly-", i), slot, "again", slot); !errors.Is(err2, analysis.ErrSlotTaken) {
 							t.Errorf("slot %d: skip after a run: %v", i, err2)
 						}
 					}
