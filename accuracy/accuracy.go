@@ -162,12 +162,23 @@ func abs(x float64) float64 {
 }
 
 // Normalize returns the form in which two strings are compared: Unicode
-// NFC, full case folding, white space trimmed and inner runs collapsed to
-// one space, and punctuation removed from both ends.
+// NFKC (so full-width "ＢＩＬＬＩＮＧ" is "BILLING"), full case folding,
+// invisible format characters (zero-width spaces, joiners) removed, white
+// space trimmed and inner runs collapsed to one space, and punctuation and
+// symbols ("$", "™", "«»") removed from both ends.
 func Normalize(s string) string {
-	s = cases.Fold().String(norm.NFC.String(s))
+	edge := func(r rune) bool { return unicode.IsPunct(r) || unicode.IsSymbol(r) || unicode.IsSpace(r) }
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
+	// Symbols are trimmed before NFKC, which would spell "™" as "TM".
+	s = strings.TrimFunc(norm.NFC.String(s), edge)
+	s = cases.Fold().String(norm.NFKC.String(s))
 	s = strings.Join(strings.Fields(s), " ")
-	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsPunct(r) || unicode.IsSpace(r) })
+	return strings.TrimFunc(s, edge)
 }
 
 // TokenF1 returns the F1 score of the tokens of a and b, as in reading
@@ -204,7 +215,7 @@ func TokenF1(a, b string) float64 {
 func tokens(s string) []string {
 	var out []string
 	for _, t := range strings.Fields(Normalize(s)) {
-		if t = strings.TrimFunc(t, unicode.IsPunct); t != "" {
+		if t = strings.TrimFunc(t, func(r rune) bool { return unicode.IsPunct(r) || unicode.IsSymbol(r) }); t != "" {
 			out = append(out, t)
 		}
 	}

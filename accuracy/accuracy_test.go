@@ -324,3 +324,29 @@ func pearsonByHand(x, y []float64) float64 {
 	}
 	return sxy / math.Sqrt(sxx*syy)
 }
+
+func TestNormalizeUnicode(t *testing.T) {
+	for a, b := range map[string]string{
+		"ＢＩＬＬＩＮＧ":       "billing",
+		"billing™":      "billing",
+		"bill\u200bing": "billing",
+		"$20":           "20",
+		"«Refund»":      "refund",
+	} {
+		assert.Equal(t, accuracy.Normalize(b), accuracy.Normalize(a), "%q", a)
+	}
+	assert.NotEqual(t, accuracy.Normalize("a-b"), accuracy.Normalize("a b"), "inner punctuation stays")
+}
+
+func TestConfusionWithAnEnumValueNamedLikeALabel(t *testing.T) {
+	f := extract.Field{Key: "x", Type: extract.Enum, EnumValues: []string{"a", accuracy.NullLabel}}
+	res := []accuracy.Result{
+		{PerField: map[string]accuracy.FieldResult{"x": {Expected: accuracy.NullLabel, Actual: accuracy.NullLabel, Match: true}}},
+		{PerField: map[string]accuracy.FieldResult{"x": {Expected: nil, Actual: "a"}}},
+	}
+	c, err := accuracy.NewConfusion(f, res)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", accuracy.NullLabel, accuracy.NullLabel}, c.Labels, "the value keeps its row; null has its own")
+	assert.Equal(t, [][]int{{0, 0, 0}, {0, 1, 0}, {1, 0, 0}}, c.Counts)
+	assert.Equal(t, 0.5, *c.Accuracy())
+}

@@ -79,24 +79,29 @@ func NewConfusion(f extract.Field, results []Result) (*Confusion, error) {
 		return nil, fmt.Errorf("accuracy: confusion matrix of %q: not an enum field with values", f.Key)
 	}
 	c := &Confusion{Field: f.Key, Labels: append(append([]string(nil), f.EnumValues...), NullLabel)}
+	// Rows are found by position, not by label, so that an enum value
+	// spelled like NullLabel or OtherLabel keeps its own row.
 	index := map[string]int{}
-	for i, l := range c.Labels {
-		index[l] = i
+	for i, v := range f.EnumValues {
+		if _, dup := index[v]; !dup {
+			index[v] = i
+		}
 	}
+	nullRow, otherRow := len(f.EnumValues), -1
 	label := func(v any) int {
 		if v == nil {
-			return index[NullLabel]
+			return nullRow
 		}
 		if s, ok := v.(string); ok {
-			if i, ok := index[s]; ok && s != NullLabel {
+			if i, ok := index[s]; ok {
 				return i
 			}
 		}
-		if _, ok := index[OtherLabel]; !ok {
-			index[OtherLabel] = len(c.Labels)
+		if otherRow < 0 {
+			otherRow = len(c.Labels)
 			c.Labels = append(c.Labels, OtherLabel)
 		}
-		return index[OtherLabel]
+		return otherRow
 	}
 	type cell struct{ i, j int }
 	var cells []cell
@@ -118,7 +123,9 @@ func NewConfusion(f extract.Field, results []Result) (*Confusion, error) {
 	return c, nil
 }
 
-// Count returns how many items expected the label expected and got actual.
+// Count returns how many items expected the label expected and got actual
+// (the first row or column of that label, should an enum value be spelled
+// like [NullLabel] or [OtherLabel]).
 func (c *Confusion) Count(expected, actual string) int {
 	i, j := c.indexOf(expected), c.indexOf(actual)
 	if i < 0 || j < 0 {

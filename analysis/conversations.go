@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -58,7 +59,7 @@ func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conve
 	raw, bulk := probe["conversations"]
 	if !bulk {
 		var in ConversationInput
-		if err := decodeStrict(body, &in); err != nil {
+		if err := decodeStrict(body, &in, "$"); err != nil {
 			return nil, err
 		}
 		return s.ingest(ctx, scope, []ConversationInput{in}, "$")
@@ -76,15 +77,26 @@ func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conve
 	}
 	ins := make([]ConversationInput, len(items))
 	var p problems
+	decoded := make([]bool, len(items))
 	for i, item := range items {
-		if err := decodeStrict(item, &ins[i]); err != nil {
-			if merr := p.merge(err, i, "$.conversations"+schemaval.Index(i)); merr != nil {
-				return nil, merr
+		err := decodeStrict(item, &ins[i], "$.conversations"+schemaval.Index(i))
+		if merr := p.merge(err, i, "$"); merr != nil {
+			return nil, merr
+		}
+		decoded[i] = err == nil
+	}
+	if len(p.list) > 0 {
+		// Report the rules the well-formed conversations break too, so that
+		// one answer lists every problem of the body.
+		for i, in := range ins {
+			if decoded[i] {
+				if err := validateConversation(&p, i, "$.conversations"+schemaval.Index(i), in); err != nil {
+					return nil, err
+				}
 			}
 		}
-	}
-	if err := p.err(); err != nil {
-		return nil, err
+		sort.SliceStable(p.list, func(a, b int) bool { return p.list[a].Index < p.list[b].Index })
+		return nil, p.err()
 	}
 	return s.ingest(ctx, scope, ins, "$.conversations")
 }
@@ -169,8 +181,11 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 			p.add(i, at+".transcript"+schemaval.Index(j)+".content", fmt.Sprintf("%d bytes, more than %d", len(turn.Content), MaxTurnContentLen))
 		}
 	}
-	if in.Key != "" && !keyRE.MatchString(in.Key) {
+	switch {
+	case in.Key != "" && !keyRE.MatchString(in.Key):
 		p.add(i, at+".key", fmt.Sprintf("%q is not a valid key: it must match %s", in.Key, KeyPattern))
+	case uuidRE.MatchString(in.Key):
+		p.add(i, at+".key", "a key must not look like a UUID, which would be taken for an ID")
 	}
 	if len(in.Name) > MaxNameLen {
 		p.add(i, at+".name", fmt.Sprintf("the name is %d bytes, more than %d", len(in.Name), MaxNameLen))
@@ -205,6 +220,8 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 	}
 	return nil
 }
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func scalar(v any) bool {
 	switch x := v.(type) {
@@ -257,49 +274,63 @@ func (s *Service) assignKeys(ctx context.Context, scope Scope, ins []Conversatio
 		}
 		cs[i].Key = in.Key
 	}
-	bases := make([]string, len(cs))
+	// A derived key is the slug of the name, else the slug with "-2" to
+	// "-9", else the slug with the conversation's short ID, which is unique:
+	// a bounded number of candidates, checked in one store call.
+	bases := make([]string, len(ins))
+	var candidates []string
+	seenBase := map[string]bool{}
 	for i, in := range ins {
-		if in.Key == "" {
-			if bases[i] = Slugify(in.Name); bases[i] == "" {
-				bases[i] = "conversation-" + shortID(cs[i].ID)
-			}
+		if in.Key != "" {
+			continue
+		}
+		if bases[i] = Slugify(in.Name); bases[i] == "" {
+			cs[i].Key = "conversation-" + shortID(cs[i].ID)
+			continue
+		}
+		if seenBase[bases[i]] {
+			continue
+		}
+		seenBase[bases[i]] = true
+		candidates = append(candidates, bases[i])
+		for n := 2; n <= maxNumberedKey; n++ {
+			candidates = append(candidates, withSuffix(bases[i], n))
 		}
 	}
-	// Propose keys, learn which of them the store holds, and propose again
-	// past those, until every proposal is free.
-	for round := 0; ; round++ {
-		var proposed []string
-		batch := map[string]bool{}
-		for i, in := range ins {
-			if in.Key != "" {
-				continue
-			}
-			key := bases[i]
-			for n := 2; used[key] || batch[key]; n++ {
-				key = withSuffix(bases[i], n)
-			}
-			if round >= 8 { // a crowded key space: fall back to the ID, which is unique
-				key = "conversation-" + shortID(cs[i].ID)
-			}
-			batch[key] = true
-			cs[i].Key = key
-			proposed = append(proposed, key)
-		}
-		existing, err := s.existingKeys(ctx, scope, proposed)
-		if err != nil {
-			return err
-		}
-		if len(existing) == 0 {
-			return nil
-		}
-		if round >= 10 {
-			return fmt.Errorf("analysis: ingest: no free key for %d conversations: %w", len(existing), ErrConflict)
-		}
-		for k := range existing {
-			used[k] = true
-		}
+	existing, err := s.existingKeys(ctx, scope, candidates)
+	if err != nil {
+		return err
 	}
+	for k := range existing {
+		used[k] = true
+	}
+	for i := range ins {
+		if cs[i].Key != "" {
+			used[cs[i].Key] = true
+			continue
+		}
+		key := ""
+		for n := 1; n <= maxNumberedKey && key == ""; n++ {
+			k := bases[i]
+			if n > 1 {
+				k = withSuffix(bases[i], n)
+			}
+			if !used[k] {
+				key = k
+			}
+		}
+		if key == "" {
+			key = strings.TrimRight(bases[i][:min(len(bases[i]), 100)], "-") + "-" + shortID(cs[i].ID)
+		}
+		used[key] = true
+		cs[i].Key = key
+	}
+	return nil
 }
+
+// maxNumberedKey is the highest number a derived key gets before the key
+// falls back to the conversation's short ID.
+const maxNumberedKey = 9
 
 func (s *Service) existingKeys(ctx context.Context, scope Scope, keys []string) (map[string]bool, error) {
 	out := map[string]bool{}

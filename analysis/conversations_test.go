@@ -74,6 +74,9 @@ func TestIngestKeys(t *testing.T) {
 	assert.Equal(t, []string{"$.conversations[1].key"}, paths(problemsOf(t, err)))
 	_, err = e.svc.Ingest(context.Background(), scope, []byte(`{"key":"Not A Key","transcript":[{"role":"a","content":"x"}]}`))
 	assert.Equal(t, []string{"$.key"}, paths(problemsOf(t, err)))
+	_, err = e.svc.Ingest(context.Background(), scope, []byte(`{"key":"6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9","transcript":[{"role":"a","content":"x"}]}`))
+	ps := problemsOf(t, err)
+	assert.Equal(t, "a key must not look like a UUID, which would be taken for an ID", ps[0].Message)
 }
 
 func TestIngestIsAllOrNothing(t *testing.T) {
@@ -108,13 +111,30 @@ func TestIngestBadBodies(t *testing.T) {
 		`{"conversations":[],"extra":1}`: "$.extra",
 		`{"conversations":[{"transcript":[{"role":"a","content":"x"}],"colour":"red"}]}`: "$.conversations[0].colour",
 		`{"conversations":[{"transcript":"hello"}]}`:                                     "$.conversations[0].transcript",
-		`{"transcript":[{"role":"a","content":5}]}`:                                      "$.transcript.content",
+		`{"transcript":[{"role":"a","content":5}]}`:                                      "$.transcript[0].content",
+		`{"Transcript":[{"role":"a","content":"x"}]}`:                                    "$.Transcript",
 		`{"name":"no transcript"}`:                                                       "$.transcript",
 	} {
 		_, err := e.svc.Ingest(context.Background(), scope, []byte(body))
 		ps := problemsOf(t, err)
 		assert.Equal(t, want, ps[0].Path, body)
 	}
+}
+
+func TestIngestReportsEveryProblemOfABulkBody(t *testing.T) {
+	e := newEnv(t, nil)
+	body := `{"conversations":[
+		{"name":"ok","transcript":[{"role":"a","content":"x"}]},
+		{"name":"typed wrong","transcript":[{"role":"a","content":7}],"Tags":["x"]},
+		{"name":"semantic","transcript":[{"role":"","content":"x"}]}
+	]}`
+	_, err := e.svc.Ingest(context.Background(), scope, []byte(body))
+	ps := problemsOf(t, err)
+	assert.Equal(t, []string{"$.conversations[1].Tags", "$.conversations[1].transcript[0].content", "$.conversations[2].transcript[0].role"}, paths(ps),
+		"type errors at their full path and the other conversations' problems too")
+	assert.Contains(t, ps[0].Message, `names are case-sensitive: "tags"`)
+	assert.Equal(t, "got a number, want a string", ps[1].Message)
+	assert.Equal(t, []int{1, 1, 2}, []int{ps[0].Index, ps[1].Index, ps[2].Index})
 }
 
 func TestIngestLimits(t *testing.T) {
@@ -143,6 +163,11 @@ func TestListGetDeleteConversations(t *testing.T) {
 	got, err = e.svc.ListConversations(context.Background(), scope, analysis.ConversationFilter{Limit: 100000})
 	require.NoError(t, err)
 	assert.Len(t, got, 12, "a limit above the maximum is capped, not refused")
+	capped := newEnv(t, nil, func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.MaxListLimit = 5 })
+	ingest(t, capped, 8)
+	got, err = capped.svc.ListConversations(context.Background(), scope, analysis.ConversationFilter{})
+	require.NoError(t, err)
+	assert.Len(t, got, 5, "the default limit is capped by the maximum too")
 	_, err = e.svc.ListConversations(context.Background(), scope, analysis.ConversationFilter{Limit: -5})
 	assert.ErrorIs(t, err, analysis.ErrInvalid)
 
@@ -162,5 +187,27 @@ func TestListGetDeleteConversations(t *testing.T) {
 		} else {
 			assert.NoError(t, err)
 		}
+	}
+}
+
+func TestIngestManySameNames(t *testing.T) {
+	e := newEnv(t, nil)
+	seen := map[string]bool{}
+	for range 3 {
+		var ins []analysis.ConversationInput
+		for range 500 {
+			ins = append(ins, analysis.ConversationInput{Name: "Call", Transcript: extract.Transcript{{Role: "a", Content: "x"}}})
+		}
+		cs, err := e.svc.IngestConversations(context.Background(), scope, ins)
+		require.NoError(t, err)
+		for _, c := range cs {
+			require.False(t, seen[c.Key], "key %s given twice", c.Key)
+			seen[c.Key] = true
+			assert.Regexp(t, `^call(-[2-9]|-[0-9a-z]{6,12})?$`, c.Key)
+		}
+	}
+	assert.Len(t, seen, 1500)
+	for _, k := range []string{"call", "call-2", "call-9"} {
+		assert.True(t, seen[k], k)
 	}
 }

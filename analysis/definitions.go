@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -206,7 +205,7 @@ func (s *Service) UpdateDefinition(ctx context.Context, scope Scope, idOrKey str
 		return Definition{}, err
 	}
 	var in DefinitionInput
-	if err := decodeStrict(merged, &in); err != nil {
+	if err := decodeStrict(merged, &in, "$"); err != nil {
 		return Definition{}, err
 	}
 	if err := in.validate(s.cfg.MaxRunConversations); err != nil {
@@ -238,20 +237,6 @@ func mergePatch(target any, patch any) any {
 		t[k] = mergePatch(t[k], v)
 	}
 	return t
-}
-
-// decodeStrict decodes data into v, refusing unknown members and values of
-// the wrong type with an error naming the member.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err, "$")
-	}
-	if dec.More() {
-		return invalid("$", "more than one JSON value")
-	}
-	return nil
 }
 
 // decodeError turns an encoding/json error into a validation problem

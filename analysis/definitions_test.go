@@ -164,15 +164,18 @@ func TestUpdateDefinitionPatch(t *testing.T) {
 	assert.Equal(t, up, stored)
 
 	for body, want := range map[string][]string{
-		`{"fieldSet":[]}`:                         {"$.fieldSet"},
-		`{"modes":{"judge":{"rubric":""}}}`:       {"$.modes.judge.rubric", "$.judgeModelKey"},
-		`{"key":"new-key","id":"x"}`:              {"$.id", "$.key"},
-		`{"schedule":{"cron":"61 * * * *"}}`:      {"$.schedule.cron"},
-		`{"name":42}`:                             {"$.name"},
-		`{"unknown":true}`:                        {"$.unknown"},
-		`[1]`:                                     {"$"},
-		`{"name":`:                                {"$"},
-		`{"fieldSet":[{"key":"x","type":"num"}]}`: {"$.fieldSet[0].type"},
+		`{"fieldSet":[]}`:                                  {"$.fieldSet"},
+		`{"modes":{"judge":{"rubric":""}}}`:                {"$.modes.judge.rubric", "$.judgeModelKey"},
+		`{"key":"new-key","id":"x"}`:                       {"$.id", "$.key"},
+		`{"schedule":{"cron":"61 * * * *"}}`:               {"$.schedule.cron"},
+		`{"name":42}`:                                      {"$.name"},
+		`{"unknown":true}`:                                 {"$.unknown"},
+		`[1]`:                                              {"$"},
+		`{"name":`:                                         {"$"},
+		`{"fieldSet":[{"key":"x","type":"num"}]}`:          {"$.fieldSet[0].type"},
+		`{"Name":"Changed"}`:                               {"$.Name"},
+		`{"modes":{"Judge":{"rubric":"x"}}}`:               {"$.modes.Judge"},
+		`{"schedule":{"cron":"0 2 * * *","Enabled":true}}`: {"$.schedule.Enabled"},
 	} {
 		_, err := e.svc.UpdateDefinition(context.Background(), scope, d.Key, []byte(body))
 		assert.Equal(t, want, paths(problemsOf(t, err)), body)
@@ -185,6 +188,44 @@ func TestUpdateDefinitionPatch(t *testing.T) {
 	assert.ErrorIs(t, err, analysis.ErrNotFound)
 	_, err = e.svc.UpdateDefinition(context.Background(), other, d.Key, []byte(`{"name":"x"}`))
 	assert.ErrorIs(t, err, analysis.ErrNotFound, "another scope's definition is not found")
+}
+
+func TestUpdateDefinitionDuringARun(t *testing.T) {
+	e := newEnv(t, fakeModel())
+	ingest(t, e, 1)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	_, err = e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	_, err = e.svc.UpdateDefinition(context.Background(), scope, d.Key, []byte(`{"name":"New"}`))
+	assert.ErrorIs(t, err, analysis.ErrRunInProgress, "the 409: a run works with the definition as it started")
+	_, err = e.exec.RunOnce(context.Background())
+	require.NoError(t, err)
+	up, err := e.svc.UpdateDefinition(context.Background(), scope, d.Key, []byte(`{"name":"New"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "New", up.Name)
+}
+
+func TestDeletedDefinitionKeysAreNotReused(t *testing.T) {
+	e := newEnv(t, fakeModel())
+	ingest(t, e, 2)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	_, err = e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	_, err = e.exec.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, e.svc.DeleteDefinition(context.Background(), scope, d.Key))
+
+	again, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	assert.Equal(t, d.Key+"-2", again.Key, "a new definition gets a key of its own")
+	runs, err := e.svc.ListRuns(context.Background(), scope, again.Key, 0)
+	require.NoError(t, err)
+	assert.Empty(t, runs, "it inherits no run")
+	r, err := e.svc.StartRun(context.Background(), scope, again.Key, analysis.Selection{Strategy: analysis.SelectUnanalyzed})
+	require.NoError(t, err)
+	assert.Len(t, r.ConversationKeys, 2, "nor the old definition's analysis marks")
 }
 
 func TestListAndDeleteDefinitions(t *testing.T) {

@@ -84,6 +84,9 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		cfg.Concurrency = DefaultConcurrency
 	}
 	cfg.LeaseDuration = positive(cfg.LeaseDuration, DefaultLeaseDuration)
+	if cfg.LeaseDuration < time.Second {
+		return nil, fmt.Errorf("analysis: NewExecutor: a lease of %s is too short: at least a second", cfg.LeaseDuration)
+	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
@@ -167,7 +170,17 @@ type job struct {
 }
 
 func (e *Executor) process(ctx context.Context, scope Scope, run Run) error {
-	if run.Lease.Attempts > e.cfg.MaxAttempts {
+	done := map[string]bool{}
+	for _, it := range run.Items {
+		done[it.ConversationKey] = true
+	}
+	remaining := 0
+	for _, key := range run.ConversationKeys {
+		if !done[key] {
+			remaining++
+		}
+	}
+	if run.Lease.Attempts > e.cfg.MaxAttempts && remaining > 0 {
 		return e.fail(ctx, scope, run, fmt.Sprintf("the run was taken up %d times without finishing; giving up", e.cfg.MaxAttempts))
 	}
 	j := job{scope: scope, run: run}
@@ -191,10 +204,6 @@ func (e *Executor) process(ctx context.Context, scope Scope, run Run) error {
 		}
 	}
 
-	done := map[string]bool{}
-	for _, it := range run.Items {
-		done[it.ConversationKey] = true
-	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stopRenewal := e.renewLease(runCtx, cancel, scope, run.ID)
@@ -215,7 +224,14 @@ func (e *Executor) process(ctx context.Context, scope Scope, run Run) error {
 		if errors.Is(cause, ErrLeaseLost) {
 			return cause
 		}
-		return nil // cancelled: the lease lapses and another executor resumes the run
+		// Cancelled: give the run back, so that another executor resumes it
+		// at once and without counting an attempt.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer rcancel()
+		if err := e.cfg.Store.ReleaseRun(rctx, scope, run.ID, e.cfg.Owner); err != nil && !errors.Is(err, ErrLeaseLost) {
+			e.cfg.Logger.WarnContext(ctx, "analysis: releasing the run failed; its lease will lapse", "run", run.ID, "error", err)
+		}
+		return nil
 	}
 	if err != nil {
 		return err // the store failed: the run is resumed once the lease lapses
@@ -284,7 +300,36 @@ func (e *Executor) analyse(ctx context.Context, j job, key string) error {
 	if j.def.Modes.Store && item.Error == "" {
 		write = &FieldsWrite{Fields: item.ExtractedFields, At: item.FinishedAt}
 	}
-	return e.cfg.Store.SaveItem(ctx, j.scope, j.run.ID, e.cfg.Owner, item, write)
+	return e.save(ctx, j, item, write)
+}
+
+// saveAttempts bounds the tries of one SaveItem; saveBackoff is the wait
+// before the second, doubling after.
+const (
+	saveAttempts = 3
+	saveBackoff  = 100 * time.Millisecond
+)
+
+// save saves the item, trying again after a store failure that is neither
+// a lost lease nor the end of ctx, so that one hiccup does not abort the run.
+func (e *Executor) save(ctx context.Context, j job, item Item, write *FieldsWrite) error {
+	wait := saveBackoff
+	for attempt := 1; ; attempt++ {
+		err := e.cfg.Store.SaveItem(ctx, j.scope, j.run.ID, e.cfg.Owner, item, write)
+		if err == nil || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil || attempt == saveAttempts {
+			return err
+		}
+		e.cfg.Logger.WarnContext(ctx, "analysis: saving an item failed; trying again", "run", j.run.ID,
+			"conversation", item.ConversationKey, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait *= 2
+	}
 }
 
 func (e *Executor) analyseConversation(ctx context.Context, j job, conv Conversation, item *Item) error {
@@ -301,6 +346,12 @@ func (e *Executor) analyseConversation(ctx context.Context, j job, conv Conversa
 		return nil
 	}
 	item.ExtractedFields, item.Missing = res.Fields, res.Missing
+	if len(res.Invalid) > 0 {
+		item.Invalid = res.Invalid
+	}
+	if len(res.Extra) > 0 {
+		item.Extra = res.Extra
+	}
 	if j.grader != nil {
 		v, err := j.grader.Grade(itemCtx, e.cfg.Model, conv.Transcript)
 		item.Usage = item.Usage.Add(v.Usage)
@@ -311,7 +362,7 @@ func (e *Executor) analyseConversation(ctx context.Context, j job, conv Conversa
 			item.JudgeError = OperatorMessage(err)
 			e.cfg.Logger.WarnContext(ctx, "analysis: judging failed", "run", j.run.ID, "conversation", conv.Key, "error", err)
 		default:
-			item.Judge = &ItemJudge{Score: v.Score, Passed: v.Passed, Reasoning: v.Reasoning}
+			item.Judge = &ItemJudge{Score: v.Score, Passed: v.Passed, Reasoning: v.Reasoning, DroppedEvidence: v.DroppedEvidence}
 		}
 	}
 	if j.def.Modes.Accuracy {

@@ -75,15 +75,31 @@ func checkSelection(sel Selection, maxConv int, root string) error {
 		if len(sel.ConversationKeys) == 0 {
 			p.add(-1, root+".conversationKeys", "strategy keys needs conversationKeys")
 		}
-		if len(sel.ConversationKeys) > maxConv {
-			p.add(-1, root+".conversationKeys", fmt.Sprintf("%d keys, more than the %d a run may analyse", len(sel.ConversationKeys), maxConv))
+		if n := len(uniqueSorted(sel.ConversationKeys)); n > maxConv {
+			p.add(-1, root+".conversationKeys", fmt.Sprintf("%d keys, more than the %d a run may analyse", n, maxConv))
 		}
 	case "":
 		p.add(-1, root+".strategy", "the strategy is missing: use all, tag, random, unanalyzed or keys")
 	default:
 		p.add(-1, root+".strategy", fmt.Sprintf("%q is not a strategy: use all, tag, random, unanalyzed or keys", sel.Strategy))
 	}
+	if sel.Seed != nil && sel.Strategy != SelectRandom {
+		p.add(-1, root+".seed", "a seed goes with strategy random only")
+	}
+	if sel.Seed != nil && *sel.Seed > MaxSeed {
+		p.add(-1, root+".seed", fmt.Sprintf("%d is above the largest seed, 2^53 − 1", *sel.Seed))
+	}
 	return p.err()
+}
+
+// MaxSeed is the largest seed of a random selection, 2^53 − 1: the largest
+// integer every JSON reader holds exactly.
+const MaxSeed = 1<<53 - 1
+
+func uniqueSorted(keys []string) []string {
+	out := slices.Clone(keys)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // resolve turns a selection into the sorted keys of its conversations,
@@ -93,6 +109,7 @@ func (s *Service) resolve(ctx context.Context, scope Scope, defKey string, sel S
 	if err := checkSelection(sel, maxConv, "$.selection"); err != nil {
 		return nil, sel, err
 	}
+	given := sel.Seed
 	sel.Seed = nil
 	var keys []string
 	var err error
@@ -102,7 +119,10 @@ func (s *Service) resolve(ctx context.Context, scope Scope, defKey string, sel S
 	case SelectRandom:
 		var all []string
 		if all, err = s.cfg.Store.ConversationKeys(ctx, scope, ConversationQuery{}); err == nil {
-			seed := s.cfg.NewSeed()
+			seed := s.cfg.NewSeed() & MaxSeed
+			if given != nil {
+				seed = *given
+			}
 			sel.Seed = &seed
 			keys = SampleKeys(all, sel.SampleSize, seed)
 		}
@@ -128,9 +148,7 @@ func unanalyzedBy(sel Selection, defKey string) string {
 // resolveKeys checks that every key names a conversation of the scope,
 // naming those that do not, and returns them without repeats, sorted.
 func (s *Service) resolveKeys(ctx context.Context, scope Scope, keys []string) ([]string, error) {
-	unique := slices.Clone(keys)
-	sort.Strings(unique)
-	unique = slices.Compact(unique)
+	unique := uniqueSorted(keys)
 	found, err := s.cfg.Store.GetConversations(ctx, scope, unique)
 	if err != nil {
 		return nil, err
@@ -168,6 +186,28 @@ func SampleKeys(keys []string, size int, seed uint64) []string {
 	sample := pool[:size]
 	sort.Strings(sample)
 	return sample
+}
+
+// CancelRun ends a pending or running run as failed, with the error "the run
+// was cancelled" and the aggregate of the items saved so far; an executor
+// working on it stops at its next write. It fails with ErrNotFound for an
+// unknown run and with ErrConflict for a run that has already finished.
+func (s *Service) CancelRun(ctx context.Context, scope Scope, id string) (Run, error) {
+	if err := scope.Validate(); err != nil {
+		return Run{}, err
+	}
+	r, err := s.cfg.Store.GetRun(ctx, scope, id)
+	if err != nil {
+		return Run{}, err
+	}
+	if !r.Status.InProgress() {
+		return Run{}, fmt.Errorf("analysis: run %s has already finished: %w", id, ErrConflict)
+	}
+	f := Finish{Status: RunFailed, Aggregate: Summarize(len(r.ConversationKeys), r.Items), Error: "the run was cancelled", At: s.cfg.Clock.Now().UTC()}
+	if err := s.cfg.Store.CancelRun(ctx, scope, id, f); err != nil {
+		return Run{}, err
+	}
+	return s.cfg.Store.GetRun(ctx, scope, id)
 }
 
 // GetRun returns the run with its items; ErrNotFound if the scope has none.

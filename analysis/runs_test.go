@@ -154,6 +154,77 @@ func TestSelections(t *testing.T) {
 	assert.Equal(t, r.ConversationKeys, analysis.SampleKeys(all, 4, *r.Selection.Seed), "reproducible from the recorded seed")
 }
 
+func TestRandomSelectionSeeds(t *testing.T) {
+	e := newEnv(t, fakeModel(), func(c *analysis.Config, _ *analysis.ExecutorConfig) {
+		c.NewSeed = func() uint64 { return 1<<64 - 1 }
+	})
+	ingest(t, e, 20)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectRandom, SampleSize: 5})
+	require.NoError(t, err)
+	require.NotNil(t, r.Selection.Seed)
+	assert.LessOrEqual(t, *r.Selection.Seed, uint64(analysis.MaxSeed), "a recorded seed survives any JSON reader")
+	var viaFloat map[string]any
+	b, err := json.Marshal(r.Selection)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &viaFloat))
+	assert.Equal(t, float64(*r.Selection.Seed), viaFloat["seed"])
+	assert.Equal(t, *r.Selection.Seed, uint64(viaFloat["seed"].(float64)), "exact through a float64")
+	_, err = e.exec.RunOnce(context.Background())
+	require.NoError(t, err)
+
+	again, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectRandom, SampleSize: 5, Seed: r.Selection.Seed})
+	require.NoError(t, err)
+	assert.Equal(t, r.ConversationKeys, again.ConversationKeys, "the recorded seed draws the same sample again")
+	assert.Equal(t, *r.Selection.Seed, *again.Selection.Seed)
+	_, err = e.exec.RunOnce(context.Background())
+	require.NoError(t, err)
+
+	big := uint64(1 << 60)
+	_, err = e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectRandom, SampleSize: 5, Seed: &big})
+	assert.Equal(t, []string{"$.selection.seed"}, paths(problemsOf(t, err)))
+	one := uint64(1)
+	_, err = e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll, Seed: &one})
+	assert.Equal(t, []string{"$.selection.seed"}, paths(problemsOf(t, err)))
+
+	dup := []string{"call-1", "call-1", "call-1", "call-2"}
+	e2 := newEnv(t, fakeModel(), func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.MaxRunConversations = 2 })
+	ingest(t, e2, 3)
+	d2, err := e2.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	r, err = e2.svc.StartRun(context.Background(), scope, d2.Key, analysis.Selection{Strategy: analysis.SelectKeys, ConversationKeys: dup})
+	require.NoError(t, err, "repeated keys count once against the maximum")
+	assert.Equal(t, []string{"call-1", "call-2"}, r.ConversationKeys)
+}
+
+func TestItemsReportValuesThatFailedCoercion(t *testing.T) {
+	model := llm.ModelFunc(func(_ context.Context, req llm.Request) (llm.Response, error) {
+		if req.SchemaName == "verdict" {
+			return llm.Response{Content: `{"reasoning":"ok","evidence":[{"turn":0,"quote":"invented words here"}],"score":0.9}`}, nil
+		}
+		return llm.Response{Content: `{"intent":"refunds","resolved":"about twelve","mood":"calm"}`}, nil
+	})
+	e := newEnv(t, model)
+	ingest(t, e, 1)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	_, err = e.exec.RunOnce(context.Background())
+	require.NoError(t, err)
+	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	it := r.Items[0]
+	require.Len(t, it.Invalid, 2, "reported, never silently dropped")
+	assert.Equal(t, "intent", it.Invalid[0].Key)
+	assert.Equal(t, json.RawMessage(`"refunds"`), it.Invalid[0].Value)
+	assert.Equal(t, "resolved", it.Invalid[1].Key)
+	assert.Equal(t, []string{"mood"}, it.Extra)
+	assert.Equal(t, 1, it.Judge.DroppedEvidence, "a quote not in the transcript is counted")
+	assert.False(t, it.Passed)
+}
+
 func TestSampleKeys(t *testing.T) {
 	keys := make([]string, 100)
 	for i := range keys {
@@ -447,23 +518,17 @@ func TestFaultInjectionOverManyConversations(t *testing.T) {
 
 func TestCancelledExecutorIsResumedByAnother(t *testing.T) {
 	const n = 40
-	var mu sync.Mutex
-	saved := map[string]int{}
 	var firstCalls atomic.Int32
-	block := make(chan struct{})
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	slowFirst := llm.ModelFunc(func(ctx context.Context, req llm.Request) (llm.Response, error) {
 		if firstCalls.Add(1) > 15 {
-			cancel1() // the first executor dies mid-run
+			cancel1() // the first executor is shut down mid-run
 			<-ctx.Done()
-			<-block
 			return llm.Response{}, ctx.Err()
 		}
 		return fakeModel().Generate(ctx, req)
 	})
-	e := newEnv(t, slowFirst, func(_ *analysis.Config, ec *analysis.ExecutorConfig) {
-		ec.Concurrency, ec.LeaseDuration = 4, time.Minute
-	})
+	e := newEnv(t, slowFirst, func(_ *analysis.Config, ec *analysis.ExecutorConfig) { ec.Concurrency = 4 })
 	ingest(t, e, n)
 	in := intentDefinition()
 	in.Modes.Judge, in.JudgeModelKey = nil, ""
@@ -472,7 +537,6 @@ func TestCancelledExecutorIsResumedByAnother(t *testing.T) {
 	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
 	require.NoError(t, err)
 
-	close(block)
 	ok, err := e.exec.RunOnce(ctx1)
 	require.True(t, ok)
 	require.NoError(t, err, "a cancelled executor stops quietly")
@@ -480,55 +544,65 @@ func TestCancelledExecutorIsResumedByAnother(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, analysis.RunRunning, mid.Status, "left running for another executor")
 	doneFirst := len(mid.Items)
-	assert.Positive(t, doneFirst)
-	assert.Less(t, doneFirst, n)
+	require.True(t, doneFirst > 0 && doneFirst <= 15, "the items finished before the shutdown were saved: %d", doneFirst)
+	firstItems := map[string]analysis.Item{}
 	for _, it := range mid.Items {
-		saved[it.ConversationKey]++
+		firstItems[it.ConversationKey] = it
 	}
 
-	var secondCalls sync.Map
+	var mu sync.Mutex
+	secondCalls := map[string]int{}
 	counting := llm.ModelFunc(func(ctx context.Context, req llm.Request) (llm.Response, error) {
 		mu.Lock()
-		defer mu.Unlock()
-		key := req.Messages[0].Content
-		v, _ := secondCalls.LoadOrStore(key, new(int))
-		*v.(*int)++
+		secondCalls[req.Messages[0].Content]++
+		mu.Unlock()
 		return fakeModel().Generate(ctx, req)
 	})
 	second, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: e.store, Model: counting, Clock: e.clock, Owner: "exec-2", Concurrency: 4})
 	require.NoError(t, err)
+	// No waiting for a lease to lapse: the first executor released the run.
 	ok, err = second.RunOnce(context.Background())
 	require.NoError(t, err)
-	assert.False(t, ok, "the first executor's lease still holds")
-
-	e.clock.Advance(2 * time.Minute) // the lease lapses
-	ok, err = second.RunOnce(context.Background())
-	require.NoError(t, err)
-	require.True(t, ok)
+	require.True(t, ok, "the released run is claimable at once")
 	final, err := e.svc.GetRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, analysis.RunCompleted, final.Status)
-	require.Len(t, final.Items, n)
+	require.Len(t, final.Items, n, "every conversation analysed")
 	assert.Equal(t, n, final.Aggregate.Completed)
-
-	resumed := 0
-	secondCalls.Range(func(_, v any) bool {
-		assert.Equal(t, 1, *v.(*int), "the second executor analysed each remaining conversation once")
-		resumed++
-		return true
-	})
-	assert.Equal(t, n-doneFirst, resumed, "finished items were not redone")
+	assert.Len(t, secondCalls, n-doneFirst, "the second executor analysed only what was left")
+	for prompt, calls := range secondCalls {
+		assert.Equal(t, 1, calls, "once each: %.40s", prompt)
+	}
 	for _, it := range final.Items {
-		saved[it.ConversationKey]++
-	}
-	for k, c := range saved {
-		if c == 2 {
-			// saved by the first executor and carried over unchanged
-			continue
+		if first, ok := firstItems[it.ConversationKey]; ok {
+			assert.Equal(t, first, it, "finished items were not redone")
 		}
-		assert.Equal(t, 1, c, k)
 	}
-	assert.Len(t, saved, n, "every conversation analysed")
+	assert.Equal(t, 1, final.Lease.Attempts, "the release took back the first attempt")
+}
+
+func TestCrashedExecutorsLeaseLapses(t *testing.T) {
+	e := newEnv(t, fakeModel())
+	ingest(t, e, 2)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	// An executor claims the run and crashes without a word.
+	_, _, ok, err := e.store.ClaimRun(context.Background(), "crashed", e.clock.Now(), e.clock.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = e.exec.RunOnce(context.Background())
+	require.NoError(t, err)
+	assert.False(t, ok, "its lease still holds")
+	e.clock.Advance(2 * time.Minute)
+	ok, err = e.exec.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.True(t, ok, "once the lease lapses the run is taken over")
+	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, analysis.RunCompleted, r.Status)
+	assert.Equal(t, 2, r.Lease.Attempts)
 }
 
 func TestRunFailsAfterTooManyAttempts(t *testing.T) {
@@ -577,6 +651,30 @@ func TestExecutorLoopWakesAndStops(t *testing.T) {
 	assert.NoError(t, <-stopped)
 }
 
+func TestCancelRun(t *testing.T) {
+	e := newEnv(t, fakeModel())
+	ingest(t, e, 2)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	assert.ErrorIs(t, e.svc.DeleteDefinition(context.Background(), scope, d.Key), analysis.ErrRunInProgress)
+	c, err := e.svc.CancelRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, analysis.RunFailed, c.Status)
+	assert.Equal(t, "the run was cancelled", c.Error)
+	require.NotNil(t, c.Aggregate)
+	assert.Equal(t, 2, c.Aggregate.Failed)
+	_, err = e.svc.CancelRun(context.Background(), scope, r.ID)
+	assert.ErrorIs(t, err, analysis.ErrConflict)
+	_, err = e.svc.CancelRun(context.Background(), other, r.ID)
+	assert.ErrorIs(t, err, analysis.ErrNotFound)
+	ok, err := e.exec.RunOnce(context.Background())
+	require.NoError(t, err)
+	assert.False(t, ok, "a cancelled run is never taken up")
+	require.NoError(t, e.svc.DeleteDefinition(context.Background(), scope, d.Key), "and no longer blocks its definition")
+}
+
 func TestOperatorMessage(t *testing.T) {
 	for err, want := range map[error]string{
 		nil:                      "",
@@ -587,5 +685,48 @@ func TestOperatorMessage(t *testing.T) {
 		fmt.Errorf("dial tcp https://api.example.com?key=sk-123: refused"): "the model call failed",
 	} {
 		assert.Equal(t, want, analysis.OperatorMessage(err))
+	}
+}
+
+func TestExecutorThatLostItsLeaseWritesNothing(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	blocking := llm.ModelFunc(func(ctx context.Context, req llm.Request) (llm.Response, error) {
+		entered <- struct{}{}
+		<-release
+		return fakeModel().Generate(ctx, req)
+	})
+	e := newEnv(t, blocking, func(_ *analysis.Config, ec *analysis.ExecutorConfig) {
+		ec.Concurrency, ec.LeaseDuration = 2, time.Hour
+	})
+	ingest(t, e, 2)
+	in := intentDefinition()
+	in.Modes.Judge, in.JudgeModelKey = nil, ""
+	d, err := e.svc.CreateDefinition(context.Background(), scope, in)
+	require.NoError(t, err)
+	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	done := make(chan error)
+	go func() {
+		_, err := e.exec.RunOnce(context.Background())
+		done <- err
+	}()
+	<-entered
+	<-entered
+	// The executor stalls past its lease; another one takes the run over.
+	e.clock.Advance(2 * time.Hour)
+	_, taken, ok, err := e.store.ClaimRun(context.Background(), "usurper", e.clock.Now(), e.clock.Now().Add(time.Hour))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, r.ID, taken.ID)
+	close(release)
+	assert.ErrorIs(t, <-done, analysis.ErrLeaseLost, "the stalled executor learns it lost the run")
+	got, err := e.svc.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.Empty(t, got.Items, "none of its items was saved")
+	for _, key := range []string{"call-1", "call-2"} {
+		c, err := e.svc.GetConversation(context.Background(), scope, key)
+		require.NoError(t, err)
+		assert.Nil(t, c.ExtractedFields, "and nothing was written in store mode")
 	}
 }

@@ -84,6 +84,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.MaxListLimit <= 0 {
 		cfg.MaxListLimit = DefaultMaxListLimit
 	}
+	cfg.DefaultListLimit = min(cfg.DefaultListLimit, cfg.MaxListLimit)
 	if cfg.MaxIngest <= 0 {
 		cfg.MaxIngest = DefaultMaxIngest
 	}
@@ -127,7 +128,9 @@ func (p *problems) add(index int, path, msg string) {
 }
 
 // merge adds the problems of err, a validation error, rebased under root
-// and attributed to index; any other error is returned.
+// and — when index ≥ 0 — attributed to index (a bulk body's conversation,
+// say); with a negative index they keep their own (a field's, a turn's).
+// Any other error is returned.
 func (p *problems) merge(err error, index int, root string) error {
 	if err == nil {
 		return nil
@@ -137,7 +140,9 @@ func (p *problems) merge(err error, index int, root string) error {
 		return err
 	}
 	for _, pr := range ve.Under(root).Problems {
-		pr.Index = index
+		if index >= 0 {
+			pr.Index = index
+		}
 		p.list = append(p.list, pr)
 	}
 	return nil

@@ -50,14 +50,16 @@ type Store interface {
 // A DefinitionStore keeps definitions.
 type DefinitionStore interface {
 	// CreateDefinition stores d. It fails with ErrConflict if d's ID or Key
-	// is taken in the scope.
+	// is taken in the scope — the key of a deleted definition stays taken,
+	// so that its runs, slots and analysis marks never attach to a new one.
 	CreateDefinition(ctx context.Context, scope Scope, d Definition) error
 	// GetDefinition returns the definition whose ID or, failing that, Key is
 	// idOrKey; ErrNotFound if none.
 	GetDefinition(ctx context.Context, scope Scope, idOrKey string) (Definition, error)
 	// UpdateDefinition replaces the definition with d's ID. It fails with
-	// ErrNotFound if there is none, and with ErrConflict if d would change
-	// the stored Key.
+	// ErrNotFound if there is none, with ErrConflict if d would change the
+	// stored Key, and with ErrRunInProgress while the definition has a run in
+	// progress (a run works with the definition as it was when it started).
 	UpdateDefinition(ctx context.Context, scope Scope, d Definition) error
 	// DeleteDefinition deletes the definition with the given ID; ErrNotFound
 	// if none. It fails with ErrRunInProgress, deleting nothing, while the
@@ -147,6 +149,12 @@ type RunStore interface {
 	// ErrLeaseLost if the run is not running under owner's lease (its lease
 	// expired and another executor claimed it, or it finished).
 	RenewLease(ctx context.Context, scope Scope, runID, owner string, until time.Time) error
+	// ReleaseRun gives back owner's claim on the run — an executor shutting
+	// down releases what it holds: the run stays running, but its lease
+	// lapses at once and the release takes back the attempt ClaimRun
+	// counted, so the next ClaimRun resumes it without penalty. It fails
+	// with ErrLeaseLost unless owner holds the run.
+	ReleaseRun(ctx context.Context, scope Scope, runID, owner string) error
 	// SaveItem records item for the running run, replacing an item for the
 	// same conversation, and adds its usage to the run's. It fails with
 	// ErrLeaseLost unless owner holds the run. In the same atomic step, when
@@ -159,6 +167,11 @@ type RunStore interface {
 	// failed, with the aggregate and the operator-safe error, at the given
 	// time. It fails with ErrLeaseLost unless owner holds the run.
 	FinishRun(ctx context.Context, scope Scope, runID, owner string, f Finish) error
+	// CancelRun ends a pending or running run as f says (f.Status is
+	// RunFailed), whoever holds it; its executor's next write fails with
+	// ErrLeaseLost. It fails with ErrNotFound if there is no such run and
+	// with ErrConflict if the run has already finished.
+	CancelRun(ctx context.Context, scope Scope, runID string, f Finish) error
 	// SkipSlot records that the definition's schedule slot was skipped, for
 	// the reason given, at the given time. It fails with ErrSlotTaken if a
 	// run was created or a skip recorded for that slot.

@@ -176,9 +176,10 @@ type Selection struct {
 	SampleSize int `json:"sampleSize,omitempty"`
 	// ConversationKeys names the conversations, with strategy keys.
 	ConversationKeys []string `json:"conversationKeys,omitempty"`
-	// Seed is the seed the random sample was drawn with. It is recorded
-	// when the run is created; given it and the same conversations, the
-	// sample can be drawn again.
+	// Seed is the seed of a random sample, below 2^53 so that it survives
+	// any JSON reader. When a run is started without one it is drawn and
+	// recorded on the run; a caller that passes the recorded seed, over the
+	// same conversations, draws the same sample again.
 	Seed *uint64 `json:"seed,omitempty"`
 }
 
@@ -266,6 +267,11 @@ type Item struct {
 	ExtractedFields map[string]any `json:"extractedFields"`
 	// Missing lists the required fields that are missing.
 	Missing []string `json:"missing"`
+	// Invalid lists the extracted values that could not be coerced to their
+	// field's type (they count as null); omitted when there are none.
+	Invalid []extract.FieldIssue `json:"invalid,omitempty"`
+	// Extra lists the answer's keys that are not in the field set.
+	Extra []string `json:"extra,omitempty"`
 	// Judge is the verdict when the judge mode is on and grading succeeded.
 	Judge *ItemJudge `json:"judge,omitempty"`
 	// Accuracy is the comparison with the reference fields, in accuracy mode.
@@ -289,6 +295,8 @@ type ItemJudge struct {
 	Passed bool `json:"passed"`
 	// Reasoning is the judge's explanation.
 	Reasoning string `json:"reasoning,omitempty"`
+	// DroppedEvidence counts the quotes not found in the transcript.
+	DroppedEvidence int `json:"droppedEvidence,omitempty"`
 }
 
 // An Aggregate summarises a run's items.

@@ -134,7 +134,11 @@ func New(cfg Config) (*Extractor, error) {
 		return nil, fmt.Errorf("extract: %w", err)
 	}
 	e := &Extractor{cfg: cfg, schema: schema, system: systemPrompt(cfg), options: []llm.StructuredOption{llm.WithValidation(anObject)}}
-	e.cfg.FieldSet = append(FieldSet(nil), cfg.FieldSet...)
+	e.cfg.FieldSet = make(FieldSet, len(cfg.FieldSet))
+	for i, f := range cfg.FieldSet {
+		f.EnumValues = append([]string(nil), f.EnumValues...)
+		e.cfg.FieldSet[i] = f
+	}
 	if cfg.MaxAttempts > 0 {
 		e.options = append(e.options, llm.WithMaxAttempts(cfg.MaxAttempts))
 	}
@@ -277,13 +281,36 @@ func (e *Extractor) Extract(ctx context.Context, m llm.Model, t Transcript) (Res
 	return out, nil
 }
 
-// coerceAnswer fills out's fields from a decoded answer.
+// coerceAnswer fills out's fields from a decoded answer. A field's value is
+// found under its key or, failing that, under the one answer key equal to it
+// ignoring case (field keys are unique ignoring case).
 func (e *Extractor) coerceAnswer(answer map[string]json.RawMessage, out *Result) {
 	out.Fields = make(map[string]any, len(e.cfg.FieldSet))
 	out.Missing, out.Invalid, out.Extra = []string{}, []FieldIssue{}, []string{}
+	used := map[string]bool{}
+	lookup := func(key string) (json.RawMessage, bool) {
+		if raw, ok := answer[key]; ok {
+			used[key] = true
+			return raw, true
+		}
+		match := ""
+		for k := range answer {
+			if strings.EqualFold(k, key) {
+				if match != "" {
+					return nil, false // ambiguous: "Intent" and "INTENT"
+				}
+				match = k
+			}
+		}
+		if match == "" {
+			return nil, false
+		}
+		used[match] = true
+		return answer[match], true
+	}
 	for _, f := range e.cfg.FieldSet {
 		var v any
-		if raw, ok := answer[f.Key]; ok {
+		if raw, ok := lookup(f.Key); ok {
 			var err error
 			if v, err = Coerce(f, raw); err != nil {
 				out.Invalid = append(out.Invalid, FieldIssue{Key: f.Key, Value: raw, Reason: err.Error()})
@@ -296,7 +323,7 @@ func (e *Extractor) coerceAnswer(answer map[string]json.RawMessage, out *Result)
 		}
 	}
 	for k := range answer {
-		if _, known := e.cfg.FieldSet.Field(k); !known {
+		if !used[k] {
 			out.Extra = append(out.Extra, k)
 		}
 	}

@@ -169,6 +169,17 @@ func TestExtractMissingAndExtraKeys(t *testing.T) {
 	assert.Equal(t, false, res.Fields["resolved"])
 }
 
+func TestExtractAnswerKeysIgnoringCase(t *testing.T) {
+	m := llmtest.NewScripted(llmtest.Reply(`{"Intent":"billing","RESOLVED":true,"Summary":"a","summary_x":1,"Sentiment":"calm","SENTIMENT":"calm"}`))
+	res, err := extract.Extract(context.Background(), m, config(), call)
+	require.NoError(t, err)
+	assert.Equal(t, "billing", res.Fields["intent"], "an answer key that differs only in case is used")
+	assert.Equal(t, true, res.Fields["resolved"])
+	assert.Equal(t, "a", res.Fields["summary"])
+	assert.Nil(t, res.Fields["sentiment"], "two candidates are ambiguous: neither is used")
+	assert.Equal(t, []string{"SENTIMENT", "Sentiment", "summary_x"}, res.Extra)
+}
+
 func TestExtractProseAndInvalidJSON(t *testing.T) {
 	good := `{"intent":"support","resolved":true,"refund_amount":0,"summary":"s","sentiment":null}`
 	m := llmtest.NewScripted(llmtest.Reply("Here you go:\n```json\n" + good + "\n```\nLet me know!"))
@@ -226,7 +237,9 @@ func TestExtractorOptions(t *testing.T) {
 	e, err := extract.New(cfg)
 	require.NoError(t, err)
 	cfg.FieldSet[0].Key = "mutated"
+	cfg.FieldSet[0].EnumValues[0] = "mutated"
 	assert.Equal(t, "intent", e.FieldSet()[0].Key, "the extractor keeps its own copy of the field set")
+	assert.Equal(t, "billing", e.FieldSet()[0].EnumValues[0], "enum values included")
 	req := e.Render(call)
 	assert.Equal(t, 0.4, *req.Temperature)
 	assert.Equal(t, 256, req.MaxOutputTokens)

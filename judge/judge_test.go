@@ -91,12 +91,18 @@ func TestQuoteFound(t *testing.T) {
 		{"Hello there", "hello THERE", true},
 		{"Straße", "STRASSE", true},
 		{"café", "cafe\u0301", true},
-		{"a\u00a0b c", "a b c", true},
+		{"ab\u00a0cd ef", "ab cd ef", true},
 		{"price – 10", "price - 10", true},
+		{"ＢＩＬＬＩＮＧ issue", "billing", true},
 		{"Hello there", "Hello where", false},
 		{"Hello", "", false},
 		{"Hello", "...", false},
 		{"a.b", ".", false},
+		{"I know", "no", false},
+		{"This plan is nonrefundable.", "refund", false},
+		{"a cat sat", "a", false},
+		{"He said no way", "no way", true},
+		{"Thanks a lot", "hanks a lo", false},
 	} {
 		assert.Equal(t, tt.found, judge.QuoteFound(tt.content, tt.quote), "%q in %q", tt.quote, tt.content)
 	}
@@ -198,6 +204,16 @@ func TestGradeSamplesGetDistinctSeeds(t *testing.T) {
 		seeds[*g.Render(call, i).Seed] = true
 	}
 	assert.Len(t, seeds, 3, "a response cache cannot collapse the samples")
+}
+
+func TestGradeSamplesPassAtAnEqualThreshold(t *testing.T) {
+	m := llmtest.NewScripted(reply(0.7), reply(0.7), reply(0.7))
+	c := cfg()
+	c.Samples, c.Threshold = 3, ptr(0.7)
+	v, err := judge.Grade(context.Background(), m, c, call)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.7, v.Score, 1e-12)
+	assert.True(t, v.Passed, "a mean a rounding error below the threshold passes, as one sample of 0.7 does")
 }
 
 func TestGradeSampleFailure(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/text/cases"
+
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/extract"
 )
@@ -33,6 +35,7 @@ type runRef struct {
 type scopeData struct {
 	defs     map[string]*analysis.Definition              // by ID
 	defKeys  map[string]string                            // key → ID
+	retired  map[string]bool                              // keys of deleted definitions
 	convs    map[string]*analysis.Conversation            // by ID
 	convKeys map[string]string                            // key → ID
 	analyzed map[string]map[string]bool                   // definition key → conversation keys
@@ -58,7 +61,7 @@ func (s *Store) scope(sc analysis.Scope, create bool) *scopeData {
 	d, ok := s.scopes[sc]
 	if !ok && create {
 		d = &scopeData{
-			defs: map[string]*analysis.Definition{}, defKeys: map[string]string{},
+			defs: map[string]*analysis.Definition{}, defKeys: map[string]string{}, retired: map[string]bool{},
 			convs: map[string]*analysis.Conversation{}, convKeys: map[string]string{},
 			analyzed: map[string]map[string]bool{}, runs: map[string]*runData{},
 			slots: map[string]map[time.Time]analysis.SlotRecord{},
@@ -79,7 +82,7 @@ func (s *Store) CreateDefinition(ctx context.Context, sc analysis.Scope, d analy
 	if _, taken := data.defs[d.ID]; taken {
 		return analysis.ErrConflict
 	}
-	if _, taken := data.defKeys[d.Key]; taken {
+	if _, taken := data.defKeys[d.Key]; taken || data.retired[d.Key] {
 		return analysis.ErrConflict
 	}
 	c := cloneDefinition(d)
@@ -130,6 +133,9 @@ func (s *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analy
 	if data.defs[d.ID].Key != d.Key {
 		return analysis.ErrConflict
 	}
+	if data.inProgress(d.Key) {
+		return analysis.ErrRunInProgress
+	}
 	c := cloneDefinition(d)
 	data.defs[d.ID] = &c
 	return nil
@@ -152,6 +158,7 @@ func (s *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id stri
 	}
 	delete(data.defs, id)
 	delete(data.defKeys, key)
+	data.retired[key] = true
 	return nil
 }
 
@@ -527,6 +534,21 @@ func (s *Store) RenewLease(ctx context.Context, sc analysis.Scope, runID, owner 
 	return nil
 }
 
+// ReleaseRun implements [analysis.RunStore].
+func (s *Store) ReleaseRun(ctx context.Context, sc analysis.Scope, runID, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rd, err := s.held(sc, runID, owner)
+	if err != nil {
+		return err
+	}
+	rd.run.Lease = analysis.Lease{Attempts: max(rd.run.Lease.Attempts-1, 0)}
+	return nil
+}
+
 // SaveItem implements [analysis.RunStore].
 func (s *Store) SaveItem(ctx context.Context, sc analysis.Scope, runID, owner string, item analysis.Item, write *analysis.FieldsWrite) error {
 	if err := ctx.Err(); err != nil {
@@ -591,6 +613,28 @@ func (s *Store) FinishRun(ctx context.Context, sc analysis.Scope, runID, owner s
 	return nil
 }
 
+// CancelRun implements [analysis.RunStore].
+func (s *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID string, f analysis.Finish) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rd := s.run(sc, runID)
+	if rd == nil {
+		return analysis.ErrNotFound
+	}
+	if !rd.run.Status.InProgress() {
+		return analysis.ErrConflict
+	}
+	r := &rd.run
+	r.Status, r.Aggregate, r.Error = f.Status, cloneAggregate(f.Aggregate), f.Error
+	at := f.At
+	r.FinishedAt = &at
+	r.Lease.Owner, r.Lease.ExpiresAt = "", time.Time{}
+	return nil
+}
+
 // SkipSlot implements [analysis.RunStore].
 func (s *Store) SkipSlot(ctx context.Context, sc analysis.Scope, definitionKey string, slot time.Time, reason string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
@@ -629,9 +673,9 @@ func matches(search string, fields ...string) bool {
 	if search == "" {
 		return true
 	}
-	search = strings.ToLower(search)
+	search = cases.Fold().String(search)
 	for _, f := range fields {
-		if strings.Contains(strings.ToLower(f), search) {
+		if strings.Contains(cases.Fold().String(f), search) {
 			return true
 		}
 	}
@@ -765,6 +809,15 @@ func cloneAggregate(a *analysis.Aggregate) *analysis.Aggregate {
 func cloneItem(it analysis.Item) analysis.Item {
 	it.ExtractedFields = cloneValues(it.ExtractedFields)
 	it.Missing = slices.Clone(it.Missing)
+	it.Extra = slices.Clone(it.Extra)
+	if it.Invalid != nil {
+		inv := make([]extract.FieldIssue, len(it.Invalid))
+		for i, fi := range it.Invalid {
+			fi.Value = slices.Clone(fi.Value)
+			inv[i] = fi
+		}
+		it.Invalid = inv
+	}
 	if it.Judge != nil {
 		j := *it.Judge
 		it.Judge = &j

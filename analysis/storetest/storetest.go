@@ -54,8 +54,11 @@ func Run(t *testing.T, newStore func(t *testing.T) analysis.Store) {
 		{"Runs/Claim", testRunClaim},
 		{"Runs/ConcurrentClaim", testRunConcurrentClaim},
 		{"Runs/Leases", testRunLeases},
+		{"Runs/Release", testRunRelease},
+		{"Runs/ClaimKeepsItems", testClaimKeepsItems},
 		{"Runs/SaveItem", testRunSaveItem},
 		{"Runs/Finish", testRunFinish},
+		{"Runs/Cancel", testRunCancel},
 		{"Slots/CreateAndSkip", testSlots},
 		{"Slots/ConcurrentClaim", testSlotsConcurrent},
 		{"Scopes/Isolation", testScopeIsolation},
@@ -148,6 +151,16 @@ func testDefinitionUpdate(t *testing.T, s analysis.Store) {
 	missing := definition("d9", "nine", t0)
 	assert.ErrorIs(t, s.UpdateDefinition(ctx(), scopeA, missing), analysis.ErrNotFound)
 	assert.ErrorIs(t, s.UpdateDefinition(ctx(), scopeB, d), analysis.ErrNotFound, "another scope's definition")
+
+	require.NoError(t, s.CreateRun(ctx(), scopeA, pendingRun("r1", "intent", t0)))
+	changed := d
+	changed.Name = "During a run"
+	assert.ErrorIs(t, s.UpdateDefinition(ctx(), scopeA, changed), analysis.ErrRunInProgress, "a run works with the definition as it started")
+	got, err = s.GetDefinition(ctx(), scopeA, "intent")
+	require.NoError(t, err)
+	assert.Equal(t, d.Name, got.Name)
+	finish(t, s, scopeA, "r1", t0)
+	require.NoError(t, s.UpdateDefinition(ctx(), scopeA, changed), "once it is finished")
 }
 
 func testDefinitionDelete(t *testing.T, s analysis.Store) {
@@ -168,7 +181,9 @@ func testDefinitionDelete(t *testing.T, s analysis.Store) {
 	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1"), analysis.ErrNotFound)
 	_, err = s.GetRun(ctx(), scopeA, "r1")
 	assert.NoError(t, err, "the definition's runs are kept")
-	require.NoError(t, s.CreateDefinition(ctx(), scopeA, definition("d2", "intent", t0)), "the key is free again")
+	assert.ErrorIs(t, s.CreateDefinition(ctx(), scopeA, definition("d2", "intent", t0)), analysis.ErrConflict,
+		"a deleted definition's key is never reused: its runs must not attach to a new definition")
+	require.NoError(t, s.CreateDefinition(ctx(), scopeB, definition("d2", "intent", t0)), "in its own scope only")
 }
 
 func testDefinitionList(t *testing.T, s analysis.Store) {
@@ -529,6 +544,48 @@ func testRunLeases(t *testing.T, s analysis.Store) {
 	assert.ErrorIs(t, s.RenewLease(ctx(), scopeB, "r1", "y", t0.Add(time.Hour)), analysis.ErrNotFound, "another scope's run")
 }
 
+func testRunRelease(t *testing.T, s analysis.Store) {
+	require.NoError(t, s.CreateRun(ctx(), scopeA, pendingRun("r1", "d", t0, "call-1")))
+	_, _, ok, err := s.ClaimRun(ctx(), "x", t0, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.ErrorIs(t, s.ReleaseRun(ctx(), scopeA, "r1", "y"), analysis.ErrLeaseLost, "only the owner releases")
+	require.NoError(t, s.ReleaseRun(ctx(), scopeA, "r1", "x"))
+	assert.ErrorIs(t, s.SaveItem(ctx(), scopeA, "r1", "x", analysis.Item{ConversationKey: "call-1"}, nil), analysis.ErrLeaseLost,
+		"a released run is no longer held")
+	r, err := s.GetRun(ctx(), scopeA, "r1")
+	require.NoError(t, err)
+	assert.Equal(t, analysis.RunRunning, r.Status, "it stays running")
+	_, r, ok, err = s.ClaimRun(ctx(), "y", t0.Add(time.Second), t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.True(t, ok, "claimable at once, long before the old lease would have lapsed")
+	assert.Equal(t, "y", r.Lease.Owner)
+	assert.Equal(t, 1, r.Lease.Attempts, "the release took back the first attempt")
+	assert.ErrorIs(t, s.ReleaseRun(ctx(), scopeB, "r1", "y"), analysis.ErrNotFound)
+}
+
+func testClaimKeepsItems(t *testing.T, s analysis.Store) {
+	require.NoError(t, s.CreateRun(ctx(), scopeA, pendingRun("expired", "d1", t0, "call-1", "call-2")))
+	_, _, ok, err := s.ClaimRun(ctx(), "x", t0, t0.Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+	saved := item("call-1", true, 3)
+	require.NoError(t, s.SaveItem(ctx(), scopeA, "expired", "x", saved, nil))
+	require.NoError(t, s.CreateRun(ctx(), scopeA, pendingRun("pending", "d2", t0.Add(time.Hour), "call-9")))
+
+	later := t0.Add(2 * time.Hour)
+	_, r, ok, err := s.ClaimRun(ctx(), "y", later, later.Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "pending", r.ID, "a pending run comes before one whose lease lapsed")
+	_, r, ok, err = s.ClaimRun(ctx(), "z", later, later.Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "expired", r.ID)
+	assert.Equal(t, []analysis.Item{saved}, r.Items, "a run taken over comes with its saved items, so none is redone")
+	assert.Equal(t, analysis.Progress{Done: 1, Total: 2}, r.Progress)
+}
+
 func item(key string, passed bool, usage int64) analysis.Item {
 	score := 1.0
 	return analysis.Item{
@@ -623,6 +680,28 @@ func testRunFinish(t *testing.T, s analysis.Store) {
 	assert.False(t, ok, "a finished run is never claimed again")
 }
 
+func testRunCancel(t *testing.T, s analysis.Store) {
+	require.NoError(t, s.CreateRun(ctx(), scopeA, pendingRun("pending", "d1", t0)))
+	require.NoError(t, s.CreateRun(ctx(), scopeA, pendingRun("running", "d2", t0.Add(time.Second), "call-1")))
+	stop := analysis.Finish{Status: analysis.RunFailed, Error: "the run was cancelled", At: t0.Add(time.Hour)}
+	require.NoError(t, s.CancelRun(ctx(), scopeA, "pending", stop))
+	r, err := s.GetRun(ctx(), scopeA, "pending")
+	require.NoError(t, err)
+	assert.Equal(t, analysis.RunFailed, r.Status)
+	assert.Equal(t, "the run was cancelled", r.Error)
+	require.NoError(t, s.CreateRun(ctx(), scopeA, pendingRun("next", "d1", t0.Add(time.Hour))), "the definition is free again")
+
+	_, r, ok, err := s.ClaimRun(ctx(), "x", t0, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "running", r.ID)
+	require.NoError(t, s.CancelRun(ctx(), scopeA, "running", stop), "whoever holds it")
+	assert.ErrorIs(t, s.SaveItem(ctx(), scopeA, "running", "x", analysis.Item{ConversationKey: "call-1"}, nil), analysis.ErrLeaseLost,
+		"its executor stops at its next write")
+	assert.ErrorIs(t, s.CancelRun(ctx(), scopeA, "running", stop), analysis.ErrConflict, "already finished")
+	assert.ErrorIs(t, s.CancelRun(ctx(), scopeB, "next", stop), analysis.ErrNotFound)
+}
+
 func slotRun(id, defKey string, slot, created time.Time) analysis.Run {
 	r := pendingRun(id, defKey, created)
 	r.Trigger = analysis.Trigger{Type: analysis.TriggerSchedule, Slot: &slot}
@@ -678,44 +757,46 @@ func testSlots(t *testing.T, s analysis.Store) {
 }
 
 func testSlotsConcurrent(t *testing.T, s analysis.Store) {
-	// Replicas race for the same slots: through CreateRun and SkipSlot, each
-	// slot is taken exactly once.
-	const slots, replicas = 30, 3
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := map[int]int{}
-	for rep := range replicas {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range slots {
-				slot := t0.Add(time.Duration(i) * time.Hour)
-				var err error
-				if i%3 == 0 {
-					err = s.SkipSlot(ctx(), scopeA, "nightly", slot, "late", slot)
-				} else {
-					err = s.CreateRun(ctx(), scopeA, slotRun(fmt.Sprintf("r-%d-%d", rep, i), fmt.Sprint("nightly-", i), slot, slot))
-					if err == nil {
-						if err2 := s.SkipSlot(ctx(), scopeA, fmt.Sprint("nightly-", i), slot, "again", slot); !errors.Is(err2, analysis.ErrSlotTaken) {
-							t.Errorf("slot %d: skip after a run: %v", i, err2)
-						}
-					}
-				}
-				switch {
-				case err == nil:
-					mu.Lock()
-					won[i]++
-					mu.Unlock()
-				case !errors.Is(err, analysis.ErrSlotTaken) && !errors.Is(err, analysis.ErrRunInProgress):
-					t.Errorf("slot %d: %v", i, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	// For each slot, replicas race to fire it (CreateRun) or skip it
+	// (SkipSlot) at once: exactly one of them takes it.
+	const slots, replicas = 40, 4
 	for i := range slots {
-		assert.Equal(t, 1, won[i], "slot %d taken exactly once", i)
+		slot := t0.Add(time.Duration(i) * time.Hour)
+		var wg sync.WaitGroup
+		results := make([]error, replicas)
+		for rep := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if rep%2 == 0 {
+					results[rep] = s.CreateRun(ctx(), scopeA, slotRun(fmt.Sprintf("r-%d-%d", i, rep), "nightly", slot, slot))
+				} else {
+					results[rep] = s.SkipSlot(ctx(), scopeA, "nightly", slot, "late", slot)
+				}
+			}()
+		}
+		wg.Wait()
+		won := 0
+		var runID string
+		for rep, err := range results {
+			switch {
+			case err == nil:
+				won++
+				if rep%2 == 0 {
+					runID = fmt.Sprintf("r-%d-%d", i, rep)
+				}
+			case !errors.Is(err, analysis.ErrSlotTaken) && !errors.Is(err, analysis.ErrRunInProgress):
+				t.Fatalf("slot %d: %v", i, err)
+			}
+		}
+		require.Equal(t, 1, won, "slot %d taken exactly once", i)
+		if runID != "" {
+			finish(t, s, scopeA, runID, slot.Add(time.Minute))
+		}
 	}
+	recs, err := s.ListSlots(ctx(), scopeA, "nightly", 1000)
+	require.NoError(t, err)
+	assert.Len(t, recs, slots, "one record per slot")
 }
 
 func testScopeIsolation(t *testing.T, s analysis.Store) {

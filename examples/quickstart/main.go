@@ -142,10 +142,23 @@ func run(ctx context.Context, w io.Writer) error {
 	items := append([]analysis.Item(nil), r.Items...)
 	sort.Slice(items, func(i, j int) bool { return items[i].ConversationKey < items[j].ConversationKey })
 	fmt.Fprintln(w, "A few items:")
-	for _, it := range items[:4] {
-		task := it.Accuracy.PerField["task"]
-		fmt.Fprintf(w, "  %-18s task %-20v (expected %v), passed %v, judge %.1f\n",
-			it.ConversationKey, task.Actual, task.Expected, it.Passed, it.Judge.Score)
+	for _, it := range items[:min(4, len(items))] {
+		if it.Error != "" { // with a real model, a call can fail: the item says why
+			fmt.Fprintf(w, "  %-18s failed: %s\n", it.ConversationKey, it.Error)
+			continue
+		}
+		expected := any("-")
+		if it.Accuracy != nil {
+			if fr, ok := it.Accuracy.PerField["task"]; ok {
+				expected = fr.Expected
+			}
+		}
+		judge := "-"
+		if it.Judge != nil {
+			judge = fmt.Sprintf("%.1f", it.Judge.Score)
+		}
+		fmt.Fprintf(w, "  %-18s task %-20v (expected %v), passed %v, judge %s\n",
+			it.ConversationKey, it.ExtractedFields["task"], expected, it.Passed, judge)
 	}
 	return nil
 }
