@@ -1,0 +1,100 @@
+package analysis_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/analysis/memstore"
+	"github.com/debrief-go/debrief/extract"
+)
+
+// FuzzIngest feeds arbitrary bodies to Ingest: never a panic; either every
+// conversation is stored, or nothing is and the error is classified.
+func FuzzIngest(f *testing.F) {
+	for _, seed := range []string{
+		seedBulk,
+		`{"transcript":[{"role":"caller","content":"hi"}],"tags":["a"],"source":"manual","referenceFields":{"x":1}}`,
+		`{"conversations":[{"name":"a","transcript":[{"role":"r","content":"c"}]},{"name":"a","transcript":[]}]}`,
+		`{"conversations":[{"key":"k","transcript":[{"role":"r","content":"c"}]},{"key":"k","transcript":[{"role":"r","content":"c"}]}]}`,
+		`{"conversations":{}}`, `[]`, `null`, `{"Transcript":1}`, `{"conversations":[null]}`,
+		`{"name":"\u0000\ud800","transcript":[{"role":"r","content":"c"}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		store := memstore.New()
+		svc, err := analysis.NewService(analysis.Config{Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scope := analysis.Scope{Tenant: "t", Project: "p"}
+		cs, err := svc.Ingest(context.Background(), scope, body)
+		stored, _ := store.ConversationKeys(context.Background(), scope, analysis.ConversationQuery{})
+		if err != nil {
+			if !errors.Is(err, analysis.ErrInvalid) && !errors.Is(err, analysis.ErrConflict) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			if len(stored) != 0 {
+				t.Fatalf("a failed ingest stored %d conversations", len(stored))
+			}
+			var ve *extract.ValidationError
+			if errors.As(err, &ve) {
+				for _, p := range ve.Problems {
+					if !strings.HasPrefix(p.Path, "$") || p.Message == "" {
+						t.Fatalf("malformed problem %+v", p)
+					}
+				}
+			}
+			return
+		}
+		if len(cs) == 0 || len(stored) != len(cs) {
+			t.Fatalf("ingested %d, stored %d", len(cs), len(stored))
+		}
+	})
+}
+
+// FuzzUpdateDefinition feeds arbitrary patches: never a panic; a patch is
+// applied whole and yields a valid definition, or changes nothing.
+func FuzzUpdateDefinition(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"x"}`, `{"schedule":null}`, `{"modes":{"judge":null}}`, `{"fieldSet":[]}`, `{"Name":"x"}`,
+		`{"modes":{"judge":{"threshold":2}}}`, `{"schedule":{"cron":"*/5 * * * *","enabled":true,"selection":{"strategy":"tag"}}}`,
+		`[]`, `"x"`, `{"fieldSet":[{"key":"a","type":"enum","enumValues":["x","X"]}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		svc, err := analysis.NewService(analysis.Config{Store: memstore.New()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scope := analysis.Scope{Tenant: "t", Project: "p"}
+		d, err := svc.CreateDefinition(context.Background(), scope, intentDefinition())
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := svc.UpdateDefinition(context.Background(), scope, d.Key, patch)
+		got, gerr := svc.GetDefinition(context.Background(), scope, d.Key)
+		if gerr != nil {
+			t.Fatal(gerr)
+		}
+		if err != nil {
+			if !errors.Is(err, analysis.ErrInvalid) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			if got.UpdatedAt != d.UpdatedAt || got.Name != d.Name {
+				t.Fatal("a refused patch changed the definition")
+			}
+			return
+		}
+		if up.Key != d.Key || up.ID != d.ID {
+			t.Fatal("a patch changed the key or ID")
+		}
+		if err := up.FieldSet.Validate(); err != nil {
+			t.Fatalf("a patch stored an invalid field set: %v", err)
+		}
+	})
+}
