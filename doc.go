@@ -36,9 +36,11 @@
 //     written by a model whose evidence is checked against the real events.
 //     timeline/timelinehttp serves it over HTTP.
 //   - analysis: definitions, conversations and runs over selections of
-//     conversations with bounded concurrency, aggregates, schedules and alert
-//     rules, behind a Store interface with an in-memory implementation, a
-//     conformance suite every implementation must pass, and HTTP handlers.
+//     conversations — an executor with bounded concurrency and leases that
+//     survive a crashed process, aggregates, a scheduler that fires cron
+//     slots once across replicas, alert rules — behind a Store interface
+//     with an in-memory implementation and a conformance suite every
+//     implementation must pass.
 //
 // A typical host wires a provider adapter into llm.Chain with the wrappers it
 // wants, hands the resulting Model to extract, judge, timeline or analysis,
