@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/internal/schemaval"
+	"github.com/debrief-go/debrief/internal/uuid"
 )
 
 // Limits of a conversation.
@@ -184,7 +184,7 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 	switch {
 	case in.Key != "" && !keyRE.MatchString(in.Key):
 		p.add(i, at+".key", fmt.Sprintf("%q is not a valid key: it must match %s", in.Key, KeyPattern))
-	case uuidRE.MatchString(in.Key):
+	case uuid.Valid(in.Key):
 		p.add(i, at+".key", "a key must not look like a UUID, which would be taken for an ID")
 	}
 	if len(in.Name) > MaxNameLen {
@@ -220,8 +220,6 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 	}
 	return nil
 }
-
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func scalar(v any) bool {
 	switch x := v.(type) {

@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/internal/uuid"
 	"github.com/debrief-go/debrief/schedule"
 )
 
@@ -95,13 +95,7 @@ func NewService(cfg Config) (*Service, error) {
 }
 
 // NewUUID returns a random UUID (version 4) from crypto/rand.
-func NewUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func NewUUID() string { return uuid.New() }
 
 // limit turns a requested list limit into the one applied: the default for
 // 0, capped at the maximum; a negative limit is invalid.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/debrief-go/debrief/internal/uuid"
 )
 
 // Defaults of a [Config].
@@ -308,25 +310,7 @@ func checkID(v *validator, path, id string) {
 
 // ValidUUID reports whether s is a UUID in its canonical textual form:
 // 8-4-4-4-12 hexadecimal digits, either case.
-func ValidUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func ValidUUID(s string) bool { return uuid.Valid(s) }
 
 func (s *Service) isClosed() bool {
 	s.mu.Lock()
