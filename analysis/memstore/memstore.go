@@ -106,15 +106,19 @@ func (s *Store) GetDefinition(ctx context.Context, sc analysis.Scope, idOrKey st
 }
 
 func (s *Store) definition(sc analysis.Scope, idOrKey string) *analysis.Definition {
-	data := s.scope(sc, false)
-	if data == nil {
-		return nil
+	if data := s.scope(sc, false); data != nil {
+		return byIDOrKey(data.defs, data.defKeys, idOrKey)
 	}
-	if d, ok := data.defs[idOrKey]; ok {
-		return d
+	return nil
+}
+
+// byIDOrKey returns the object whose ID or, failing that, key is idOrKey.
+func byIDOrKey[T any](byID map[string]*T, keys map[string]string, idOrKey string) *T {
+	if v, ok := byID[idOrKey]; ok {
+		return v
 	}
-	if id, ok := data.defKeys[idOrKey]; ok {
-		return data.defs[id]
+	if id, ok := keys[idOrKey]; ok {
+		return byID[id]
 	}
 	return nil
 }
@@ -251,15 +255,8 @@ func (s *Store) GetConversation(ctx context.Context, sc analysis.Scope, idOrKey 
 }
 
 func (s *Store) conversation(sc analysis.Scope, idOrKey string) *analysis.Conversation {
-	data := s.scope(sc, false)
-	if data == nil {
-		return nil
-	}
-	if c, ok := data.convs[idOrKey]; ok {
-		return c
-	}
-	if id, ok := data.convKeys[idOrKey]; ok {
-		return data.convs[id]
+	if data := s.scope(sc, false); data != nil {
+		return byIDOrKey(data.convs, data.convKeys, idOrKey)
 	}
 	return nil
 }
