@@ -174,6 +174,10 @@ func TestUpdateDefinitionPatch(t *testing.T) {
 		`{"name":`:                                         {"$"},
 		`{"fieldSet":[{"key":"x","type":"num"}]}`:          {"$.fieldSet[0].type"},
 		`{"Name":"Changed"}`:                               {"$.Name"},
+		`{"modes":{"store":"yes"}}`:                        {"$.modes.store"},
+		`{"modes":{"judge":{"threshold":"high"}}}`:         {"$.modes.judge.threshold"},
+		`{"fieldSet":{"key":"x"}}`:                         {"$.fieldSet"},
+		`{"modes":[]}`:                                     {"$.modes"},
 		`{"modes":{"Judge":{"rubric":"x"}}}`:               {"$.modes.Judge"},
 		`{"schedule":{"cron":"0 2 * * *","Enabled":true}}`: {"$.schedule.Enabled"},
 	} {

@@ -40,9 +40,12 @@ type ExecutorConfig struct {
 	// Concurrency bounds the conversations analysed at once; default
 	// [DefaultConcurrency].
 	Concurrency int
-	// LeaseDuration is how long a claim on a run lasts without renewal; the
-	// executor renews it every third of that. Default [DefaultLeaseDuration].
+	// LeaseDuration is how long a claim on a run lasts without renewal, at
+	// least a second. Default [DefaultLeaseDuration].
 	LeaseDuration time.Duration
+	// RenewInterval is how often the executor renews its lease while it
+	// works; it must be shorter than LeaseDuration. Default a third of it.
+	RenewInterval time.Duration
 	// MaxAttempts bounds how many times executors may take a run up; a run
 	// whose executors keep dying is failed with a clear reason rather than
 	// left running, blocking new runs. Default [DefaultMaxAttempts].
@@ -86,6 +89,10 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	cfg.LeaseDuration = positive(cfg.LeaseDuration, DefaultLeaseDuration)
 	if cfg.LeaseDuration < time.Second {
 		return nil, fmt.Errorf("analysis: NewExecutor: a lease of %s is too short: at least a second", cfg.LeaseDuration)
+	}
+	cfg.RenewInterval = positive(cfg.RenewInterval, cfg.LeaseDuration/3)
+	if cfg.RenewInterval >= cfg.LeaseDuration {
+		return nil, fmt.Errorf("analysis: NewExecutor: renewing every %s lets a lease of %s lapse", cfg.RenewInterval, cfg.LeaseDuration)
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
@@ -245,14 +252,14 @@ func (e *Executor) process(ctx context.Context, scope Scope, run Run) error {
 	})
 }
 
-// renewLease renews the lease on the run every third of its duration until
+// renewLease renews the lease on the run every RenewInterval until
 // the returned function is called; a lost lease cancels the run's context.
 func (e *Executor) renewLease(ctx context.Context, cancel context.CancelCauseFunc, scope Scope, runID string) (stop func()) {
 	stopped := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(e.cfg.LeaseDuration / 3)
+		t := time.NewTicker(e.cfg.RenewInterval)
 		defer t.Stop()
 		for {
 			select {

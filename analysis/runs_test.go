@@ -730,3 +730,113 @@ func TestExecutorThatLostItsLeaseWritesNothing(t *testing.T) {
 		assert.Nil(t, c.ExtractedFields, "and nothing was written in store mode")
 	}
 }
+
+func TestExecutorRenewsItsLease(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	blocking := llm.ModelFunc(func(ctx context.Context, req llm.Request) (llm.Response, error) {
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return llm.Response{}, ctx.Err()
+		}
+		return fakeModel().Generate(ctx, req)
+	})
+	e := newEnv(t, blocking, func(_ *analysis.Config, ec *analysis.ExecutorConfig) {
+		ec.Concurrency, ec.LeaseDuration, ec.RenewInterval = 1, time.Minute, time.Millisecond
+	})
+	ingest(t, e, 1)
+	in := intentDefinition()
+	in.Modes.Judge, in.JudgeModelKey = nil, ""
+	d, err := e.svc.CreateDefinition(context.Background(), scope, in)
+	require.NoError(t, err)
+	_, err = e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	done := make(chan error)
+	go func() {
+		_, err := e.exec.RunOnce(context.Background())
+		done <- err
+	}()
+	<-entered
+	// Time passes well beyond the first lease; the executor keeps renewing.
+	for range 5 {
+		e.clock.Advance(50 * time.Second)
+		now := e.clock.Now()
+		require.Eventually(t, func() bool {
+			_, _, ok, err := e.store.ClaimRun(context.Background(), "other", now, now.Add(time.Minute))
+			require.NoError(t, err)
+			require.False(t, ok, "a renewed lease is never taken over")
+			return true
+		}, time.Second, time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // let a renewal or two land at the new time
+	}
+	close(release)
+	require.NoError(t, <-done)
+}
+
+func TestRenewalFindsTheLeaseLostAndStops(t *testing.T) {
+	entered := make(chan struct{}, 4)
+	stuck := llm.ModelFunc(func(ctx context.Context, req llm.Request) (llm.Response, error) {
+		entered <- struct{}{}
+		<-ctx.Done() // a model call that would never end on its own
+		return llm.Response{}, ctx.Err()
+	})
+	e := newEnv(t, stuck, func(_ *analysis.Config, ec *analysis.ExecutorConfig) {
+		ec.Concurrency, ec.LeaseDuration, ec.RenewInterval = 1, time.Minute, time.Millisecond
+	})
+	ingest(t, e, 1)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	done := make(chan error)
+	go func() {
+		_, err := e.exec.RunOnce(context.Background())
+		done <- err
+	}()
+	<-entered
+	_, err = e.svc.CancelRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.ErrorIs(t, <-done, analysis.ErrLeaseLost, "the next renewal learns of it and stops the work in flight")
+}
+
+// flakyStore fails the first SaveItem calls, as a database hiccup would.
+type flakyStore struct {
+	analysis.Store
+	failures atomic.Int32
+}
+
+func (f *flakyStore) SaveItem(ctx context.Context, sc analysis.Scope, runID, owner string, it analysis.Item, w *analysis.FieldsWrite) error {
+	if f.failures.Add(-1) >= 0 {
+		return fmt.Errorf("connection reset by peer")
+	}
+	return f.Store.SaveItem(ctx, sc, runID, owner, it, w)
+}
+
+func TestExecutorRetriesAFailedSave(t *testing.T) {
+	e := newEnv(t, fakeModel())
+	ingest(t, e, 2)
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	flaky := &flakyStore{Store: e.store}
+	flaky.failures.Store(2)
+	exec, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: flaky, Model: fakeModel(), Clock: e.clock, Concurrency: 1})
+	require.NoError(t, err)
+	ok, err := exec.RunOnce(context.Background())
+	require.NoError(t, err, "two hiccups are absorbed")
+	require.True(t, ok)
+	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, analysis.RunCompleted, r.Status)
+	assert.Len(t, r.Items, 2)
+
+	_, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: e.store, Model: fakeModel(), LeaseDuration: 2})
+	assert.ErrorContains(t, err, "too short", "a lease in nanoseconds is refused, not a crash")
+	_, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: e.store, Model: fakeModel(), LeaseDuration: time.Minute, RenewInterval: time.Hour})
+	assert.ErrorContains(t, err, "lets a lease")
+	_, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: e.store})
+	assert.Error(t, err, "a model is required")
+}
