@@ -159,6 +159,12 @@ func matchEnum(values []string, s string) (string, bool) {
 			return v, true
 		}
 	}
+	trimmed := strings.TrimSpace(s)
+	for _, v := range values { // simple case folding first: cheap, and enough for most answers
+		if strings.EqualFold(strings.TrimSpace(v), trimmed) {
+			return v, true
+		}
+	}
 	folded := foldKey(s)
 	for _, v := range values {
 		if foldKey(v) == folded {
