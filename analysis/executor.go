@@ -214,17 +214,32 @@ func (e *Executor) process(ctx context.Context, scope Scope, run Run) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stopRenewal := e.renewLease(runCtx, cancel, scope, run.ID)
+	// A fixed pool of workers, rather than a goroutine per conversation:
+	// bounded, and each worker's stack grows once, not once per item.
+	todo := make(chan string)
 	grp, gctx := errgroup.WithContext(runCtx)
-	grp.SetLimit(e.cfg.Concurrency)
+	for range min(e.cfg.Concurrency, max(remaining, 1)) {
+		grp.Go(func() error {
+			for key := range todo {
+				if err := e.analyse(gctx, j, key); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+feed:
 	for _, key := range run.ConversationKeys {
 		if done[key] {
 			continue
 		}
-		if gctx.Err() != nil {
-			break
+		select {
+		case todo <- key:
+		case <-gctx.Done():
+			break feed
 		}
-		grp.Go(func() error { return e.analyse(gctx, j, key) })
 	}
+	close(todo)
 	err = grp.Wait()
 	stopRenewal()
 	if cause := context.Cause(runCtx); cause != nil {

@@ -250,16 +250,20 @@ func (g *Grader) Grade(ctx context.Context, m llm.Model, t extract.Transcript) (
 		opts = append(opts, llm.WithMaxAttempts(g.cfg.MaxAttempts))
 	}
 	results := make([]llm.Result[answer], g.samples)
-	grp, gctx := errgroup.WithContext(ctx)
-	grp.SetLimit(g.samples)
-	for i := range g.samples {
-		grp.Go(func() error {
-			var err error
-			results[i], err = llm.GenerateStructured[answer](gctx, m, answerSchema, g.Render(t, i), opts...)
-			return err
-		})
+	var err error
+	if g.samples == 1 {
+		results[0], err = llm.GenerateStructured[answer](ctx, m, answerSchema, g.Render(t, 0), opts...)
+	} else {
+		grp, gctx := errgroup.WithContext(ctx)
+		for i := range g.samples {
+			grp.Go(func() error {
+				var err error
+				results[i], err = llm.GenerateStructured[answer](gctx, m, answerSchema, g.Render(t, i), opts...)
+				return err
+			})
+		}
+		err = grp.Wait()
 	}
-	err := grp.Wait()
 	v := Verdict{Threshold: g.threshold, Samples: make([]Sample, 0, g.samples), Evidence: []Evidence{}}
 	for _, r := range results {
 		v.Attempts += r.Attempts
