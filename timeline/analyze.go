@@ -160,7 +160,19 @@ func (a *Analyzer) Analyze(ctx context.Context, flow Flow, events []Event) (Repo
 //
 // Model errors keep their class ([llm.ErrRateLimited], ...; see
 // [FailureMessage]); the Report still counts the calls and tokens spent.
+//
+// p should come from [Prepare]. A nil p, or one whose events break the
+// rules of [ValidateEvents], is a [*ValidationError] and no model is
+// called.
 func (a *Analyzer) AnalyzePrepared(ctx context.Context, p *Prepared) (Report, error) {
+	if p == nil {
+		return Report{}, &ValidationError{Problems: []Problem{{Path: "$", Message: "the prepared flow is missing; make one with Prepare"}}}
+	}
+	var v validator
+	validateEvents(&v, "$.events", p.Events)
+	if err := v.err(); err != nil {
+		return Report{}, err
+	}
 	rep := Report{TotalEvents: p.TotalEvents, Duplicates: p.Duplicates, AnalysedEvents: len(p.Events)}
 	events := modelEvents(p, nil)
 	block, err := renderBlock(struct {
@@ -296,7 +308,11 @@ func assemble(p *Prepared, status string, interactions []answerInteraction, narr
 	issues []answerIssue, rep *Report) (Verdict, error) {
 	st := OverallStatus(status)
 	if !st.Valid() {
-		return Verdict{}, &llm.InvalidOutputError{Schema: SchemaVerdict, Attempts: rep.Calls,
+		schema := SchemaVerdict
+		if rep.Staged {
+			schema = SchemaDiagnosis // the stage that wrote the status
+		}
+		return Verdict{}, &llm.InvalidOutputError{Schema: schema, Attempts: rep.Calls,
 			Problems: []llm.Problem{{Path: "$.overall_status", Message: errBadStatus.Error()}}}
 	}
 	v := Verdict{

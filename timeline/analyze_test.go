@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -215,7 +216,7 @@ func TestAnalyzeFailures(t *testing.T) {
 				assert.ErrorIs(t, err, tt.wantErr)
 			}
 			assert.Equal(t, tt.wantCalls, rep.Calls)
-			msg := FailureMessage(err)
+			msg := FailureMessage(context.Background(), err)
 			assert.Equal(t, tt.wantMsg, msg)
 			assert.NotContains(t, msg, "sk-live")
 		})
@@ -230,7 +231,7 @@ func TestAnalyzeStopsWhenCancelled(t *testing.T) {
 	_, err := newAnalyzer(t, model).Analyze(ctx, flow, events)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, 1, model.Remaining())
-	assert.Equal(t, FailInterrupted, FailureMessage(err))
+	assert.Equal(t, FailInterrupted, FailureMessage(ctx, err))
 }
 
 // Event data is untrusted: text that tries to close the block or give
@@ -364,7 +365,7 @@ func TestAnalyzeStagedFailure(t *testing.T) {
 	require.ErrorIs(t, err, llm.ErrRateLimited)
 	assert.Contains(t, err.Error(), "content stage")
 	assert.Equal(t, 2, rep.Calls)
-	assert.Equal(t, FailRateLimited, FailureMessage(err))
+	assert.Equal(t, FailRateLimited, FailureMessage(context.Background(), err))
 
 	for i, steps := range [][]llmtest.Step{
 		{llmtest.Fail(&llm.Error{Kind: llm.ErrTransient})},
@@ -415,6 +416,13 @@ func TestAssembleRejectsStatusOutsideTheEnum(t *testing.T) {
 	rep := Report{}
 	_, err = assemble(p, "fine", nil, "", nil, &rep)
 	assert.ErrorIs(t, err, llm.ErrInvalidOutput)
+	var ioe *llm.InvalidOutputError
+	require.True(t, errors.As(err, &ioe))
+	assert.Equal(t, SchemaVerdict, ioe.Schema)
+	staged := Report{Staged: true}
+	_, err = assemble(p, "fine", nil, "", nil, &staged)
+	require.True(t, errors.As(err, &ioe))
+	assert.Equal(t, SchemaDiagnosis, ioe.Schema, "in stages, the diagnosis wrote the status")
 	// An ok verdict keeps no issue, whatever got past the schema.
 	v, err := assemble(p, "ok", nil, "", []answerIssue{{Severity: "info", EvidenceIndex: []int{1}}, {Severity: "bad"}}, &rep)
 	require.NoError(t, err)
@@ -423,13 +431,12 @@ func TestAssembleRejectsStatusOutsideTheEnum(t *testing.T) {
 }
 
 func TestFailureMessage(t *testing.T) {
+	live := context.Background()
 	tests := []struct {
 		err  error
 		want string
 	}{
 		{nil, ""},
-		{context.DeadlineExceeded, FailTimeout},
-		{fmt.Errorf("stage: %w", context.Canceled), FailInterrupted},
 		{&llm.Error{Kind: llm.ErrRateLimited, Message: "secret"}, FailRateLimited},
 		{&llm.Error{Kind: llm.ErrTransient}, FailTransient},
 		{&llm.Error{Kind: llm.ErrRefused}, FailRefused},
@@ -437,14 +444,35 @@ func TestFailureMessage(t *testing.T) {
 		{&llm.Error{Kind: llm.ErrOutputTruncated}, FailTruncated},
 		{&llm.InvalidOutputError{Content: "secret"}, FailInvalidOutput},
 		{&ValidationError{Problems: []Problem{{"$", "x"}}}, FailInvalidEvents},
+		{&ValidationError{Problems: []Problem{{"$.events[2].type", "x"}}}, FailInvalidEvents},
+		{&ValidationError{Problems: []Problem{{"$.flow.reference.type", "x"}, {"$.events[0].type", "x"}}}, FailInvalidFlow},
+		{&ValidationError{Problems: []Problem{{"$.flowing", "x"}}}, FailInvalidEvents},
+		{&SourceError{Op: "Flow", Err: &ValidationError{Problems: []Problem{{"$.flow.id", "x"}}}}, FailInvalidFlow},
 		{ErrNotEnded, FailNotEnded},
 		{&SourceError{Op: "Events", Err: errors.New("db password wrong")}, FailLoadEvents},
-		{&SourceError{Op: "Events", Err: context.DeadlineExceeded}, FailTimeout},
+		// A deadline or cancellation of the Source's or the provider's own,
+		// while the analysis's context is live, is not the analysis's.
+		{&SourceError{Op: "Events", Err: context.DeadlineExceeded}, FailLoadEvents},
+		{&SourceError{Op: "Flow", Err: fmt.Errorf("query: %w", context.Canceled)}, FailLoadEvents},
+		{fmt.Errorf("http: %w", context.DeadlineExceeded), FailTransient},
+		{fmt.Errorf("stage: %w", context.Canceled), FailTransient},
 		{errors.New("anything"), FailInternal},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, FailureMessage(tt.err), "%v", tt.err)
+		assert.Equal(t, tt.want, FailureMessage(live, tt.err), "%v", tt.err)
 	}
+
+	// When the analysis's context is done, it alone decides.
+	expired, cancel := context.WithDeadline(live, time.Unix(0, 0))
+	defer cancel()
+	cancelled, cancel2 := context.WithCancel(live)
+	cancel2()
+	for _, err := range []error{context.Canceled, context.DeadlineExceeded, &llm.Error{Kind: llm.ErrTransient},
+		&SourceError{Op: "Events", Err: context.Canceled}, errors.New("anything")} {
+		assert.Equal(t, FailTimeout, FailureMessage(expired, err), "%v", err)
+		assert.Equal(t, FailInterrupted, FailureMessage(cancelled, err), "%v", err)
+	}
+	assert.Equal(t, "", FailureMessage(expired, nil))
 }
 
 func TestAnalyzerSendsItsSettings(t *testing.T) {
@@ -469,4 +497,35 @@ func TestContentAndSignalEvents(t *testing.T) {
 		e := Event{Type: typ}
 		assert.Equal(t, want, isSignalEvent(&e), typ)
 	}
+}
+
+// A Prepared not made by Prepare: nil is refused, a zero data limit is the
+// default one, and events that break the rules never reach the model.
+func TestAnalyzePreparedByHand(t *testing.T) {
+	ctx := context.Background()
+	model := llmtest.NewScripted(llmtest.ReplyJSON(goodAnswer()))
+	a := newAnalyzer(t, model)
+	_, err := a.AnalyzePrepared(ctx, nil)
+	var ve *ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	assert.Equal(t, "$", ve.Problems[0].Path)
+
+	flow, events := smallFlow()
+	events[3].Data = json.RawMessage(`{"text":"` + strings.Repeat("a", 3000) + `"}`)
+	_, err = a.AnalyzePrepared(ctx, &Prepared{Flow: flow, Events: []Event{{Type: "x", Timestamp: t0, Data: json.RawMessage("\"\xff\"")}}})
+	require.True(t, errors.As(err, &ve), "%v", err)
+	assert.Equal(t, "$.events[0].data", ve.Problems[0].Path)
+	assert.Equal(t, 1, model.Remaining(), "no model call")
+
+	rep, err := a.AnalyzePrepared(ctx, &Prepared{Flow: flow, Events: events})
+	require.NoError(t, err)
+	assert.Equal(t, OverallWarning, rep.Verdict.OverallStatus)
+	data := blockOf(t, model.Requests()[0])
+	var block struct {
+		Events []modelEvent `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(data), &block))
+	require.Len(t, block.Events, len(events))
+	assert.JSONEq(t, `{"text":"Hello, how can I help?"}`, string(block.Events[2].Data), "short data is shown whole")
+	assert.Len(t, block.Events[3].DataExcerpt, DefaultMaxDataBytes+len(excerptMark), "long data is cut at the default")
 }

@@ -101,10 +101,12 @@ func formatStart(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 //     hops: transcribe → recording → call): the body (participants,
 //     direction, started_at, multi_leg, channel) is the origin's, while
 //     reference_type stays transcribe/recording, origin_kind is
-//     transcription/recording, origin_type is the immediate origin's type,
-//     flow_name is omitted (the origin belongs to another flow) and
-//     ai_handled/human_involved are false. When the origin does not resolve
-//     the card is header-only with origin_kind set.
+//     transcription/recording, origin_type is the immediate origin's type
+//     (call, conversation or confbridge — or recording for a transcribe of
+//     a recording, a value beyond the API's documented list, kept as the
+//     product writes it), flow_name is omitted (the origin belongs to
+//     another flow) and ai_handled/human_involved are false. When the
+//     origin does not resolve the card is header-only with origin_kind set.
 //   - Otherwise ai_handled is true when an event has resource type ai,
 //     aicall or pipecatcall, or is an AI session event ([EventAIInitialized],
 //     a bot transcription or bot LLM event); human_involved is true when an
@@ -382,8 +384,11 @@ func metricsApply(refType string) bool { return refType == RefCall || refType ==
 //   - first_response_ms is from the answer — the earliest
 //     [EventAIInitialized] event, else the primary call leg's answer time —
 //     to the first bot turn; omitted when either is missing.
-//   - avg_response_ms and max_response_ms are over user-then-bot pairs: a
-//     user turn immediately followed, among the turns, by a bot turn. The
+//   - avg_response_ms and max_response_ms are over user-then-bot pairs:
+//     every user turn is paired with the next bot turn after it, so user
+//     turns in a row all pair with the bot turn that follows them (turns
+//     at 0, 1000 (user) and 1500 ms (bot) make two pairs, of 1500 and 500
+//     ms). A user turn with no bot turn after it makes no pair. The
 //     average is rounded down. Both are omitted when there is no pair.
 //   - max_gap_ms is the largest gap between adjacent turns; omitted with
 //     fewer than two turns.
@@ -419,7 +424,8 @@ type metricsAcc struct {
 	user, bot    int
 	answer       time.Time
 	firstBot     time.Time
-	prevKind     byte // 0 before the first turn, 'u' or 'b'
+	waiting      []time.Time // the user turns since the last bot turn
+	haveTurn     bool
 	prevAt       time.Time
 	respSum      int64
 	respMax      int64
@@ -430,17 +436,22 @@ type metricsAcc struct {
 }
 
 func (m *metricsAcc) add(e *Event) {
-	var kind byte
 	switch e.Type {
 	case EventUserTranscription:
-		kind = 'u'
 		m.user++
+		m.waiting = append(m.waiting, e.Timestamp)
 	case EventBotTranscription:
-		kind = 'b'
 		m.bot++
 		if !m.haveFirstBot {
 			m.firstBot, m.haveFirstBot = e.Timestamp, true
 		}
+		for _, u := range m.waiting { // each waiting user turn pairs with this bot turn
+			lat := clampMS(e.Timestamp.Sub(u))
+			m.respSum += lat
+			m.respMax = max(m.respMax, lat)
+			m.pairs++
+		}
+		m.waiting = m.waiting[:0]
 	case EventAIInitialized:
 		if !m.haveAnswer || e.Timestamp.Before(m.answer) {
 			m.answer, m.haveAnswer = e.Timestamp, true
@@ -449,16 +460,10 @@ func (m *metricsAcc) add(e *Event) {
 	default:
 		return
 	}
-	if m.prevKind != 0 {
-		gap := clampMS(e.Timestamp.Sub(m.prevAt))
-		m.gapMax = max(m.gapMax, gap)
-		if m.prevKind == 'u' && kind == 'b' {
-			m.respSum += gap
-			m.respMax = max(m.respMax, gap)
-			m.pairs++
-		}
+	if m.haveTurn {
+		m.gapMax = max(m.gapMax, clampMS(e.Timestamp.Sub(m.prevAt)))
 	}
-	m.prevKind, m.prevAt = kind, e.Timestamp
+	m.haveTurn, m.prevAt = true, e.Timestamp
 }
 
 func (m *metricsAcc) result(fallbackAnswer time.Time) *Metrics {

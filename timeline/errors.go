@@ -120,36 +120,54 @@ const (
 	FailTimeout        = "the analysis did not finish within its time limit"
 	FailInterrupted    = "the analysis was interrupted"
 	FailLoadEvents     = "the flow's events could not be loaded"
+	FailInvalidFlow    = "the flow's header is not valid"
 	FailInvalidEvents  = "the flow's events are not valid"
 	FailNotEnded       = "the flow has not ended"
 	FailInternal       = "the analysis failed because of an internal error"
 )
 
 // FailureMessage maps err, the cause of a failed analysis, to the fixed,
-// operator-safe message stored in [Analysis.Error]:
+// operator-safe message stored in [Analysis.Error]. ctx is the analysis's
+// own context. Once it is done, its error decides, whatever err says:
 //
-//	context deadline exceeded  → FailTimeout
-//	context canceled           → FailInterrupted
+//	ctx past its deadline      → FailTimeout
+//	ctx cancelled              → FailInterrupted
+//
+// Otherwise err's class decides, the first match winning:
+//
+//	a *SourceError of Flow matching ErrInvalid → FailInvalidFlow
+//	any other *SourceError     → FailLoadEvents (a deadline of the Source's own too)
 //	llm.ErrRateLimited         → FailRateLimited
 //	llm.ErrTransient           → FailTransient
 //	llm.ErrRefused             → FailRefused
 //	llm.ErrContextTooLong      → FailContextTooLong
 //	llm.ErrOutputTruncated     → FailTruncated
 //	llm.ErrInvalidOutput       → FailInvalidOutput
+//	a *ValidationError whose first problem is under "$.flow" → FailInvalidFlow
 //	ErrInvalid                 → FailInvalidEvents
 //	ErrNotEnded                → FailNotEnded
-//	an error of the Source     → FailLoadEvents (see [SourceError])
+//	context.DeadlineExceeded,
+//	context.Canceled           → FailTransient (the provider's own, as ctx is live)
 //	anything else              → FailInternal
 //
 // It returns "" for a nil err. The text of err is never used.
-func FailureMessage(err error) string {
-	switch {
-	case err == nil:
+func FailureMessage(ctx context.Context, err error) string {
+	if err == nil {
 		return ""
-	case errors.Is(err, context.DeadlineExceeded):
+	}
+	switch ctxErr := ctx.Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded):
 		return FailTimeout
-	case errors.Is(err, context.Canceled):
+	case ctxErr != nil:
 		return FailInterrupted
+	}
+	var se *SourceError
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &se) && se.Op == "Flow" && errors.Is(se.Err, ErrInvalid):
+		return FailInvalidFlow
+	case se != nil:
+		return FailLoadEvents
 	case errors.Is(err, llm.ErrRateLimited):
 		return FailRateLimited
 	case errors.Is(err, llm.ErrTransient):
@@ -162,16 +180,22 @@ func FailureMessage(err error) string {
 		return FailTruncated
 	case errors.Is(err, llm.ErrInvalidOutput):
 		return FailInvalidOutput
+	case errors.As(err, &ve) && len(ve.Problems) > 0 && isFlowPath(ve.Problems[0].Path):
+		return FailInvalidFlow
 	case errors.Is(err, ErrInvalid):
 		return FailInvalidEvents
 	case errors.Is(err, ErrNotEnded):
 		return FailNotEnded
-	}
-	var se *SourceError
-	if errors.As(err, &se) {
-		return FailLoadEvents
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return FailTransient
 	}
 	return FailInternal
+}
+
+// isFlowPath reports a problem path about the flow header.
+func isFlowPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, "$.flow")
+	return ok && (rest == "" || rest[0] == '.' || rest[0] == '[')
 }
 
 // A SourceError wraps a failure of the host's [Source], so that it is told

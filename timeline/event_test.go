@@ -3,8 +3,10 @@ package timeline
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,11 +136,95 @@ func TestEventSchemaAgreesWithParseEvents(t *testing.T) {
 		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","other":1}`,
 		`{"type":"` + strings.Repeat("t", MaxTypeLen+1) + `","timestamp":"2024-03-01T10:05:12Z"}`,
 		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","resource_id":7}`,
+		// Lengths count characters, not bytes.
+		`{"type":"` + strings.Repeat("é", MaxTypeLen) + `","timestamp":"2024-03-01T10:05:12Z"}`,
+		`{"type":"` + strings.Repeat("é", MaxTypeLen+1) + `","timestamp":"2024-03-01T10:05:12Z"}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","resource_id":"` + strings.Repeat("日", MaxTypeLen) + `"}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","resource_type":"` + strings.Repeat("日", MaxTypeLen+1) + `"}`,
+		// An index is any number with an integer value, up to 2^63-1.
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":1.0}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":25e-1}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":250e-1}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":1.5}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":-0.0}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":9223372036854775807}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":9223372036854775808}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":1e30}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":1e-30}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":"1"}`,
+		// RFC 3339 in full: lower-case t and z, leap seconds at 23:59 UTC only.
+		`{"type":"x","timestamp":"2024-03-01t10:05:12z"}`,
+		`{"type":"x","timestamp":"2016-12-31T23:59:60Z"}`,
+		`{"type":"x","timestamp":"2016-12-31T23:59:60.5Z"}`,
+		`{"type":"x","timestamp":"2016-12-31T15:59:60-08:00"}`,
+		`{"type":"x","timestamp":"2016-12-31T22:59:60Z"}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12,5Z"}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12.Z"}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12+24:00"}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12+23:59"}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12-00:00"}`,
+		`{"type":"x","timestamp":"2024-02-30T10:05:12Z"}`,
+		`{"type":"x","timestamp":"2024-03-01T24:00:00Z"}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12.1234567890123Z"}`,
+		`{"type":"x","timestamp":"2024-03-01 10:05:12Z"}`,
+		`{"type":"x","timestamp":"0001-01-02T00:00:00Z"}`,
+		// null is a value of no string field.
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","resource_type":null}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","resource_id":null}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","severity":null}`,
+		`{"type":"x","timestamp":"2024-03-01T10:05:12Z","index":null}`,
+		`{"type":null,"timestamp":"2024-03-01T10:05:12Z"}`,
+		`{"type":"x","timestamp":null}`,
 	}
 	for _, c := range cases {
 		schemaOK := schema.ValidateJSON([]byte(c)) == nil
 		_, err := ParseEvents([]byte("[" + c + "]"))
 		assert.Equal(t, schemaOK, err == nil, "%s: schema valid=%v, ParseEvents error=%v", c, schemaOK, err)
+	}
+
+	// The documented differences: the zero instant, and data that is not
+	// UTF-8 (which the validator decodes, replacing the bad bytes).
+	zero := `{"type":"x","timestamp":"0001-01-01T01:00:00+01:00"}`
+	assert.Nil(t, schema.ValidateJSON([]byte(zero)))
+	_, err = ParseEvents([]byte("[" + zero + "]"))
+	var ve *ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	assert.Equal(t, []Problem{{"$[0].timestamp", "the zero instant 0001-01-01T00:00:00Z stands for a missing timestamp"}}, ve.Problems)
+	_, err = ParseEvents([]byte("[{\"type\":\"x\",\"timestamp\":\"2024-03-01T10:05:12Z\",\"data\":\"a\xffb\"}]"))
+	require.True(t, errors.As(err, &ve), "%v", err)
+	assert.Equal(t, []Problem{{"$[0].data", "the data of the event is not valid UTF-8"}}, ve.Problems)
+}
+
+// The values ParseEvents reads that Go's own decoding would not.
+func TestParseEventsReadsRFC3339AndJSONIntegers(t *testing.T) {
+	events, err := ParseEvents([]byte(`[
+		{"type":"a","timestamp":"2016-12-31t23:59:60.25z","index":2.0},
+		{"type":"b","timestamp":"2016-12-31T15:59:60-08:00","index":3e2},
+		{"type":"c","timestamp":"2024-03-01T10:05:12Z","index":-0,"data":null}
+	]`))
+	require.NoError(t, err)
+	assert.True(t, events[0].Timestamp.Equal(time.Date(2017, 1, 1, 0, 0, 0, 250_000_000, time.UTC)), "%v", events[0].Timestamp)
+	assert.True(t, events[1].Timestamp.Equal(time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)), "%v", events[1].Timestamp)
+	assert.Equal(t, []int64{2, 300, 0}, []int64{events[0].Index, events[1].Index, events[2].Index})
+	assert.Equal(t, json.RawMessage("null"), events[2].Data)
+
+	for num, want := range map[string]struct {
+		n                int64
+		integer, inRange bool
+	}{
+		"0": {0, true, true}, "-0.0e5": {0, true, true}, "12": {12, true, true}, "1.20e1": {12, true, true},
+		"1200e-2": {12, true, true}, "1.25e1": {0, false, false}, "-7": {-7, true, true},
+		"9223372036854775807": {math.MaxInt64, true, true}, "9223372036854775808": {0, true, false},
+		"-9223372036854775808": {math.MinInt64, true, true}, "1e19": {0, true, false}, "1e18": {1e18, true, true},
+		"1e99999999999999999999": {0, true, false}, "1e-99999999999999999999": {0, false, false},
+		"0e99999999999999999999": {0, true, true}, "1" + strings.Repeat("0", 300) + "e-300": {1, true, true},
+	} {
+		n, integer, inRange := jsonInteger(num)
+		assert.Equal(t, want.integer, integer, num)
+		assert.Equal(t, want.inRange, inRange, num)
+		if want.inRange {
+			assert.Equal(t, want.n, n, num)
+		}
 	}
 }
 

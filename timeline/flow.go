@@ -15,14 +15,20 @@ import (
 //     same error in both cases, so that existence never leaks.
 //   - Flow returns the header with its Reference resolved as far as the
 //     host can (see [Flow]); an unresolved reference is not an error.
+//   - The ids a [Service] passes are UUIDs in lower case; the header's ids
+//     may be in either case.
 //   - Events returns every event of the flow, in any order (the pipeline
 //     sorts them by timestamp, then index); it may return the same event
 //     twice (duplicates are removed). The caller does not modify the slice.
 //   - Both return promptly with ctx.Err() (possibly wrapped) once ctx is
-//     done.
+//     done. A [Service] stores an analysis as failed at its time limit (or
+//     at Close) whether or not they have; but until they return, the
+//     analysis keeps its place among the analyses allowed to run at once.
 //
 // Any other error is a failure of the source; an analysis that meets one
-// fails with the fixed message [FailLoadEvents].
+// fails with the fixed message [FailLoadEvents] (an error of Flow is
+// returned by [Service.Create] instead). A flow header that breaks the
+// rules of [Flow] is a failure of the source too.
 type Source interface {
 	Flow(ctx context.Context, customerID, flowID string) (Flow, error)
 	Events(ctx context.Context, customerID, flowID string) ([]Event, error)

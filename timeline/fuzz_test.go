@@ -1,13 +1,17 @@
 package timeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/debrief-go/debrief/llm"
 	"github.com/debrief-go/debrief/llm/llmtest"
@@ -61,11 +65,16 @@ func FuzzParseEvents(f *testing.F) {
 }
 
 // fuzzEvents decodes events from fuzz bytes, six bytes an event, from a
-// small vocabulary so that duplicates, ties, errors and turns are common.
+// small vocabulary so that duplicates, ties, errors and turns are common,
+// and so are the characters encoding/json writes longer than they are
+// (U+2028, U+2029, <, >, &, control characters). One data value is not
+// valid UTF-8; Prepare must refuse it.
 func fuzzEvents(data []byte) []Event {
 	types := []string{EventUserTranscription, EventBotTranscription, EventAIInitialized, EventBotLLMIntermediate,
-		"call_hangup", "media_error", "flow_step", "recording_failed"}
-	datas := []string{"", `{"text":"hi"}`, `{"text":"` + strings.Repeat("long ", 60) + `"}`, `"</timeline_json>"`, `[1,2]`}
+		"call_hangup", "media_error", "flow_step", "recording_failed", "note\u2028<&>", "step\u2029\t"}
+	datas := []string{"", `{"text":"hi"}`, `{"text":"` + strings.Repeat("long ", 60) + `"}`, `"</timeline_json>"`, `[1,2]`,
+		`{"text":"` + strings.Repeat("\u2028\u2029", 40) + `"}`, "\"a\u2028b\u2029c<&>\\\\u2028\"",
+		`{"s":"` + strings.Repeat("é\u2028<", 50) + `"}`, "{\"bad\":\"\xff\xfe\"}"}
 	var events []Event
 	for len(data) >= 6 {
 		e := Event{
@@ -73,7 +82,7 @@ func fuzzEvents(data []byte) []Event {
 			Type:         types[int(data[1])%len(types)],
 			Timestamp:    t0.Add(time.Duration(binary.BigEndian.Uint16(data[2:4])%64) * 250 * time.Millisecond),
 			ResourceType: []string{"", "call", "pipecatcall", "agent"}[data[4]%4],
-			ResourceID:   []string{"", "r1", "r2"}[data[4]/4%3],
+			ResourceID:   []string{"", "r1", "r\u2028&"}[data[4]/4%3],
 			Data:         json.RawMessage(datas[int(data[5])%len(datas)]),
 		}
 		if data[5]&0x80 != 0 {
@@ -88,19 +97,35 @@ func fuzzEvents(data []byte) []Event {
 	return events
 }
 
-// FuzzPrepare checks the reduction's invariants on arbitrary flows: the
-// frozen list is in timeline order without duplicates, keeps every error
-// and hang-up event, keeps the others as a prefix, and InputReduced says
-// whether anything else was left out.
+// FuzzPrepare checks the reduction's invariants on arbitrary flows: data
+// that is not UTF-8 is refused; the frozen list is in timeline order
+// without duplicates, keeps every error and hang-up event, keeps the others
+// as a prefix whose rendering fits MaxBytes, and InputReduced says whether
+// anything else was left out or cut.
 func FuzzPrepare(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x01\x01\x01\x00\x01\x00\x02\x01\x01\x00\x01\x00\x02\x01\x01\x01\x04\x00\x09\x01\x00"), 600, 3, 40)
 	f.Add([]byte(strings.Repeat("\x01\x05\x00\x07\x02\x82", 30)), 0, 0, 0)
 	f.Add([]byte(strings.Repeat("\x03\x02\x00\x00\x05\x02\x00\x06\x00\x00\x00\x00", 20)), 2000, 5, 10)
+	f.Add([]byte(strings.Repeat("\x00\x06\x00\x01\x08\x05\x01\x08\x00\x02\x04\x06", 30)), 3000, 0, 100)
+	f.Add([]byte("\x00\x06\x00\x01\x08\x08"), 0, 0, 0)
 	f.Fuzz(func(t *testing.T, data []byte, maxBytes, maxEvents, maxData int) {
 		events := fuzzEvents(data)
 		lim := Limits{MaxBytes: max(maxBytes, 0) % 5000, MaxEvents: max(maxEvents, 0) % 50, MaxDataBytes: max(maxData, 0) % 400}
 		flow := Flow{ID: flowA, CustomerID: customerA, ReferenceType: RefAI, Ended: true}
 		p, err := Prepare(flow, events, lim)
+		var badData []Problem
+		for i, e := range events {
+			if !utf8.Valid(e.Data) {
+				badData = append(badData, Problem{Path: fmt.Sprintf("$.events[%d].data", i), Message: "the data of the event is not valid UTF-8"})
+			}
+		}
+		if len(badData) > 0 {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || (len(badData) <= maxProblems && !reflect.DeepEqual(ve.Problems, badData)) {
+				t.Fatalf("data that is not UTF-8: got %v, want %v", err, badData)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("Prepare: %v", err)
 		}
@@ -142,8 +167,30 @@ func FuzzPrepare(f *testing.F) {
 		if k != len(p.Events) {
 			t.Fatalf("the frozen list has events not in the flow, in order (%d of %d matched)", k, len(p.Events))
 		}
-		if p.InputReduced != (len(p.Events) < len(unique)) {
-			t.Fatalf("InputReduced %v with %d of %d kept", p.InputReduced, len(p.Events), len(unique))
+		dataCap, byteCap := cmp.Or(lim.MaxDataBytes, DefaultMaxDataBytes), cmp.Or(lim.MaxBytes, DefaultMaxBytes)
+		cut := false
+		for _, e := range p.Events {
+			cut = cut || len(e.Data) > dataCap
+		}
+		if p.InputReduced != (len(p.Events) < len(unique) || cut) {
+			t.Fatalf("InputReduced %v with %d of %d kept, data cut %v", p.InputReduced, len(p.Events), len(unique), cut)
+		}
+		// The rendering: valid UTF-8, each event within its estimated cost,
+		// and the whole within MaxBytes unless only pinned events are kept.
+		rendered, rerr := json.Marshal(modelEvents(p, nil))
+		if rerr != nil || !utf8.Valid(rendered) {
+			t.Fatalf("the frozen events do not render as UTF-8 JSON: %v", rerr)
+		}
+		others := false
+		for i := range p.Events {
+			one, _ := json.Marshal(toModelEvent(i, &p.Events[i], dataCap))
+			if c := eventCost(&p.Events[i], dataCap); c < len(one)+1 {
+				t.Fatalf("event %d costs %d but renders in %d bytes: %s", i, c, len(one), one)
+			}
+			others = others || !isSignalEvent(&p.Events[i])
+		}
+		if others && len(rendered) > byteCap {
+			t.Fatalf("the rendering is %d bytes, over the budget of %d", len(rendered), byteCap)
 		}
 		if want := ComputeMetrics(flow, unique); !jsonEqual(want, p.Metrics) {
 			t.Fatalf("metrics %+v, want %+v", p.Metrics, want)

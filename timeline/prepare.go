@@ -31,7 +31,8 @@ type Limits struct {
 	// MaxEvents caps how many events are kept (default [DefaultMaxEvents]).
 	MaxEvents int `json:"max_events,omitempty"`
 	// MaxDataBytes bounds each event's data as shown to the model (default
-	// [DefaultMaxDataBytes]); longer data becomes a data_excerpt string.
+	// [DefaultMaxDataBytes]); longer data becomes a data_excerpt string, and
+	// the input counts as reduced.
 	MaxDataBytes int `json:"max_data_bytes,omitempty"`
 }
 
@@ -62,6 +63,8 @@ func (l Limits) validate(v *validator, root string) {
 
 // Prepared is the deterministic part of an analysis: the blocks computed
 // from the flow and the frozen event list a model cites evidence from.
+// [Prepare] makes it; one made otherwise shows each event's data up to
+// [DefaultMaxDataBytes].
 type Prepared struct {
 	// Flow is the analysed flow.
 	Flow Flow
@@ -69,7 +72,9 @@ type Prepared struct {
 	// evidence index is a position in it. The events share their Data with
 	// the events given to [Prepare]; do not modify them.
 	Events []Event
-	// InputReduced is true when events other than duplicates were left out.
+	// InputReduced is true when events other than duplicates were left out,
+	// or when the data of a kept event is longer than Limits.MaxDataBytes
+	// and the model sees only an excerpt of it.
 	InputReduced bool
 	// TotalEvents counts the events given to Prepare.
 	TotalEvents int
@@ -105,8 +110,12 @@ type Prepared struct {
 //     kept; the other events are kept in timeline order while their JSON
 //     encoding fits in what is left of lim.MaxBytes and their count in what
 //     is left of lim.MaxEvents — the first one that does not fit ends the
-//     selection. InputReduced reports that some event was left out. (Error
-//     and hang-up events alone may exceed both limits.)
+//     selection. The JSON encoding counted is the one the model receives
+//     (see [DataBlockStart]): the array of the kept events, every string
+//     escaped as encoding/json escapes it, data longer than
+//     lim.MaxDataBytes as an excerpt. InputReduced reports that some event
+//     was left out or that some kept event's data was cut to an excerpt.
+//     (Error and hang-up events alone may exceed both limits.)
 //  5. It freezes the kept events, in timeline order: evidence indexes are
 //     positions in Prepared.Events.
 func Prepare(flow Flow, events []Event, lim Limits) (*Prepared, error) {
@@ -159,8 +168,10 @@ func Prepare(flow Flow, events []Event, lim Limits) (*Prepared, error) {
 	}
 	unique := len(events) - p.Duplicates
 
-	// Pass 2: keep the other events in order while they fit.
-	budget := lim.MaxBytes - pinnedBytes
+	// Pass 2: keep the other events in order while they fit. The costs
+	// count a separator after each event; the array adds its brackets and
+	// drops the last separator.
+	budget := lim.MaxBytes - 1 - pinnedBytes
 	slots := lim.MaxEvents - len(pinned)
 	var others []int32
 	next := 0 // the next pinned position
@@ -193,6 +204,9 @@ func Prepare(flow Flow, events []Event, lim Limits) (*Prepared, error) {
 		}
 	}
 	p.InputReduced = len(p.Events) < unique
+	for i := 0; i < len(p.Events) && !p.InputReduced; i++ {
+		p.InputReduced = len(p.Events[i].Data) > lim.MaxDataBytes
+	}
 
 	sc, oc, chased := contextOf(&p.Flow)
 	if sc != nil && !chased {
@@ -350,8 +364,12 @@ type modelEvent struct {
 // excerptMark ends a data excerpt.
 const excerptMark = "…"
 
-// toModelEvent renders the event at index i of the frozen list.
+// toModelEvent renders the event at index i of the frozen list, its data
+// cut to an excerpt beyond maxData bytes (0 meaning [DefaultMaxDataBytes]).
 func toModelEvent(i int, e *Event, maxData int) modelEvent {
+	if maxData <= 0 {
+		maxData = DefaultMaxDataBytes
+	}
 	me := modelEvent{
 		Index:        i,
 		Timestamp:    e.Timestamp.UTC().Format(TimestampLayout),
@@ -416,12 +434,26 @@ func eventCost(e *Event, maxData int) int {
 	return n
 }
 
-// jsonStringLen is the length of s encoded as a JSON string with HTML
-// escaping, quotes excluded.
+// jsonStringLen is the length of s encoded as a JSON string by
+// encoding/json with HTML escaping, quotes excluded: two bytes for " and \,
+// six for a control character, <, >, &, U+2028, U+2029 and each byte that
+// is not valid UTF-8 (written as \ufffd), the rune's own bytes otherwise.
 func jsonStringLen[S ~string | ~[]byte](s S) int {
 	n := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+			switch {
+			case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+				n += 6
+			default:
+				n += size
+			}
+			i += size
+			continue
+		}
+		switch {
 		case c == '"' || c == '\\':
 			n += 2
 		case c < 0x20 || c == '<' || c == '>' || c == '&':
@@ -429,16 +461,21 @@ func jsonStringLen[S ~string | ~[]byte](s S) int {
 		default:
 			n++
 		}
+		i++
 	}
 	return n
 }
 
-// jsonRawLen bounds the length of raw JSON re-encoded with HTML escaping.
+// jsonRawLen bounds the length of raw JSON re-encoded by encoding/json with
+// HTML escaping: <, > and & become six bytes, as do U+2028 and U+2029.
 func jsonRawLen(b []byte) int {
 	n := len(b)
-	for _, c := range b {
-		if c == '<' || c == '>' || c == '&' {
+	for i, c := range b {
+		switch {
+		case c == '<' || c == '>' || c == '&':
 			n += 5
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8: // U+2028, U+2029
+			n += 3
 		}
 	}
 	return n

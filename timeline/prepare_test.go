@@ -312,3 +312,91 @@ func TestEventRenderingAndCost(t *testing.T) {
 		})
 	}
 }
+
+// The budget holds for what encoding/json writes longer than it reads:
+// U+2028 and U+2029 become six bytes each, in raw data, in excerpts and in
+// strings.
+func TestPrepareBudgetCountsEscapedSeparators(t *testing.T) {
+	seps := strings.Repeat("\u2028\u2029", 5)
+	tests := []struct {
+		name string
+		lim  Limits
+		make func(i int) Event
+	}{
+		{"raw data", Limits{MaxBytes: 8192}, func(i int) Event {
+			return withData(ev(int64(i), "x"), `{"t":"`+seps+`"}`)
+		}},
+		{"excerpts", Limits{MaxBytes: 8192, MaxDataBytes: 40}, func(i int) Event {
+			return withData(ev(int64(i), "x"), `{"t":"`+strings.Repeat(seps, 4)+`"}`)
+		}},
+		{"type and resource", Limits{MaxBytes: 8192}, func(i int) Event {
+			return withRes(ev(int64(i), "x"+seps), "r"+seps, "id"+seps)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var events []Event
+			for i := range 400 {
+				events = append(events, tt.make(i))
+			}
+			p, err := Prepare(Flow{ID: flowA, CustomerID: customerA, Ended: true}, events, tt.lim)
+			require.NoError(t, err)
+			assert.True(t, p.InputReduced)
+			rendered, err := json.Marshal(modelEvents(p, nil))
+			require.NoError(t, err)
+			assert.LessOrEqual(t, len(rendered), tt.lim.MaxBytes)
+			assert.Greater(t, len(rendered), tt.lim.MaxBytes*8/10, "the budget is used")
+			for i := range p.Events {
+				one, err := json.Marshal(toModelEvent(i, &p.Events[i], p.maxDataBytes))
+				require.NoError(t, err)
+				assert.GreaterOrEqual(t, eventCost(&p.Events[i], p.maxDataBytes), len(one)+1)
+			}
+		})
+	}
+}
+
+func TestJSONLengths(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\`, "tab\tnl\n", "<&>", "é日\U0001F600", "\u2028\u2029", "\ufffd",
+		"bad\xff\xfebytes", "cut\xe2\x80", "x\xe2\x80\xa8y"} {
+		enc, err := json.Marshal(s)
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, jsonStringLen(s), len(enc)-2, "%q", s)
+		assert.Equal(t, jsonStringLen(s), jsonStringLen([]byte(s)), "%q", s)
+	}
+	assert.Equal(t, 12, jsonStringLen("\u2028\u2029"))
+	assert.Equal(t, 6+6+2, jsonStringLen("\xff\xfeok"))
+	for _, raw := range []string{`{"a":"\u2028"}`, "{\"a\":\"\u2028\u2029<>&\"}", `[1, 2]`, "\"é\""} {
+		enc, err := json.Marshal(json.RawMessage(raw))
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, jsonRawLen([]byte(raw)), len(enc), "%s", raw)
+	}
+	assert.Equal(t, len("\"\u2028\"")+3, jsonRawLen([]byte("\"\u2028\"")))
+}
+
+// Data that is not UTF-8 would be written as \ufffd (six bytes a byte) in
+// an excerpt, or reach the model as bytes that are not UTF-8: it is
+// refused, naming the event.
+func TestPrepareRefusesDataThatIsNotUTF8(t *testing.T) {
+	events := []Event{withData(ev(0, "x"), `"fine"`), withData(ev(1, "call_hangup"), "\"caf\xe9\""),
+		withData(ev(2, "y"), "{\"k\":\""+strings.Repeat("\xff", 3000)+"\"}")}
+	_, err := Prepare(callFlow(), events, Limits{})
+	var ve *ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	assert.Equal(t, []Problem{{"$.events[1].data", "the data of the event is not valid UTF-8"},
+		{"$.events[2].data", "the data of the event is not valid UTF-8"}}, ve.Problems)
+	assert.ErrorIs(t, ValidateEvents(events), ErrInvalid)
+}
+
+// Data cut to an excerpt is a reduction of the input.
+func TestPrepareExcerptsReduceTheInput(t *testing.T) {
+	events := []Event{withData(ev(0, "x"), `{"text":"`+strings.Repeat("a", 100)+`"}`), ev(1, "y")}
+	p, err := Prepare(callFlow(), events, Limits{MaxDataBytes: 50})
+	require.NoError(t, err)
+	assert.Len(t, p.Events, 2, "nothing left out")
+	assert.True(t, p.InputReduced, "but the data was cut")
+	assert.NotEmpty(t, toModelEvent(0, &p.Events[0], p.maxDataBytes).DataExcerpt)
+
+	p, err = Prepare(callFlow(), events, Limits{MaxDataBytes: 200})
+	require.NoError(t, err)
+	assert.False(t, p.InputReduced)
+}

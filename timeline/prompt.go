@@ -131,7 +131,8 @@ const factsNote = "- facts: blocks the platform computed deterministically from 
 
 const eventsNote = "Each event has an index, a timestamp, a type, optionally a resource_type and resource_id, error: true for " +
 	"an error event, and its data (or a data_excerpt when the data was long). When facts.input_reduced is true the flow was " +
-	"very large and low-signal events were left out; error and hang-up events are always included.\n"
+	"very large: low-signal events were left out, or long event data was cut to a data_excerpt; error and hang-up " +
+	"events are always included.\n"
 
 const verdictRulesNote = "Rules:\n" +
 	"- overall_status is ok, warning or error, chosen holistically (not an average).\n" +

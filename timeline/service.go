@@ -21,9 +21,22 @@ const (
 	DefaultMaxQueued     = 1000
 	DefaultTimeout       = 5 * time.Minute
 	DefaultCooldown      = time.Minute
-	// finalWriteTimeout bounds the write of an analysis's end, which uses a
-	// context of its own so that it lands after a timeout too.
+	// DefaultStaleMargin is what a zero [Config.StaleAfter] adds to the
+	// Timeout.
+	DefaultStaleMargin = 10 * time.Minute
+)
+
+// The write of an analysis's end uses a context of its own, so that it
+// lands after a timeout or a Close too, and is tried again after a failure
+// of the store.
+const (
+	// finalWriteTimeout bounds each attempt.
 	finalWriteTimeout = 10 * time.Second
+	// finalWriteAttempts bounds the attempts.
+	finalWriteAttempts = 4
+	// finalWriteBackoff is the wait before the second attempt; it doubles
+	// before each further one.
+	finalWriteBackoff = 250 * time.Millisecond
 )
 
 // Config configures a [Service].
@@ -35,10 +48,15 @@ type Config struct {
 	// Analyzer configures the pipeline: the model, its key, the limits, ...
 	// Its Model is required.
 	Analyzer AnalyzerConfig
-	// Now is the clock. Required.
+	// Now is the clock; nil means the system's wall clock, in UTC.
 	Now func() time.Time
-	// NewID returns a new analysis id, a UUID. Required.
+	// NewID returns a new analysis id, a UUID; nil means a random UUID
+	// (version 4). The id is stored in lower case.
 	NewID func() string
+	// Sleep waits for d or until ctx is done, returning ctx.Err() then. The
+	// service waits with it between the attempts to store an analysis's
+	// end. nil means a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// MaxConcurrent bounds the analyses running at once; 0 means
 	// [DefaultMaxConcurrent].
 	MaxConcurrent int
@@ -46,17 +64,24 @@ type Config struct {
 	// fails with [ErrBusy]. 0 means [DefaultMaxQueued].
 	MaxQueued int
 	// Timeout bounds each analysis, from the moment it starts running; 0
-	// means [DefaultTimeout].
+	// means [DefaultTimeout]. At the deadline the analysis's context is
+	// cancelled and the analysis is stored as failed with [FailTimeout] at
+	// once, whether or not the Source and the Model have returned. They must
+	// honour their context (see [Source] and [llm.Model]): until they
+	// return, the analysis keeps its place among the MaxConcurrent.
 	Timeout time.Duration
 	// Cooldown is how long after an analysis of a flow last changed a
 	// re-analysis of the flow is refused with a [*CooldownError]; 0 means
 	// [DefaultCooldown], a negative value no cooldown.
 	Cooldown time.Duration
-	// StaleAfter, when positive, lets a create replace a progressing
-	// analysis that this service is not running and that has not changed
-	// for this long — one left behind by a process that stopped. The stale
-	// analysis is marked failed with [FailInterrupted]. Set it well above
-	// Timeout plus the longest queue wait. 0 never replaces one.
+	// StaleAfter lets a create replace a progressing analysis that this
+	// service is not running and that has not changed for this long — one
+	// left behind by a process that stopped, or whose end could not be
+	// stored. The stale analysis is marked failed with [FailInterrupted].
+	// 0 means Timeout plus [DefaultStaleMargin]; a negative value never
+	// replaces one. When several services share one store, set it above
+	// Timeout plus the longest wait in a queue, or one service may replace
+	// an analysis still queued at another.
 	StaleAfter time.Duration
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
@@ -97,24 +122,18 @@ type job struct {
 	flow Flow
 }
 
-// NewService validates cfg and returns a running service. Missing required
-// fields and negative bounds are reported as a [*ValidationError].
+// NewService validates cfg and returns a running service. A missing
+// Source or model and negative bounds are reported as a
+// [*ValidationError].
 func NewService(cfg Config) (*Service, error) {
 	var v validator
 	if cfg.Source == nil {
 		v.add("$.source", "the source is missing")
 	}
-	if cfg.Now == nil {
-		v.add("$.now", "the clock is missing")
-	}
-	if cfg.NewID == nil {
-		v.add("$.new_id", "the id generator is missing")
-	}
 	for _, f := range []struct {
 		name string
 		val  int64
-	}{{"max_concurrent", int64(cfg.MaxConcurrent)}, {"max_queued", int64(cfg.MaxQueued)},
-		{"timeout", int64(cfg.Timeout)}, {"stale_after", int64(cfg.StaleAfter)}} {
+	}{{"max_concurrent", int64(cfg.MaxConcurrent)}, {"max_queued", int64(cfg.MaxQueued)}, {"timeout", int64(cfg.Timeout)}} {
 		if f.val < 0 {
 			v.add("$."+f.name, "negative")
 		}
@@ -135,6 +154,15 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
 	}
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = uuid.New
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepContext
+	}
 	if cfg.MaxConcurrent == 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
@@ -149,6 +177,9 @@ func NewService(cfg Config) (*Service, error) {
 		cfg.Cooldown = DefaultCooldown
 	case cfg.Cooldown < 0:
 		cfg.Cooldown = 0
+	}
+	if cfg.StaleAfter == 0 {
+		cfg.StaleAfter = cfg.Timeout + DefaultStaleMargin
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -166,6 +197,18 @@ func NewService(cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// sleepContext waits for d or until ctx is done.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Analyzer returns the service's analyzer, to run the pipeline without a
 // store.
 func (s *Service) Analyzer() *Analyzer { return s.analyzer }
@@ -173,13 +216,19 @@ func (s *Service) Analyzer() *Analyzer { return s.analyzer }
 // Create starts an analysis of the ended flow flowID of customerID, or
 // returns the analysis that stands for it; started reports which.
 //
-//   - Bad ids (not UUIDs) are a [*ValidationError]. A flow that does not
-//     exist or belongs to another customer is [ErrNotFound], the same in
-//     both cases. A flow that has not ended is [ErrNotEnded] (which matches
-//     [ErrConflict]). Errors of the Source are wrapped in a [*SourceError].
+//   - Bad ids (not UUIDs) are a [*ValidationError]. Ids are case-blind: they
+//     are lower-cased before anything else, and stored so. A flow that does
+//     not exist or belongs to another customer is [ErrNotFound], the same
+//     in both cases. A flow that has not ended is [ErrNotEnded] (which
+//     matches [ErrConflict]). Errors of the Source are wrapped in a
+//     [*SourceError]; so is a flow header that breaks the rules of [Flow]
+//     (no id, a reference of another type, ...), as a [*ValidationError]
+//     with paths under "$.flow", which then matches [ErrInvalid] too.
 //   - If the flow has a progressing analysis, that one is returned: there
 //     is at most one analysis in flight per flow, and a race of creates
-//     starts exactly one.
+//     starts exactly one. A progressing analysis left unchanged for
+//     StaleAfter that this service is not running is first marked failed
+//     (see [Config.StaleAfter]) and then counts as finished.
 //   - If the flow has a finished analysis, the latest one is returned,
 //     unless opts.Reanalyze asks for a new one. A re-analysis within the
 //     cooldown after the latest analysis last changed is refused with a
@@ -195,6 +244,7 @@ func (s *Service) Create(ctx context.Context, customerID, flowID string, opts Cr
 	if err := v.err(); err != nil {
 		return Analysis{}, false, err
 	}
+	customerID, flowID = strings.ToLower(customerID), strings.ToLower(flowID)
 	if s.isClosed() {
 		return Analysis{}, false, ErrClosed
 	}
@@ -204,7 +254,13 @@ func (s *Service) Create(ctx context.Context, customerID, flowID string, opts Cr
 		return Analysis{}, false, ErrNotFound
 	case err != nil:
 		return Analysis{}, false, &SourceError{Op: "Flow", Err: err}
-	case flow.ID != flowID || flow.CustomerID != customerID:
+	}
+	var fv validator
+	validateFlow(&fv, "$.flow", &flow)
+	switch {
+	case fv.err() != nil:
+		return Analysis{}, false, &SourceError{Op: "Flow", Err: fv.err()}
+	case !strings.EqualFold(flow.ID, flowID) || !strings.EqualFold(flow.CustomerID, customerID):
 		return Analysis{}, false, ErrNotFound
 	case !flow.Ended:
 		return Analysis{}, false, ErrNotEnded
@@ -231,7 +287,7 @@ func (s *Service) Create(ctx context.Context, customerID, flowID string, opts Cr
 		case replace:
 		case !opts.Reanalyze:
 			return latest, false, nil
-		default:
+		case s.cfg.Cooldown > 0:
 			if wait := latest.TMUpdate.Add(s.cfg.Cooldown).Sub(s.cfg.Now()); wait > 0 {
 				return Analysis{}, false, &CooldownError{RetryAfter: wait}
 			}
@@ -243,7 +299,7 @@ func (s *Service) Create(ctx context.Context, customerID, flowID string, opts Cr
 	}
 	now := Timestamp{s.cfg.Now()}
 	a = Analysis{
-		ID:           s.cfg.NewID(),
+		ID:           strings.ToLower(s.cfg.NewID()),
 		CustomerID:   customerID,
 		ActiveflowID: flowID,
 		Status:       StatusProgressing,
@@ -272,7 +328,7 @@ func (s *Service) Create(ctx context.Context, customerID, flowID string, opts Cr
 // stale reports a progressing analysis this service is not running and
 // that has not changed for StaleAfter.
 func (s *Service) stale(a Analysis) bool {
-	if s.cfg.StaleAfter <= 0 || s.cfg.Now().Sub(a.TMUpdate.Time) <= s.cfg.StaleAfter {
+	if s.cfg.StaleAfter < 0 || s.cfg.Now().Sub(a.TMUpdate.Time) <= s.cfg.StaleAfter {
 		return false
 	}
 	s.mu.Lock()
@@ -309,7 +365,8 @@ func checkID(v *validator, path, id string) {
 }
 
 // ValidUUID reports whether s is a UUID in its canonical textual form:
-// 8-4-4-4-12 hexadecimal digits, either case.
+// 8-4-4-4-12 hexadecimal digits, either case. The [Service] lower-cases the
+// ids it is given, so that both cases name one object.
 func ValidUUID(s string) bool { return uuid.Valid(s) }
 
 func (s *Service) isClosed() bool {
@@ -360,11 +417,7 @@ func (s *Service) worker(j job) {
 	for {
 		s.run(j)
 		s.mu.Lock()
-		delete(s.tracked, j.a.ID)
-		s.pending--
-		if s.pending == 0 {
-			s.idle.Broadcast()
-		}
+		s.doneLocked(j.a.ID)
 		if len(s.queue) == 0 {
 			s.sem.Release(1)
 			s.mu.Unlock()
@@ -377,21 +430,62 @@ func (s *Service) worker(j job) {
 	}
 }
 
+// doneLocked forgets a job that has ended; s.mu is held.
+func (s *Service) doneLocked(id string) {
+	delete(s.tracked, id)
+	s.pending--
+	if s.pending == 0 {
+		s.idle.Broadcast()
+	}
+}
+
 // errPanic stands for a panic of the pipeline or of a host callback.
 var errPanic = errors.New("timeline: the analysis panicked")
 
-// run analyses one flow and writes the analysis's end.
+// outcome is what the pipeline returned.
+type outcome struct {
+	rep Report
+	err error
+}
+
+// run analyses one flow and writes the analysis's end. The end is written
+// when the pipeline returns or, if the analysis's context ends first, at
+// once with the context's failure; run then waits for the pipeline to
+// return, so that the slot stays taken until it does.
 func (s *Service) run(j job) {
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.Timeout)
 	defer cancel()
-	rep, err := s.analyse(ctx, j)
+	done := make(chan outcome, 1)
+	go func() {
+		rep, err := s.analyse(ctx, j)
+		done <- outcome{rep, err}
+	}()
+	select {
+	case out := <-done:
+		s.end(ctx, j.a, out.rep, out.err)
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case out := <-done: // it stopped in time
+		s.end(ctx, j.a, out.rep, out.err)
+		return
+	default:
+	}
+	s.end(ctx, j.a, Report{}, ctx.Err())
+	out := <-done
+	s.log.LogAttrs(ctx, slog.LevelDebug, "timeline analysis returned after its end was stored",
+		slog.String("analysis_id", j.a.ID), slog.Int("model_calls", out.rep.Calls), slog.Int64("tokens", out.rep.Usage.Total()))
+}
 
-	a := j.a
+// end logs how the analysis a ended and stores its end: completed with the
+// verdict when err is nil, else failed with [FailureMessage](ctx, err).
+func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) {
 	a.TMUpdate = Timestamp{s.cfg.Now()}
 	attrs := []slog.Attr{slog.String("analysis_id", a.ID), slog.String("activeflow_id", a.ActiveflowID),
 		slog.Int("model_calls", rep.Calls), slog.Int64("tokens", rep.Usage.Total()), slog.Bool("staged", rep.Staged)}
 	if err != nil {
-		a.Status, a.Error = StatusFailed, FailureMessage(err)
+		a.Status, a.Error = StatusFailed, FailureMessage(ctx, err)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "timeline analysis failed",
 			append(attrs, slog.String("reason", a.Error), slog.String("error", err.Error()))...)
 	} else {
@@ -400,11 +494,37 @@ func (s *Service) run(j job) {
 			slog.Int("events_total", rep.TotalEvents), slog.Int("events_analysed", rep.AnalysedEvents),
 			slog.Int("evidence_dropped", rep.EvidenceDropped), slog.Int("issues_dropped", rep.IssuesDropped))...)
 	}
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), finalWriteTimeout)
-	defer wcancel()
-	if err := s.cfg.Store.Finish(wctx, a); err != nil {
-		s.log.LogAttrs(wctx, slog.LevelError, "timeline analysis end not stored",
-			slog.String("analysis_id", a.ID), slog.String("error", err.Error()))
+	s.finish(ctx, a)
+}
+
+// finish stores the end of a, trying again with a growing wait after a
+// failure of the store that may pass. Each attempt has a context of its
+// own, live after ctx has ended.
+func (s *Service) finish(ctx context.Context, a Analysis) {
+	wctx := context.WithoutCancel(ctx)
+	wait := finalWriteBackoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(wctx, finalWriteTimeout)
+		err := s.cfg.Store.Finish(actx, a)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) ||
+			attempt == finalWriteAttempts:
+			s.log.LogAttrs(wctx, slog.LevelError, "timeline analysis end not stored",
+				slog.String("analysis_id", a.ID), slog.Int("attempts", attempt), slog.String("error", err.Error()))
+			return
+		}
+		s.log.LogAttrs(wctx, slog.LevelWarn, "timeline analysis end not stored; trying again",
+			slog.String("analysis_id", a.ID), slog.Int("attempt", attempt), slog.Duration("wait", wait),
+			slog.String("error", err.Error()))
+		if serr := s.cfg.Sleep(wctx, wait); serr != nil {
+			s.log.LogAttrs(wctx, slog.LevelError, "timeline analysis end not stored",
+				slog.String("analysis_id", a.ID), slog.Int("attempts", attempt), slog.String("error", err.Error()))
+			return
+		}
+		wait *= 2
 	}
 }
 
@@ -433,6 +553,7 @@ func (s *Service) analyse(ctx context.Context, j job) (rep Report, err error) {
 
 // Get returns the analysis id of customerID: [ErrNotFound] when it does not
 // exist or belongs to another customer; a [*ValidationError] for bad ids.
+// Ids are case-blind.
 func (s *Service) Get(ctx context.Context, customerID, id string) (Analysis, error) {
 	var v validator
 	checkID(&v, "$.customer_id", customerID)
@@ -440,13 +561,14 @@ func (s *Service) Get(ctx context.Context, customerID, id string) (Analysis, err
 	if err := v.err(); err != nil {
 		return Analysis{}, err
 	}
-	return s.cfg.Store.Get(ctx, customerID, id)
+	return s.cfg.Store.Get(ctx, strings.ToLower(customerID), strings.ToLower(id))
 }
 
 // List returns a page of the analyses of customerID, newest first, of one
-// flow when filter.ActiveflowID is set. Bad ids, a page size outside 0 to
-// [MaxPageSize] and a page token the store did not issue are a
-// [*ValidationError].
+// flow when filter.ActiveflowID is set. Ids are case-blind. Bad ids, a page
+// size outside 0 to [MaxPageSize] (0 meaning [DefaultPageSize]) and a page
+// token that is not one the store issued for this customer and filter are
+// a [*ValidationError].
 func (s *Service) List(ctx context.Context, customerID string, filter ListFilter, page PageRequest) (Page, error) {
 	var v validator
 	checkID(&v, "$.customer_id", customerID)
@@ -454,12 +576,13 @@ func (s *Service) List(ctx context.Context, customerID string, filter ListFilter
 		v.add("$.activeflow_id", "not a UUID")
 	}
 	if page.Size < 0 || page.Size > MaxPageSize {
-		v.add("$.page_size", fmt.Sprintf("%d is outside 1 to %d", page.Size, MaxPageSize))
+		v.add("$.page_size", fmt.Sprintf("%d is outside 0 to %d (0 means %d)", page.Size, MaxPageSize, DefaultPageSize))
 	}
 	if err := v.err(); err != nil {
 		return Page{}, err
 	}
-	return s.cfg.Store.List(ctx, customerID, filter, page)
+	filter.ActiveflowID = strings.ToLower(filter.ActiveflowID)
+	return s.cfg.Store.List(ctx, strings.ToLower(customerID), filter, page)
 }
 
 // Wait blocks until no analysis is queued or running.
@@ -472,10 +595,13 @@ func (s *Service) Wait() {
 }
 
 // Close stops the service: Create fails with [ErrClosed] from then on, and
-// Close waits for the queued and running analyses to end. If ctx is done
-// first, it cancels them — each is then stored as failed with
-// [FailInterrupted] — waits for that, and returns ctx.Err(). Close may be
-// called more than once.
+// Close waits for the queued and running analyses to end, then returns
+// nil. If ctx is done first, Close cancels them and returns ctx.Err() at
+// once, as [net/http.Server.Shutdown] does: the queued analyses are stored
+// as failed with [FailInterrupted] without running, and so are the running
+// ones as soon as their context is cancelled, whether or not their Source
+// and Model have returned yet ([Service.Wait] waits until they have). Close
+// may be called more than once.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -490,8 +616,34 @@ func (s *Service) Close(ctx context.Context) error {
 		s.cancel()
 		return nil
 	case <-ctx.Done():
-		s.cancel()
-		<-done
-		return ctx.Err()
 	}
+	select {
+	case <-done: // both at once: everything had ended
+		s.cancel()
+		return nil
+	default:
+	}
+	s.cancel()
+	s.abandonQueued()
+	return ctx.Err()
+}
+
+// abandonQueued takes the queued jobs off the queue and stores each as
+// interrupted, in the background.
+func (s *Service) abandonQueued() {
+	s.mu.Lock()
+	jobs := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	if len(jobs) == 0 {
+		return
+	}
+	go func() {
+		for _, j := range jobs {
+			s.end(s.base, j.a, Report{}, context.Canceled)
+			s.mu.Lock()
+			s.doneLocked(j.a.ID)
+			s.mu.Unlock()
+		}
+	}()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,7 +52,7 @@ func (s *fakeSource) Flow(ctx context.Context, customerID, flowID string) (Flow,
 		return Flow{}, s.flowErr
 	}
 	f, ok := s.flows[flowID]
-	if !ok || (f.CustomerID != customerID && !s.leaky) {
+	if !ok || (!strings.EqualFold(f.CustomerID, customerID) && !s.leaky) {
 		return Flow{}, fmt.Errorf("flow %s: %w", flowID, ErrNotFound)
 	}
 	return f, nil
@@ -138,14 +139,48 @@ func flowN(n int) Flow {
 func newService(t *testing.T, src Source, model llm.Model, mod ...func(*Config)) (*Service, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{now: t0.Add(time.Hour)}
-	cfg := Config{Source: src, Analyzer: AnalyzerConfig{Model: model, ModelKey: "best"}, Now: clock.Now, NewID: seqIDs()}
+	cfg := Config{Source: src, Analyzer: AnalyzerConfig{Model: model, ModelKey: "best"}, Now: clock.Now, NewID: seqIDs(),
+		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}
 	for _, f := range mod {
 		f(&cfg)
 	}
 	s, err := NewService(cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	t.Cleanup(func() { // bounded: a failed test must not hang here
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
 	return s, clock
+}
+
+// waitIdle waits for the service to have nothing queued or running, and
+// fails the test if that takes too long.
+func waitIdle(t *testing.T, svc *Service) {
+	t.Helper()
+	idle := make(chan struct{})
+	go func() {
+		svc.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service is still busy after 10s")
+	}
+}
+
+// receive waits for a value on ch, and fails the test if that takes too
+// long.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still waiting for %s after 10s", what)
+		panic("unreachable")
+	}
 }
 
 func TestServiceCreateAndComplete(t *testing.T) {
@@ -163,7 +198,7 @@ func TestServiceCreateAndComplete(t *testing.T) {
 	assert.Equal(t, "", a.Error)
 	assert.True(t, a.TMCreate.Equal(created))
 
-	svc.Wait()
+	waitIdle(t, svc)
 	got, err := svc.Get(ctx, customerA, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, StatusCompleted, got.Status)
@@ -232,7 +267,7 @@ func TestServiceReturnsTheInFlightAnalysis(t *testing.T) {
 	first, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
 	require.True(t, started)
-	<-model.entered
+	receive(t, model.entered, "a model call")
 
 	for _, opts := range []CreateOptions{{}, {Reanalyze: true}} {
 		again, started, err := svc.Create(ctx, customerA, flowA, opts)
@@ -242,7 +277,7 @@ func TestServiceReturnsTheInFlightAnalysis(t *testing.T) {
 		assert.Equal(t, StatusProgressing, again.Status)
 	}
 	close(model.gate)
-	svc.Wait()
+	waitIdle(t, svc)
 	assert.EqualValues(t, 1, model.calls.Load())
 }
 
@@ -269,7 +304,7 @@ func TestServiceCreateRaceYieldsOneAnalysis(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	svc.Wait()
+	waitIdle(t, svc)
 	assert.EqualValues(t, 1, startedCount.Load())
 	for _, id := range ids {
 		assert.Equal(t, ids[0], id)
@@ -287,7 +322,7 @@ func TestServiceReanalysis(t *testing.T) {
 	svc, clock := newService(t, newFakeSource(callFlow()), model, func(c *Config) { c.Cooldown = time.Minute })
 	first, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
-	svc.Wait()
+	waitIdle(t, svc)
 
 	again, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
@@ -307,7 +342,7 @@ func TestServiceReanalysis(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, started)
 	assert.NotEqual(t, first.ID, second.ID)
-	svc.Wait()
+	waitIdle(t, svc)
 
 	page, err := svc.List(ctx, customerA, ListFilter{ActiveflowID: flowA}, PageRequest{})
 	require.NoError(t, err)
@@ -323,7 +358,7 @@ func TestServiceNoCooldown(t *testing.T) {
 	svc, _ := newService(t, newFakeSource(callFlow()), model, func(c *Config) { c.Cooldown = -1 })
 	_, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
-	svc.Wait()
+	waitIdle(t, svc)
 	_, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{Reanalyze: true})
 	require.NoError(t, err)
 	assert.True(t, started)
@@ -342,11 +377,11 @@ func TestServiceBoundsConcurrency(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, started)
 	}
-	<-model.entered
-	<-model.entered
+	receive(t, model.entered, "the first model call")
+	receive(t, model.entered, "the second model call")
 	assert.EqualValues(t, 2, model.inFlight.Load(), "two run, four wait")
 	close(model.gate)
-	svc.Wait()
+	waitIdle(t, svc)
 	assert.EqualValues(t, 2, model.maxSeen.Load())
 	assert.EqualValues(t, 6, model.calls.Load())
 	page, err := svc.List(ctx, customerA, ListFilter{}, PageRequest{})
@@ -371,7 +406,7 @@ func TestServiceBusy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, page.Items, "nothing stored for the refused create")
 	close(model.gate)
-	svc.Wait()
+	waitIdle(t, svc)
 	_, started, err := svc.Create(ctx, customerA, flowN(3).ID, CreateOptions{})
 	require.NoError(t, err)
 	assert.True(t, started, "room again once the queue drained")
@@ -383,7 +418,7 @@ func TestServiceTimeLimit(t *testing.T) {
 	svc, _ := newService(t, newFakeSource(callFlow()), model, func(c *Config) { c.Timeout = 20 * time.Millisecond })
 	a, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
-	svc.Wait()
+	waitIdle(t, svc)
 	got, err := svc.Get(ctx, customerA, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, StatusFailed, got.Status)
@@ -423,7 +458,7 @@ func TestServiceStoresOperatorSafeFailures(t *testing.T) {
 			svc, _ := newService(t, src, tt.model, func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
 			a, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 			require.NoError(t, err)
-			svc.Wait()
+			waitIdle(t, svc)
 			got, err := svc.Get(ctx, customerA, a.ID)
 			require.NoError(t, err)
 			assert.Equal(t, StatusFailed, got.Status)
@@ -444,11 +479,12 @@ func TestServiceClose(t *testing.T) {
 	require.NoError(t, err)
 	a2, _, err := svc.Create(ctx, customerA, flowN(2).ID, CreateOptions{})
 	require.NoError(t, err)
-	<-model.entered
+	receive(t, model.entered, "a model call")
 
 	expired, cancel := context.WithCancel(ctx)
 	cancel()
 	assert.ErrorIs(t, svc.Close(expired), context.Canceled)
+	waitIdle(t, svc)
 	for _, a := range []Analysis{a1, a2} {
 		got, err := svc.Get(ctx, customerA, a.ID)
 		require.NoError(t, err)
@@ -467,11 +503,11 @@ func TestServiceCloseWaitsForRunningAnalyses(t *testing.T) {
 	svc, _ := newService(t, newFakeSource(callFlow()), model)
 	a, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
-	<-model.entered
+	receive(t, model.entered, "a model call")
 	closed := make(chan error)
 	go func() { closed <- svc.Close(ctx) }()
 	close(model.gate)
-	require.NoError(t, <-closed)
+	require.NoError(t, receive(t, closed, "Close"))
 	got, err := svc.Get(ctx, customerA, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, StatusCompleted, got.Status)
@@ -499,7 +535,7 @@ func TestServiceReplacesStaleAnalyses(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, started)
 	assert.NotEqual(t, left.ID, got.ID)
-	svc.Wait()
+	waitIdle(t, svc)
 	old, err := svc.Get(ctx, customerA, left.ID)
 	require.NoError(t, err)
 	assert.Equal(t, StatusFailed, old.Status)
@@ -512,14 +548,14 @@ func TestServiceNeverReplacesItsOwnRunningAnalysis(t *testing.T) {
 	svc, clock := newService(t, newFakeSource(callFlow()), model, func(c *Config) { c.StaleAfter = time.Minute })
 	first, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
-	<-model.entered
+	receive(t, model.entered, "a model call")
 	clock.Advance(time.Hour)
 	again, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
 	assert.False(t, started)
 	assert.Equal(t, first.ID, again.ID)
 	close(model.gate)
-	svc.Wait()
+	waitIdle(t, svc)
 }
 
 func TestNewServiceValidates(t *testing.T) {
@@ -530,8 +566,41 @@ func TestNewServiceValidates(t *testing.T) {
 	for _, p := range ve.Problems {
 		paths = append(paths, p.Path)
 	}
-	assert.Equal(t, []string{"$.source", "$.now", "$.new_id", "$.max_concurrent", "$.max_queued", "$.timeout", "$.stale_after",
+	assert.Equal(t, []string{"$.source", "$.max_concurrent", "$.max_queued", "$.timeout",
 		"$.analyzer.model", "$.analyzer.max_attempts"}, paths)
+}
+
+// Without a clock or an id generator, the service uses the wall clock in
+// UTC and random UUIDs; StaleAfter defaults to Timeout plus a margin.
+func TestNewServiceDefaults(t *testing.T) {
+	ctx := context.Background()
+	svc, err := NewService(Config{Source: newFakeSource(callFlow()), Analyzer: AnalyzerConfig{Model: llmtest.NewScripted(llmtest.ReplyJSON(goodAnswer()))}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Close(ctx) })
+	assert.Equal(t, DefaultTimeout+DefaultStaleMargin, svc.cfg.StaleAfter)
+	before := time.Now()
+	a, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
+	require.NoError(t, err)
+	require.True(t, started)
+	assert.True(t, ValidUUID(a.ID), a.ID)
+	assert.Equal(t, strings.ToLower(a.ID), a.ID)
+	assert.Equal(t, byte('4'), a.ID[14], "a version 4 UUID")
+	assert.Equal(t, time.UTC, a.TMCreate.Location())
+	assert.False(t, a.TMCreate.Before(before.Add(-time.Second)), "the wall clock")
+	waitIdle(t, svc)
+	b, _, err := svc.Create(ctx, customerA, flowN(2).ID, CreateOptions{})
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.Empty(t, b.ID)
+
+	svc2, err := NewService(Config{Source: newFakeSource(callFlow()), Analyzer: AnalyzerConfig{Model: llmtest.NewScripted()},
+		Timeout: time.Minute, StaleAfter: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc2.Close(ctx) })
+	assert.Negative(t, svc2.cfg.StaleAfter, "never")
+	svc3, err := NewService(Config{Source: newFakeSource(callFlow()), Analyzer: AnalyzerConfig{Model: llmtest.NewScripted()}, Timeout: time.Minute})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc3.Close(ctx) })
+	assert.Equal(t, time.Minute+DefaultStaleMargin, svc3.cfg.StaleAfter)
 }
 
 func TestServiceRefusesIDsThatAreNotUUIDs(t *testing.T) {
@@ -543,7 +612,7 @@ func TestServiceRefusesIDsThatAreNotUUIDs(t *testing.T) {
 	page, err := svc.List(ctx, customerA, ListFilter{}, PageRequest{})
 	require.NoError(t, err)
 	assert.Empty(t, page.Items)
-	svc.Wait() // the reservation was given back
+	waitIdle(t, svc) // the reservation was given back
 }
 
 func TestServiceGetAndList(t *testing.T) {
@@ -557,7 +626,7 @@ func TestServiceGetAndList(t *testing.T) {
 		ids = append(ids, a.ID)
 		clock.Advance(time.Second)
 	}
-	svc.Wait()
+	waitIdle(t, svc)
 
 	_, err := svc.Get(ctx, customerB, ids[0])
 	assert.Equal(t, ErrNotFound, err)
@@ -589,6 +658,11 @@ func TestServiceGetAndList(t *testing.T) {
 		require.True(t, errors.As(err, &ve), "%+v", tt)
 		assert.Equal(t, tt.path, ve.Problems[0].Path)
 	}
+	_, err = svc.List(ctx, customerA, ListFilter{}, PageRequest{Size: -1})
+	assert.EqualError(t, err, "timeline: invalid input: $.page_size: -1 is outside 0 to 100 (0 means 20)")
+	page, err = svc.List(ctx, customerA, ListFilter{}, PageRequest{Size: 0})
+	require.NoError(t, err)
+	assert.Len(t, page.Items, 3, "0 is the default size")
 }
 
 func TestValidUUID(t *testing.T) {
@@ -605,10 +679,13 @@ func TestValidUUID(t *testing.T) {
 	}
 }
 
-// failingStore wraps a MemoryStore and fails the chosen methods.
+// failingStore wraps a MemoryStore and fails the chosen methods; Finish
+// fails only its first finishFailures calls when that is set.
 type failingStore struct {
 	*MemoryStore
 	latest, create, finish error
+	finishFailures         int64
+	finishCalls            atomic.Int64
 }
 
 func (s *failingStore) Latest(ctx context.Context, c, f string) (Analysis, error) {
@@ -626,7 +703,8 @@ func (s *failingStore) Create(ctx context.Context, a Analysis, prev string) (Ana
 }
 
 func (s *failingStore) Finish(ctx context.Context, a Analysis) error {
-	if s.finish != nil {
+	n := s.finishCalls.Add(1)
+	if s.finish != nil && (s.finishFailures == 0 || n <= s.finishFailures) {
 		return s.finish
 	}
 	return s.MemoryStore.Finish(ctx, a)
@@ -646,15 +724,401 @@ func TestServiceStoreFailures(t *testing.T) {
 	store.latest, store.create = nil, boom
 	_, _, err = svc.Create(ctx, customerA, flowA, CreateOptions{})
 	assert.ErrorIs(t, err, boom)
-	svc.Wait() // the reservation was given back
+	waitIdle(t, svc) // the reservation was given back
 
 	store.create, store.finish = nil, boom
 	_, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
 	require.NoError(t, err)
 	assert.True(t, started)
-	svc.Wait()
+	waitIdle(t, svc)
 	assert.Contains(t, logs.String(), "timeline analysis end not stored")
 	assert.Same(t, svc.analyzer, svc.Analyzer())
+}
+
+// A failure of the store at the final write is tried again, with a growing
+// wait, before the service gives up.
+func TestServiceRetriesTheFinalWrite(t *testing.T) {
+	ctx := context.Background()
+	boom := errors.New("store unavailable")
+	store := &failingStore{MemoryStore: NewMemoryStore(), finish: boom, finishFailures: 2}
+	var mu sync.Mutex
+	var waits []time.Duration
+	svc, _ := newService(t, newFakeSource(callFlow(), flowN(2)), llmtest.NewScripted(llmtest.ReplyJSON(goodAnswer()), llmtest.ReplyJSON(goodAnswer())), func(c *Config) {
+		c.Store = store
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			defer mu.Unlock()
+			waits = append(waits, d)
+			return nil
+		}
+	})
+	a, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
+	require.NoError(t, err)
+	waitIdle(t, svc)
+	got, err := svc.Get(ctx, customerA, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StatusCompleted, got.Status, "the third attempt stored it")
+	assert.Equal(t, []time.Duration{finalWriteBackoff, 2 * finalWriteBackoff}, waits)
+	assert.EqualValues(t, 3, store.finishCalls.Load())
+
+	// A conflict is final: someone else has ended the analysis.
+	store.finish, store.finishFailures = fmt.Errorf("%w: already failed", ErrConflict), 100
+	store.finishCalls.Store(0)
+	waits = nil
+	_, _, err = svc.Create(ctx, customerA, flowN(2).ID, CreateOptions{})
+	require.NoError(t, err)
+	waitIdle(t, svc)
+	assert.EqualValues(t, 1, store.finishCalls.Load())
+	assert.Empty(t, waits)
+}
+
+// When the end of an analysis cannot be stored at all, the record stays
+// progressing; once stale (by default after Timeout plus a margin) a create
+// replaces it, without being asked to re-analyse.
+func TestServiceAfterAFailedFinish(t *testing.T) {
+	ctx := context.Background()
+	store := &failingStore{MemoryStore: NewMemoryStore(), finish: errors.New("store unavailable"), finishFailures: finalWriteAttempts}
+	var logs bytes.Buffer
+	model := llmtest.NewScripted(llmtest.ReplyJSON(goodAnswer()), llmtest.ReplyJSON(goodAnswer()))
+	svc, clock := newService(t, newFakeSource(callFlow()), model, func(c *Config) {
+		c.Store, c.Logger = store, slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	first, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
+	require.NoError(t, err)
+	waitIdle(t, svc)
+	assert.EqualValues(t, finalWriteAttempts, store.finishCalls.Load())
+	assert.Contains(t, logs.String(), "timeline analysis end not stored")
+	got, err := svc.Get(ctx, customerA, first.ID)
+	require.NoError(t, err)
+	require.Equal(t, StatusProgressing, got.Status, "the end was lost")
+
+	// Not stale yet: the lost analysis still stands for the flow.
+	clock.Advance(DefaultTimeout)
+	again, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{Reanalyze: true})
+	require.NoError(t, err)
+	assert.False(t, started)
+	assert.Equal(t, first.ID, again.ID)
+
+	clock.Advance(DefaultStaleMargin + time.Second)
+	second, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
+	require.NoError(t, err)
+	assert.True(t, started, "the stuck analysis was replaced")
+	assert.NotEqual(t, first.ID, second.ID)
+	waitIdle(t, svc)
+	old, err := svc.Get(ctx, customerA, first.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StatusFailed, old.Status)
+	assert.Equal(t, FailInterrupted, old.Error)
+	now, err := svc.Get(ctx, customerA, second.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StatusCompleted, now.Status)
+}
+
+// A progressing analysis left by a process that stopped is replaced once
+// stale under the default configuration too.
+func TestServiceReplacesLeftoversByDefault(t *testing.T) {
+	ctx := context.Background()
+	store := NewMemoryStore()
+	left := Analysis{ID: "00000000-0000-4000-8000-999999999999", CustomerID: customerA, ActiveflowID: flowA,
+		Status: StatusProgressing, TMCreate: Timestamp{t0}, TMUpdate: Timestamp{t0}}
+	_, _, err := store.Create(ctx, left, "")
+	require.NoError(t, err)
+	svc, _ := newService(t, newFakeSource(callFlow()), llmtest.NewScripted(llmtest.ReplyJSON(goodAnswer())), func(c *Config) { c.Store = store })
+	got, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{}) // the clock is an hour past t0
+	require.NoError(t, err)
+	assert.True(t, started)
+	assert.NotEqual(t, left.ID, got.ID)
+	waitIdle(t, svc)
+}
+
+// Ids are case-blind: both cases of one flow's id are one flow, and an
+// analysis is found by its id in either case.
+func TestServiceCanonicalisesIDs(t *testing.T) {
+	ctx := context.Background()
+	model := newGatedModel()
+	upperFlow := flowN(7)
+	upperFlow.ID = strings.ToUpper(upperFlow.ID) // a host that answers in upper case
+	upperFlow.CustomerID = strings.ToUpper(customerA)
+	src := newFakeSource(callFlow())
+	src.flows[strings.ToLower(upperFlow.ID)] = upperFlow
+	svc, _ := newService(t, src, model, func(c *Config) {
+		next := seqIDs()
+		c.NewID = func() string { return strings.Replace(next(), "00000000-", "ABCDEF00-", 1) }
+	})
+
+	first, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
+	require.NoError(t, err)
+	require.True(t, started)
+	assert.Equal(t, "abcdef00-0000-4000-8000-000000000001", first.ID, "stored in lower case")
+	receive(t, model.entered, "a model call")
+	for _, c := range []struct{ customer, flow string }{
+		{customerA, strings.ToUpper(flowA)}, {strings.ToUpper(customerA), flowA}, {strings.ToUpper(customerA), strings.ToUpper(flowA)},
+	} {
+		again, started, err := svc.Create(ctx, c.customer, c.flow, CreateOptions{Reanalyze: true})
+		require.NoError(t, err)
+		assert.False(t, started, "%+v: one analysis in flight per flow", c)
+		assert.Equal(t, first.ID, again.ID)
+	}
+	other, started, err := svc.Create(ctx, customerA, strings.ToUpper(upperFlow.ID), CreateOptions{})
+	require.NoError(t, err)
+	assert.True(t, started, "a flow whose header is in upper case")
+	assert.Equal(t, strings.ToLower(upperFlow.ID), other.ActiveflowID)
+	assert.Equal(t, customerA, other.CustomerID)
+	close(model.gate)
+	waitIdle(t, svc)
+	assert.EqualValues(t, 2, model.calls.Load())
+
+	got, err := svc.Get(ctx, strings.ToUpper(customerA), strings.ToUpper(first.ID))
+	require.NoError(t, err)
+	assert.Equal(t, first.ID, got.ID)
+	page, err := svc.List(ctx, strings.ToUpper(customerA), ListFilter{ActiveflowID: strings.ToUpper(flowA)}, PageRequest{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1)
+	assert.Equal(t, first.ID, page.Items[0].ID)
+}
+
+// blockingSource never returns from Events before it is released,
+// whatever its context says: a host that does not honour ctx.
+type blockingSource struct {
+	*fakeSource
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newBlockingSource(flows ...Flow) *blockingSource {
+	return &blockingSource{fakeSource: newFakeSource(flows...), entered: make(chan struct{}, 10), release: make(chan struct{})}
+}
+
+// Release lets every call of Events return.
+func (s *blockingSource) Release() { s.once.Do(func() { close(s.release) }) }
+
+func (s *blockingSource) Events(ctx context.Context, customerID, flowID string) ([]Event, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.fakeSource.Events(context.Background(), customerID, flowID)
+}
+
+// notifyingStore reports every stored end.
+type notifyingStore struct {
+	*MemoryStore
+	finished chan Analysis
+}
+
+func (s *notifyingStore) Finish(ctx context.Context, a Analysis) error {
+	err := s.MemoryStore.Finish(ctx, a)
+	if err == nil {
+		s.finished <- a
+	}
+	return err
+}
+
+// The time limit holds even when the Source ignores its context: the
+// analysis is stored as failed at the deadline, and keeps its slot until
+// the Source returns.
+func TestServiceTimeLimitWithASourceThatIgnoresCtx(t *testing.T) {
+	ctx := context.Background()
+	store := &notifyingStore{MemoryStore: NewMemoryStore(), finished: make(chan Analysis, 10)}
+	model := llmtest.NewScripted(llmtest.ReplyJSON(goodAnswer()))
+	src := newBlockingSource(callFlow(), flowN(2))
+	svc, _ := newService(t, src, model, func(c *Config) {
+		c.Store, c.Timeout, c.MaxConcurrent = store, 20*time.Millisecond, 1
+	})
+	t.Cleanup(src.Release) // before the service's cleanup: a failed test must not hang
+	a, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
+	require.NoError(t, err)
+	receive(t, src.entered, "the events to be asked for")
+	ended := receive(t, store.finished, "the end at the deadline")
+	assert.Equal(t, a.ID, ended.ID)
+	got, err := svc.Get(ctx, customerA, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StatusFailed, got.Status)
+	assert.Equal(t, FailTimeout, got.Error)
+
+	// The slot is still taken: a second analysis waits.
+	b, started, err := svc.Create(ctx, customerA, flowN(2).ID, CreateOptions{})
+	require.NoError(t, err)
+	require.True(t, started)
+	select {
+	case <-src.entered:
+		t.Fatal("a second analysis ran while the first one's Source had not returned")
+	default:
+	}
+	src.Release()
+	waitIdle(t, svc)
+	got, err = svc.Get(ctx, customerA, b.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StatusCompleted, got.Status)
+	got, err = svc.Get(ctx, customerA, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, FailTimeout, got.Error, "the late answer changes nothing")
+}
+
+// Close honours its context even when a Source ignores its own: it returns
+// ctx.Err() at once, and the running and queued analyses are stored as
+// interrupted.
+func TestServiceCloseWithASourceThatIgnoresCtx(t *testing.T) {
+	ctx := context.Background()
+	store := &notifyingStore{MemoryStore: NewMemoryStore(), finished: make(chan Analysis, 10)}
+	src := newBlockingSource(flowN(1), flowN(2))
+	svc, _ := newService(t, src, llmtest.NewScripted(), func(c *Config) { c.Store, c.MaxConcurrent = store, 1 })
+	t.Cleanup(src.Release) // before the service's cleanup: a failed test must not hang
+	a1, _, err := svc.Create(ctx, customerA, flowN(1).ID, CreateOptions{})
+	require.NoError(t, err)
+	a2, _, err := svc.Create(ctx, customerA, flowN(2).ID, CreateOptions{})
+	require.NoError(t, err)
+	receive(t, src.entered, "the events to be asked for")
+
+	expired, cancel := context.WithCancel(ctx)
+	cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- svc.Close(expired) }()
+	assert.ErrorIs(t, receive(t, closed, "Close"), context.Canceled)
+	ids := map[string]bool{}
+	for range 2 {
+		ids[receive(t, store.finished, "an interrupted analysis").ID] = true
+	}
+	assert.Equal(t, map[string]bool{a1.ID: true, a2.ID: true}, ids)
+	for _, a := range []Analysis{a1, a2} {
+		got, err := svc.Get(ctx, customerA, a.ID)
+		require.NoError(t, err)
+		assert.Equal(t, StatusFailed, got.Status)
+		assert.Equal(t, FailInterrupted, got.Error)
+	}
+	src.Release()
+	waitIdle(t, svc)
+	assert.Len(t, src.entered, 0, "the queued analysis never asked for its events")
+}
+
+// A deadline or cancellation of the Source's or the provider's own is not
+// the analysis's time limit.
+func TestServiceTellsItsOwnTimeoutFromOthers(t *testing.T) {
+	tests := []struct {
+		name    string
+		model   llm.Model
+		prepare func(*fakeSource)
+		want    string
+	}{
+		{"the source's deadline", llmtest.NewScripted(), func(s *fakeSource) { s.eventsErr = fmt.Errorf("db: %w", context.DeadlineExceeded) }, FailLoadEvents},
+		{"the source's cancellation", llmtest.NewScripted(), func(s *fakeSource) { s.eventsErr = context.Canceled }, FailLoadEvents},
+		{"the provider's deadline", llmtest.NewScripted(llmtest.Fail(fmt.Errorf("http: %w", context.DeadlineExceeded))), nil, FailTransient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			src := newFakeSource(callFlow())
+			if tt.prepare != nil {
+				tt.prepare(src)
+			}
+			svc, _ := newService(t, src, tt.model)
+			a, _, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
+			require.NoError(t, err)
+			waitIdle(t, svc)
+			got, err := svc.Get(ctx, customerA, a.ID)
+			require.NoError(t, err)
+			assert.Equal(t, StatusFailed, got.Status)
+			assert.Equal(t, tt.want, got.Error)
+		})
+	}
+}
+
+// A flow header that breaks the rules is refused at Create, before any
+// analysis is stored or accepted, as an error of the Source.
+func TestServiceCreateValidatesTheFlowHeader(t *testing.T) {
+	ctx := context.Background()
+	mismatch := callFlow()
+	mismatch.Reference.Type = RefConversation
+	noID := callFlow()
+	noID.ID = ""
+	noCustomer := callFlow()
+	noCustomer.CustomerID = ""
+	for name, tc := range map[string]struct {
+		flow Flow
+		path string
+	}{
+		"a reference of another type": {mismatch, "$.flow.reference.type"},
+		"no flow id":                  {noID, "$.flow.id"},
+		"no customer id":              {noCustomer, "$.flow.customer_id"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := newFakeSource()
+			src.flows[flowA] = tc.flow
+			src.leaky = true // the header's customer is not checked by this host
+			svc, _ := newService(t, src, llmtest.NewScripted())
+			_, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{})
+			require.Error(t, err)
+			assert.False(t, started)
+			assert.NotErrorIs(t, err, ErrNotFound)
+			assert.ErrorIs(t, err, ErrInvalid)
+			var se *SourceError
+			require.True(t, errors.As(err, &se), "%v", err)
+			assert.Equal(t, "Flow", se.Op)
+			var ve *ValidationError
+			require.True(t, errors.As(err, &ve))
+			assert.Equal(t, tc.path, ve.Problems[0].Path)
+			assert.Equal(t, FailInvalidFlow, FailureMessage(ctx, err))
+			page, err := svc.List(ctx, customerA, ListFilter{}, PageRequest{})
+			require.NoError(t, err)
+			assert.Empty(t, page.Items, "nothing stored")
+			assert.Zero(t, src.loads.Load())
+		})
+	}
+}
+
+// With the cooldown disabled, a re-analysis is accepted even when the
+// latest analysis's tm_update is ahead of the clock.
+func TestServiceNoCooldownWithAClockBehind(t *testing.T) {
+	ctx := context.Background()
+	store := NewMemoryStore()
+	future := t0.Add(3 * time.Hour) // the service's clock is at t0 + 1h
+	done := Analysis{ID: "00000000-0000-4000-8000-999999999999", CustomerID: customerA, ActiveflowID: flowA,
+		Status: StatusProgressing, TMCreate: Timestamp{future}, TMUpdate: Timestamp{future}}
+	_, _, err := store.Create(ctx, done, "")
+	require.NoError(t, err)
+	done.Status, done.Error = StatusFailed, FailTransient
+	require.NoError(t, store.Finish(ctx, done))
+
+	model := llmtest.NewScripted(llmtest.ReplyJSON(goodAnswer()))
+	svc, _ := newService(t, newFakeSource(callFlow()), model, func(c *Config) { c.Store, c.Cooldown = store, -1 })
+	_, started, err := svc.Create(ctx, customerA, flowA, CreateOptions{Reanalyze: true})
+	require.NoError(t, err)
+	assert.True(t, started)
+	waitIdle(t, svc)
+
+	cooling, _ := newService(t, newFakeSource(callFlow()), llmtest.NewScripted(), func(c *Config) { c.Store = store })
+	_, _, err = cooling.Create(ctx, customerA, flowN(1).ID, CreateOptions{})
+	assert.ErrorIs(t, err, ErrNotFound)
+}
+
+// A page token serves only the list it came from.
+func TestServicePageTokensAreBoundToTheirList(t *testing.T) {
+	ctx := context.Background()
+	model := llmtest.NewScripted(llmtest.ReplyJSON(goodAnswer()), llmtest.ReplyJSON(goodAnswer()), llmtest.ReplyJSON(goodAnswer()))
+	svc, clock := newService(t, newFakeSource(flowN(1), flowN(2), flowN(3)), model)
+	for i := 1; i <= 3; i++ {
+		_, _, err := svc.Create(ctx, customerA, flowN(i).ID, CreateOptions{})
+		require.NoError(t, err)
+		clock.Advance(time.Second)
+	}
+	waitIdle(t, svc)
+	page, err := svc.List(ctx, customerA, ListFilter{}, PageRequest{Size: 1})
+	require.NoError(t, err)
+	require.NotEmpty(t, page.NextToken)
+	for name, tc := range map[string]struct {
+		customer string
+		filter   ListFilter
+	}{
+		"another customer": {customerB, ListFilter{}},
+		"another filter":   {customerA, ListFilter{ActiveflowID: flowN(1).ID}},
+	} {
+		_, err := svc.List(ctx, tc.customer, tc.filter, PageRequest{Size: 1, Token: page.NextToken})
+		var ve *ValidationError
+		require.True(t, errors.As(err, &ve), "%s: %v", name, err)
+		assert.Equal(t, "$.page_token", ve.Problems[0].Path, name)
+	}
+	next, err := svc.List(ctx, strings.ToUpper(customerA), ListFilter{}, PageRequest{Size: 1, Token: page.NextToken})
+	require.NoError(t, err, "the same list, whatever the case of the id")
+	assert.Len(t, next.Items, 1)
 }
 
 func TestCooldownErrorText(t *testing.T) {

@@ -1,13 +1,16 @@
 package timeline
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -29,9 +32,11 @@ type ListFilter struct {
 // PageRequest asks for one page of a list.
 type PageRequest struct {
 	// Size is the number of items wanted, 1 to [MaxPageSize]; 0 means
-	// [DefaultPageSize].
+	// [DefaultPageSize]. Any other value is [ErrInvalid].
 	Size int
-	// Token is the NextToken of the previous page, or "" for the first.
+	// Token is the NextToken of the previous page, or "" for the first. A
+	// token is good only for the list it came from: the same customer and
+	// the same filter.
 	Token string
 }
 
@@ -39,7 +44,8 @@ type PageRequest struct {
 type Page struct {
 	// Items are the analyses of the page, newest first.
 	Items []Analysis
-	// NextToken fetches the next page; "" on the last page. It is opaque.
+	// NextToken fetches the next page of the same list (same customer, same
+	// filter); "" on the last page. It is opaque.
 	NextToken string
 }
 
@@ -72,9 +78,12 @@ type Page struct {
 //     flow's analysis created last.
 //   - List returns the customer's analyses (of one flow when the filter
 //     says so), newest first — by TMCreate, then by id, both descending —
-//     one page at a time; a page token that the store did not issue is
-//     [ErrInvalid]. A page size outside 1 to [MaxPageSize] is
-//     [ErrInvalid]; 0 means [DefaultPageSize].
+//     one page at a time. A page token that is malformed, or that the
+//     store issued for another customer or another filter, is
+//     [ErrInvalid]. (A token is not signed: one forged in the right form
+//     for the same list only moves where the page starts.) A page size
+//     outside 0 to [MaxPageSize] is [ErrInvalid]; 0 means
+//     [DefaultPageSize].
 //   - What a method returns shares nothing with the store: modifying it
 //     changes nothing stored, and the store keeps no reference to its
 //     arguments.
@@ -200,7 +209,7 @@ func (s *MemoryStore) List(ctx context.Context, customerID string, filter ListFi
 	if err := ctx.Err(); err != nil {
 		return Page{}, err
 	}
-	size, after, err := checkPage(page)
+	size, after, err := checkPage(customerID, filter, page)
 	if err != nil {
 		return Page{}, err
 	}
@@ -225,7 +234,7 @@ func (s *MemoryStore) List(ctx context.Context, customerID string, filter ListFi
 		}
 		if len(out.Items) == size {
 			last := out.Items[size-1]
-			out.NextToken = encodeCursor(last.TMCreate.Time, last.ID)
+			out.NextToken = encodeCursor(listKey(customerID, filter), last.TMCreate.Time, last.ID)
 			break
 		}
 		out.Items = append(out.Items, a.Clone())
@@ -242,22 +251,23 @@ func compareNewestFirst(x, y *Analysis) int {
 	return cmp.Compare(y.ID, x.ID)
 }
 
-// checkPage validates a page request and decodes its token into the last
-// analysis of the previous page (nil for the first page).
-func checkPage(page PageRequest) (int, *Analysis, error) {
+// checkPage validates a page request of the list of customerID and filter
+// and decodes its token into the last analysis of the previous page (nil
+// for the first page).
+func checkPage(customerID string, filter ListFilter, page PageRequest) (int, *Analysis, error) {
 	var v validator
 	size := page.Size
 	if size == 0 {
 		size = DefaultPageSize
 	}
 	if size < 1 || size > MaxPageSize {
-		v.add("$.page_size", fmt.Sprintf("%d is outside 1 to %d", page.Size, MaxPageSize))
+		v.add("$.page_size", fmt.Sprintf("%d is outside 0 to %d (0 means %d)", page.Size, MaxPageSize, DefaultPageSize))
 	}
 	var after *Analysis
 	if page.Token != "" {
-		t, id, ok := decodeCursor(page.Token)
+		t, id, ok := decodeCursor(listKey(customerID, filter), page.Token)
 		if !ok {
-			v.add("$.page_token", "not a page token issued by this store")
+			v.add("$.page_token", "not a page token issued by this store for this list")
 		} else {
 			after = &Analysis{ID: id, TMCreate: Timestamp{t}}
 		}
@@ -265,25 +275,40 @@ func checkPage(page PageRequest) (int, *Analysis, error) {
 	return size, after, v.err()
 }
 
+// listKey names the list of customerID's analyses that filter selects; a
+// page token carries it, so that it serves no other list.
+func listKey(customerID string, filter ListFilter) string {
+	h := fnv.New64a()
+	h.Write([]byte(customerID))
+	h.Write([]byte{0})
+	h.Write([]byte(filter.ActiveflowID))
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
 type cursor struct {
+	L string `json:"l"` // the list, see listKey
 	T int64  `json:"t"`
 	I string `json:"i"`
 }
 
-func encodeCursor(t time.Time, id string) string {
-	b, _ := json.Marshal(cursor{T: t.UnixNano(), I: id}) // an int and a string: cannot fail
+func encodeCursor(list string, t time.Time, id string) string {
+	b, _ := json.Marshal(cursor{L: list, T: t.UnixNano(), I: id}) // strings and an int: cannot fail
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(tok string) (time.Time, string, bool) {
+// decodeCursor decodes tok, a token of the list named list.
+func decodeCursor(list, tok string) (time.Time, string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
 		return time.Time{}, "", false
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var c cursor
-	if dec.Decode(&c) != nil || c.I == "" || dec.More() {
+	if dec.Decode(&c) != nil || c.L != list || c.I == "" {
+		return time.Time{}, "", false
+	}
+	if _, err := dec.Token(); err != io.EOF { // nothing may follow
 		return time.Time{}, "", false
 	}
 	return time.Unix(0, c.T), c.I, true

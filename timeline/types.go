@@ -132,7 +132,8 @@ type Verdict struct {
 	// OverallStatus is the holistic verdict.
 	OverallStatus OverallStatus `json:"overall_status"`
 	// InputReduced is true when the events were reduced before analysis
-	// because the flow was very large (see [Limits]).
+	// because the flow was very large: events were left out, or the data of
+	// an event was cut to an excerpt (see [Limits] and [Prepare]).
 	InputReduced bool `json:"input_reduced"`
 	// SessionContext describes what the session was; nil (an omitted key)
 	// when nothing resolves.
@@ -280,8 +281,11 @@ type SessionContext struct {
 	// OriginKind marks a transcribe/recording reference whose body shows
 	// the source it was made from: transcription or recording.
 	OriginKind string `json:"origin_kind,omitempty"`
-	// OriginType is the type of that source: call, conversation,
-	// confbridge or recording.
+	// OriginType is the type of the immediate source: call, conversation
+	// or confbridge, the values the API documents — or recording, for a
+	// transcribe made from a recording (transcribe → recording → call):
+	// the body is then the call's, as in the product the API describes.
+	// Consumers should accept recording here too.
 	OriginType string `json:"origin_type,omitempty"`
 	// MultiLeg is true when the reference has more than one leg.
 	MultiLeg bool `json:"multi_leg"`
@@ -346,7 +350,9 @@ type Metrics struct {
 	TurnsBot int `json:"turns_bot"`
 	// FirstResponseMS is from the session's answer to the first bot turn.
 	FirstResponseMS *int64 `json:"first_response_ms,omitempty"`
-	// AvgResponseMS is the mean latency of user-then-bot turn pairs.
+	// AvgResponseMS is the mean latency of user-then-bot turn pairs, each
+	// user turn paired with the next bot turn after it (see
+	// [ComputeMetrics]).
 	AvgResponseMS *int64 `json:"avg_response_ms,omitempty"`
 	// MaxResponseMS is the largest latency of those pairs.
 	MaxResponseMS *int64 `json:"max_response_ms,omitempty"`

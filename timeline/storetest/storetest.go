@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) timeline.Store) {
 		{"Latest", testLatest},
 		{"ListNewestFirstInPages", testList},
 		{"ListRefusesBadPages", testListRefuses},
+		{"PageTokensServeTheirListOnly", testPageTokensBound},
 		{"ReturnsCopies", testCopies},
 		{"HonoursCancellation", testCancelled},
 	}
@@ -258,6 +259,22 @@ func testLatest(t *testing.T, s timeline.Store) {
 		require.NoError(t, s.Finish(ctx, completed(a, a.TMCreate.Add(time.Second))))
 		prev = a.ID
 	}
+
+	// The analysis created last, even when its TMCreate equals the previous
+	// one's and its id sorts before it.
+	first := mustCreate(t, s, progressing(90, customer, flow2, t0), "")
+	require.NoError(t, s.Finish(ctx, completed(first, t0)))
+	second := mustCreate(t, s, progressing(10, customer, flow2, t0), first.ID)
+	got, err := s.Latest(ctx, customer, flow2)
+	require.NoError(t, err)
+	assert.Equal(t, second.ID, got.ID, "the analysis created last, not the one sorting first")
+	require.NoError(t, s.Finish(ctx, completed(second, t0)))
+	got, err = s.Latest(ctx, customer, flow2)
+	require.NoError(t, err)
+	assert.Equal(t, second.ID, got.ID)
+	_, created, err := s.Create(ctx, progressing(91, customer, flow2, t0), first.ID)
+	require.NoError(t, err)
+	assert.False(t, created, "the latest is the one created last")
 }
 
 func testList(t *testing.T, s timeline.Store) {
@@ -332,6 +349,46 @@ func testListRefuses(t *testing.T, s timeline.Store) {
 	assert.Empty(t, page.Items)
 }
 
+func testPageTokensBound(t *testing.T, s timeline.Store) {
+	ctx := context.Background()
+	prev := ""
+	for i := 1; i <= 3; i++ {
+		a := mustCreate(t, s, progressing(i, customer, flow1, t0.Add(time.Duration(i)*time.Minute)), prev)
+		require.NoError(t, s.Finish(ctx, completed(a, a.TMCreate.Add(time.Second))))
+		prev = a.ID
+	}
+	mustCreate(t, s, progressing(4, other, flow1, t0), "")
+	all, err := s.List(ctx, customer, timeline.ListFilter{}, timeline.PageRequest{Size: 1})
+	require.NoError(t, err)
+	require.NotEmpty(t, all.NextToken)
+	oneFlow, err := s.List(ctx, customer, timeline.ListFilter{ActiveflowID: flow1}, timeline.PageRequest{Size: 1})
+	require.NoError(t, err)
+	require.NotEmpty(t, oneFlow.NextToken)
+	for name, c := range map[string]struct {
+		customer string
+		filter   timeline.ListFilter
+		token    string
+	}{
+		"another customer":            {other, timeline.ListFilter{}, all.NextToken},
+		"another customer, same flow": {other, timeline.ListFilter{ActiveflowID: flow1}, oneFlow.NextToken},
+		"a filter added":              {customer, timeline.ListFilter{ActiveflowID: flow1}, all.NextToken},
+		"the filter dropped":          {customer, timeline.ListFilter{}, oneFlow.NextToken},
+		"another filter":              {customer, timeline.ListFilter{ActiveflowID: flow2}, oneFlow.NextToken},
+	} {
+		_, err := s.List(ctx, c.customer, c.filter, timeline.PageRequest{Size: 1, Token: c.token})
+		assert.ErrorIs(t, err, timeline.ErrInvalid, name)
+	}
+	for _, c := range []struct {
+		filter timeline.ListFilter
+		token  string
+	}{{timeline.ListFilter{}, all.NextToken}, {timeline.ListFilter{ActiveflowID: flow1}, oneFlow.NextToken}} {
+		page, err := s.List(ctx, customer, c.filter, timeline.PageRequest{Size: 1, Token: c.token})
+		require.NoError(t, err, "the token's own list")
+		require.Len(t, page.Items, 1)
+		assert.Equal(t, id(2), page.Items[0].ID)
+	}
+}
+
 func testCopies(t *testing.T, s timeline.Store) {
 	ctx := context.Background()
 	a := progressing(1, customer, flow1, t0)
@@ -367,4 +424,13 @@ func testCancelled(t *testing.T, s timeline.Store) {
 	_, err = s.List(ctx, customer, timeline.ListFilter{}, timeline.PageRequest{})
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.ErrorIs(t, s.Finish(ctx, completed(progressing(1, customer, flow1, t0), t0)), context.Canceled)
+
+	// Finish stores nothing either, on an analysis that exists.
+	a := mustCreate(t, s, progressing(2, customer, flow2, t0), "")
+	assert.ErrorIs(t, s.Finish(ctx, completed(a, t0.Add(time.Minute))), context.Canceled)
+	got, err := s.Get(context.Background(), customer, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, timeline.StatusProgressing, got.Status, "nothing stored")
+	assert.Nil(t, got.Result)
+	assert.True(t, got.TMUpdate.Equal(t0))
 }

@@ -69,6 +69,11 @@ const maxBodyBytes = 64 << 10
 //
 // GET /timeline-analyses/{id} answers the analysis, or 404 when it does not
 // exist or belongs to another customer.
+//
+// Ids — the customer's, the flow's, the analysis's — are UUIDs in either
+// case; the handlers lower-case them, so that both cases name one object.
+// An error of the host's Source (a [timeline.SourceError], a flow header
+// that breaks the rules included) answers 500.
 func New(svc Service, customer CustomerFunc, opts Options) http.Handler {
 	h := &handler{svc: svc, customer: customer, log: opts.Logger}
 	if h.log == nil {
@@ -126,7 +131,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 			[]timeline.Problem{{Path: "$.activeflow_id", Message: "missing"}})
 		return
 	}
-	a, started, err := h.svc.Create(r.Context(), customer, body.ActiveflowID, timeline.CreateOptions{Reanalyze: body.Reanalyze})
+	a, started, err := h.svc.Create(r.Context(), customer, strings.ToLower(body.ActiveflowID), timeline.CreateOptions{Reanalyze: body.Reanalyze})
 	if err != nil {
 		h.fail(w, r, err, true)
 		return
@@ -143,7 +148,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := r.PathValue("id")
+	id := strings.ToLower(r.PathValue("id"))
 	if !timeline.ValidUUID(id) {
 		writeError(w, http.StatusBadRequest, "invalid_argument", "the analysis id is not valid",
 			[]timeline.Problem{{Path: "id", Message: "not a UUID"}})
@@ -174,7 +179,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			problems = append(problems, timeline.Problem{Path: key, Message: "unknown query parameter"})
 		}
 	}
-	filter := timeline.ListFilter{ActiveflowID: q.Get("activeflow_id")}
+	filter := timeline.ListFilter{ActiveflowID: strings.ToLower(q.Get("activeflow_id"))}
 	if q.Has("activeflow_id") && !timeline.ValidUUID(filter.ActiveflowID) {
 		problems = append(problems, timeline.Problem{Path: "activeflow_id", Message: "not a UUID"})
 	}
@@ -217,7 +222,7 @@ func (h *handler) resolve(w http.ResponseWriter, r *http.Request) (string, bool)
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "the request is not authenticated", nil)
 		return "", false
 	}
-	return customer, true
+	return strings.ToLower(customer), true
 }
 
 // fail answers err with a fixed message per class. The paths of a
@@ -226,7 +231,10 @@ func (h *handler) resolve(w http.ResponseWriter, r *http.Request) (string, bool)
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error, inBody bool) {
 	var ve *timeline.ValidationError
 	var ce *timeline.CooldownError
+	var se *timeline.SourceError
 	switch {
+	case errors.As(err, &se): // the host's fault, whatever it wraps
+		h.internal(w, r, err)
 	case errors.As(err, &ve):
 		problems := make([]timeline.Problem, len(ve.Problems))
 		for i, p := range ve.Problems {
@@ -249,10 +257,15 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error, inBody
 	case errors.Is(err, timeline.ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the service is shutting down", nil)
 	default:
-		h.log.LogAttrs(r.Context(), slog.LevelError, "timeline-analyses request failed",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
-		writeError(w, http.StatusInternalServerError, "internal", "internal error", nil)
+		h.internal(w, r, err)
 	}
+}
+
+// internal logs err for the host and answers 500 with a fixed message.
+func (h *handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.LogAttrs(r.Context(), slog.LevelError, "timeline-analyses request failed",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	writeError(w, http.StatusInternalServerError, "internal", "internal error", nil)
 }
 
 // decodeBody reads one JSON object into v, refusing unknown fields,

@@ -175,7 +175,7 @@ func TestListPagination(t *testing.T) {
 
 	resp, body = do(t, srv, "GET", "/timeline-analyses?page_token=bogus", customerA, "")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	assert.Equal(t, []any{problem("page_token", "not a page token issued by this store")}, problemsOf(body))
+	assert.Equal(t, []any{problem("page_token", "not a page token issued by this store for this list")}, problemsOf(body))
 }
 
 func TestCreateErrors(t *testing.T) {
@@ -287,6 +287,8 @@ func TestServiceErrorsAreMapped(t *testing.T) {
 		{timeline.ErrClosed, 503, "unavailable", ""},
 		{fmt.Errorf("wrapped: %w", timeline.ErrNotEnded), 409, "flow_not_ended", ""},
 		{&timeline.SourceError{Op: "Flow", Err: errors.New(secret)}, 500, "internal", ""},
+		{&timeline.SourceError{Op: "Flow", Err: fmt.Errorf("%s: %w", secret, &timeline.ValidationError{Problems: []timeline.Problem{{Path: "$.flow.id", Message: "the flow id is missing"}}})},
+			500, "internal", ""},
 		{errors.New(secret), 500, "internal", ""},
 	}
 	for _, tt := range tests {
@@ -311,4 +313,49 @@ func TestServiceErrorsAreMapped(t *testing.T) {
 			assert.Contains(t, logs.String(), "password", "the detail is logged for the host")
 		}
 	}
+}
+
+// Ids are case-blind: an upper-case flow id, analysis id, filter or
+// customer id names the same objects.
+func TestIDsAreCaseBlind(t *testing.T) {
+	svc, srv := newServer(t)
+	resp, body := do(t, srv, "POST", "/timeline-analyses", customerA, `{"activeflow_id":"`+flowEnded+`"}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%v", body)
+	id := body["id"].(string)
+	svc.Wait()
+
+	upper := strings.ToUpper
+	resp, body = do(t, srv, "POST", "/timeline-analyses", upper(customerA), `{"activeflow_id":"`+upper(flowEnded)+`"}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", body)
+	assert.Equal(t, id, body["id"], "the flow's analysis, not a second one")
+	assert.Equal(t, flowEnded, body["activeflow_id"])
+
+	resp, body = do(t, srv, "GET", "/timeline-analyses/"+upper(id), upper(customerA), "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", body)
+	assert.Equal(t, id, body["id"])
+
+	resp, body = do(t, srv, "GET", "/timeline-analyses?activeflow_id="+upper(flowEnded), customerA, "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", body)
+	require.Len(t, body["result"], 1)
+	assert.Equal(t, id, body["result"].([]any)[0].(map[string]any)["id"])
+}
+
+// caseSensitive is a Service that, like a store keyed on exact strings,
+// finds only lower-case ids: the handler must hand it those.
+type caseSensitive struct{ stub }
+
+func (caseSensitive) Get(_ context.Context, customerID, id string) (timeline.Analysis, error) {
+	if customerID != strings.ToLower(customerID) || id != strings.ToLower(id) {
+		return timeline.Analysis{}, timeline.ErrNotFound
+	}
+	return timeline.Analysis{ID: id, CustomerID: customerID}, nil
+}
+
+func TestHandlerLowerCasesIDs(t *testing.T) {
+	h := timelinehttp.New(caseSensitive{}, customerHeader, timelinehttp.Options{})
+	req := httptest.NewRequest("GET", "/timeline-analyses/"+strings.ToUpper(flowEnded), nil)
+	req.Header.Set("X-Customer", strings.ToUpper(customerA))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 }
