@@ -35,7 +35,8 @@ type Captures struct {
 	// EndedAt is when it ended, or nil when that was not recorded.
 	EndedAt *time.Time `json:"ended_at,omitempty"`
 	// Status is where the session is in its life. Only a terminal status
-	// can be assembled.
+	// can be assembled; an empty one is a malformed capture, and one this
+	// package does not know counts as not terminal.
 	Status SessionStatus `json:"status"`
 	// TerminationReason says why the session ended; empty when unknown.
 	TerminationReason SessionTerminationReason `json:"termination_reason,omitempty"`
@@ -47,8 +48,10 @@ type Captures struct {
 	// AgentKBIDs lists the knowledge bases the agent was configured with.
 	// When it is not empty, retrieval traces are expected.
 	AgentKBIDs []string `json:"agent_kb_ids,omitempty"`
-	// AgentTools lists the tools the agent was configured with. When it is
-	// not empty, a tool trace is expected.
+	// AgentTools lists the tools the agent was configured with. It is
+	// informational: an agent that had tools but needed none called no tool,
+	// which is no missing evidence (see [Assembler] for when no_tool_trace
+	// is recorded).
 	AgentTools []string `json:"agent_tools,omitempty"`
 	// CaptureVersion is the version of the host's capture pipeline that
 	// recorded the session; 0 means unknown. See [Assembler].MinCaptureVersion.
@@ -79,8 +82,9 @@ type Captures struct {
 	CSAT *CSATEntry `json:"csat,omitempty"`
 	// Reopen is the reopen event, or nil.
 	Reopen *ReopenEntry `json:"reopen,omitempty"`
-	// CustomerMetadata holds free-form facts about the session; it is
-	// copied as it is, without redaction.
+	// CustomerMetadata holds free-form facts about the session. It is copied
+	// deeply, and its keys and string values are redacted like every other
+	// text (see [Redactor]).
 	CustomerMetadata map[string]any `json:"customer_metadata,omitempty"`
 }
 
@@ -118,16 +122,23 @@ func (f SourceFunc) Captures(ctx context.Context, orgID, sessionID string) (*Cap
 // this order (the order of [AllMissingEvidenceReasons]), each at most once,
 // together with any the captures already list:
 //
-//   - no_rag_trace: the agent has knowledge bases (Captures.AgentKBIDs is
-//     not empty) but no retrieval trace was captured.
+//   - no_rag_trace: no retrieval trace was captured although retrieval was
+//     expected or evidently ran: the agent has knowledge bases
+//     (Captures.AgentKBIDs is not empty), or citations or a knowledge-base
+//     snapshot were captured.
 //   - no_kb_snapshot: at least one retrieval trace was captured but no
 //     knowledge-base snapshot.
 //   - no_citations: at least one retrieval returned at least one chunk but
 //     no citation was captured. (A retrieval that returned nothing leaves
 //     nothing to cite: that is evidence of a gap, not missing evidence.)
-//   - no_tool_trace: no tool call was captured although the agent has tools
-//     (Captures.AgentTools is not empty) or a message asked for a tool call
-//     or carries a tool result.
+//   - no_tool_trace: a tool call evidently happened but its trace is
+//     missing: a message asks for a tool call (tool_calls) whose id no tool
+//     call entry (Captures.ToolCalls) has — whether or not a tool message
+//     carries its result. (A tool result naming a call that neither a
+//     message nor an entry records is invalid.) An agent that has tools
+//     (Captures.AgentTools) and called none is not missing evidence. A host
+//     that knows a tool trace was lost lists the reason in
+//     Captures.MissingEvidence.
 //   - no_csat: no CSAT score was captured.
 //   - no_user_feedback: no user feedback was captured.
 //   - transcript_redaction_skipped: the assembler has no Redactor and the
@@ -142,10 +153,23 @@ type Assembler struct {
 	// transcript_redaction_skipped unless the captures say they were
 	// redacted upstream.
 	Redactor Redactor
-	// MaxMessageChars, when positive, bounds each message's content in
-	// characters (Unicode code points). Longer content is cut, never in the
-	// middle of a character, and the message records truncated and its
-	// original_char_count (counted after redaction).
+	// MaxMessageChars, when positive, bounds the texts of each message and
+	// tool call, counted in characters (Unicode code points), after
+	// redaction:
+	//
+	//   - a message's content is cut at the last grapheme-cluster boundary
+	//     within the limit (so a character and its combining marks, or an
+	//     emoji sequence, are never split), and the message records
+	//     truncated and its original_char_count;
+	//   - tool texts — a message's tool_calls[].function.arguments and
+	//     tool_results output and error, a tool call's arguments, result and
+	//     error — keep at most MaxMessageChars characters of their own and
+	//     say where they were cut with [TruncationMarker]. JSON objects and
+	//     arrays stay valid JSON: their longest strings are cut, each marked,
+	//     and the value is encoded again compactly; only when the structure
+	//     alone does not fit is such a text cut like plain text. A tool
+	//     call's arguments_parsed is then decoded from the cut arguments
+	//     (null when they are no longer JSON).
 	MaxMessageChars int
 	// LegacyCutover, when set, is the time before which sessions were
 	// captured by a pipeline too old to trust: sessions that started
@@ -163,14 +187,16 @@ type Assembler struct {
 
 // Assemble builds the analysis input of the session c describes. It
 //
-//  1. checks the status: an unknown one is a [*ValidationError] (matching
-//     [ErrInvalid]); one that is not terminal fails with an error matching
-//     [ErrNotTerminal];
-//  2. copies everything, so c is never modified nor shared with the result;
-//  3. redacts the free texts with a.Redactor, if any;
-//  4. truncates messages to a.MaxMessageChars, if set;
-//  5. derives the outcome ([DeriveOutcome]) and keeps the free-form reason as
-//     completion_reason;
+//  1. checks the status: a missing one is a [*ValidationError] (matching
+//     [ErrInvalid]); one that is not terminal — an unknown status included
+//     — fails with an error matching [ErrNotTerminal];
+//  2. copies everything, so c is never modified nor shared with the result,
+//     and keeps the free-form reason as completion_reason (c's
+//     CompletionReason, else its TerminationReason);
+//  3. redacts the free texts with a.Redactor, if any — completion_reason and
+//     customer_metadata included;
+//  4. truncates messages and tool texts to a.MaxMessageChars, if set;
+//  5. derives the outcome ([DeriveOutcome]);
 //  6. records the missing-evidence reasons (see [Assembler]);
 //  7. validates the result ([SessionAnalysisInput.Validate], the message
 //     order excepted), reporting problems with the paths of c's JSON form —
@@ -178,8 +204,8 @@ type Assembler struct {
 //     [*ValidationError];
 //  8. sorts the messages by timestamp, stably.
 //
-// It fails with ctx.Err() once ctx is done, and with the redactor's error,
-// wrapped, if redaction fails.
+// It fails with ctx.Err() once ctx is done, and with a [*RedactionError]
+// if the redactor fails.
 func (a *Assembler) Assemble(ctx context.Context, c *Captures) (*SessionAnalysisInput, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -188,53 +214,58 @@ func (a *Assembler) Assemble(ctx context.Context, c *Captures) (*SessionAnalysis
 		return nil, &ValidationError{What: "captures", Problems: []Problem{{Path: "$", Message: "no captures"}}}
 	}
 	var ps problems
-	switch {
-	case c.Status == "":
+	if c.Status == "" {
 		ps.add("$.status", "is missing")
-	case !c.Status.Valid():
-		ps.add("$.status", "%q is not a session status", c.Status)
 	}
 	for i, r := range c.MissingEvidence {
 		if !r.Valid() {
-			ps.add(fmt.Sprintf("$.missing_evidence[%d]", i), "%q is not a missing-evidence reason", r)
+			ps.add(fmt.Sprintf("$.missing_evidence[%d]", i), "is not a missing-evidence reason")
 		}
 	}
 	if err := ps.err("captures"); err != nil {
 		return nil, err
 	}
 	if !c.Status.IsTerminal() {
-		return nil, fmt.Errorf("%w: session %s is %s", ErrNotTerminal, c.SessionID, c.Status)
+		status := "not a status this package knows"
+		if c.Status.Valid() {
+			status = string(c.Status)
+		}
+		return nil, fmt.Errorf("%w: the session's status is %s", ErrNotTerminal, status)
 	}
 
 	in := copyCaptures(c)
-	if a.Redactor != nil {
-		if err := a.redact(ctx, in, c); err != nil {
-			return nil, err
-		}
-	}
-	if err := fillParsedArguments(in, c); err != nil {
-		return nil, err
-	}
-	for i := range in.Messages {
-		m := &in.Messages[i]
-		if cut, ok, n := truncateChars(m.Content, a.MaxMessageChars); ok {
-			if !m.Truncated || m.OriginalCharCount == nil || *m.OriginalCharCount < n {
-				m.OriginalCharCount = &n
-			}
-			m.Content, m.Truncated = cut, true
-		}
-	}
-	if outcome, ok := DeriveOutcome(c.Status, c.TerminationReason); ok {
-		in.Outcome = &outcome
-	}
 	if in.CompletionReason == nil && c.TerminationReason != "" {
 		r := string(c.TerminationReason)
 		in.CompletionReason = &r
 	}
+	for i := range in.ToolCalls {
+		if p := c.ToolCalls[i].ArgumentsParsed; p != nil {
+			v, err := cloneJSONValue(p)
+			if err != nil {
+				return nil, &ValidationError{What: "captures", Problems: []Problem{{
+					Path: fmt.Sprintf("$.tool_calls[%d].arguments_parsed", i), Message: "does not encode as JSON"}}}
+			}
+			in.ToolCalls[i].ArgumentsParsed = v
+		}
+	}
+	if a.Redactor != nil {
+		if err := a.redact(ctx, in); err != nil {
+			return nil, err
+		}
+	}
+	for i := range in.ToolCalls {
+		if t := &in.ToolCalls[i]; t.ArgumentsParsed == nil {
+			t.ArgumentsParsed = parseJSONValue(t.Arguments)
+		}
+	}
+	a.truncate(in)
+	if outcome, ok := DeriveOutcome(c.Status, c.TerminationReason); ok {
+		in.Outcome = &outcome
+	}
 	in.MissingEvidenceReasons = a.missingEvidence(c, in)
 
 	if data, err := json.Marshal(in); err != nil {
-		ps.add("$", "does not encode as JSON: %v", err)
+		ps.add("$", "does not encode as JSON")
 	} else if err := schemaProblems(&ps, data); err != nil {
 		return nil, err
 	}
@@ -287,7 +318,7 @@ func (a *Assembler) missingEvidence(c *Captures, in *SessionAnalysisInput) []Mis
 	for _, r := range c.MissingEvidence {
 		found[r] = true
 	}
-	if len(c.AgentKBIDs) > 0 && len(in.RagTraces) == 0 {
+	if len(in.RagTraces) == 0 && (len(c.AgentKBIDs) > 0 || len(in.Citations) > 0 || in.KBSnapshot != nil) {
 		found[NoRagTrace] = true
 	}
 	if len(in.RagTraces) > 0 && in.KBSnapshot == nil {
@@ -296,10 +327,15 @@ func (a *Assembler) missingEvidence(c *Captures, in *SessionAnalysisInput) []Mis
 	if len(in.Citations) == 0 && slices.ContainsFunc(in.RagTraces, func(r RagTraceEntry) bool { return len(r.Retrieved) > 0 }) {
 		found[NoCitations] = true
 	}
-	if len(in.ToolCalls) == 0 {
-		asked := slices.ContainsFunc(in.Messages, func(m MessageEntry) bool { return len(m.ToolCalls) > 0 || m.ToolResults != nil })
-		if len(c.AgentTools) > 0 || asked {
-			found[NoToolTrace] = true
+	traced := make(map[string]bool, len(in.ToolCalls))
+	for _, t := range in.ToolCalls {
+		traced[t.ToolCallID] = true
+	}
+	for _, m := range in.Messages {
+		for _, tc := range m.ToolCalls {
+			if !traced[tc.ID] {
+				found[NoToolTrace] = true
+			}
 		}
 	}
 	if in.CSAT == nil {
@@ -324,18 +360,68 @@ func (a *Assembler) missingEvidence(c *Captures, in *SessionAnalysisInput) []Mis
 	return out
 }
 
-// redact applies a.Redactor to every free text of in (a copy of c).
-func (a *Assembler) redact(ctx context.Context, in *SessionAnalysisInput, c *Captures) error {
+// A RedactionError reports that the [Redactor] failed. Its message never
+// repeats the redactor's, which may quote the text it was given; the
+// redactor's error is available to [errors.Is] and [errors.As] through
+// Unwrap.
+type RedactionError struct {
+	// Err is the redactor's error.
+	Err error
+}
+
+// Error says that redaction failed, without the redactor's text.
+func (e *RedactionError) Error() string { return "session: redaction failed" }
+
+// Unwrap returns the redactor's error.
+func (e *RedactionError) Unwrap() error { return e.Err }
+
+// maxJSONNesting bounds how deep redaction follows JSON texts held in the
+// strings of JSON texts.
+const maxJSONNesting = 4
+
+// redactText redacts one free text: JSON objects, arrays and strings value
+// by value (see [Redactor]), anything else as it is. It returns s itself
+// when nothing changed.
+func (a *Assembler) redactText(ctx context.Context, s string, depth int) (string, error) {
+	if s == "" {
+		return s, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if depth < maxJSONNesting {
+		if t := strings.TrimSpace(s); t != "" && (t[0] == '{' || t[0] == '[' || t[0] == '"') && jsonValid(t) {
+			return patchJSON(s, func(v string, _ bool) (string, error) {
+				return a.redactText(ctx, v, depth+1)
+			}, func(n string) (string, error) {
+				return a.redactRaw(ctx, n)
+			})
+		}
+	}
+	return a.redactRaw(ctx, s)
+}
+
+// redactRaw calls the redactor.
+func (a *Assembler) redactRaw(ctx context.Context, s string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	out, err := a.Redactor.Redact(ctx, s)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", &RedactionError{Err: err}
+	}
+	return out, nil
+}
+
+// redact applies a.Redactor to every free text of in.
+func (a *Assembler) redact(ctx context.Context, in *SessionAnalysisInput) error {
 	r := func(s *string) error {
-		if *s == "" {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		out, err := a.Redactor.Redact(ctx, *s)
+		out, err := a.redactText(ctx, *s, 0)
 		if err != nil {
-			return fmt.Errorf("session: redact: %w", err)
+			return err
 		}
 		*s = out
 		return nil
@@ -367,16 +453,11 @@ func (a *Assembler) redact(ctx context.Context, in *SessionAnalysisInput, c *Cap
 	}
 	for i := range in.ToolCalls {
 		t := &in.ToolCalls[i]
-		orig := t.Arguments
 		if err := r(&t.Arguments); err != nil {
 			return err
 		}
-		parsed := c.ToolCalls[i].ArgumentsParsed
-		if parsed == nil {
-			parsed = parseJSONValue(orig)
-		}
-		if parsed != nil {
-			v, err := a.redactValue(ctx, parsed, r)
+		if t.ArgumentsParsed != nil {
+			v, err := a.redactValue(ctx, t.ArgumentsParsed)
 			if err != nil {
 				return err
 			}
@@ -404,89 +485,112 @@ func (a *Assembler) redact(ctx context.Context, in *SessionAnalysisInput, c *Cap
 			return err
 		}
 	}
+	if in.CustomerMetadata != nil {
+		v, err := a.redactValue(ctx, in.CustomerMetadata)
+		if err != nil {
+			return err
+		}
+		in.CustomerMetadata = v.(map[string]any)
+	}
 	return rp(in.CompletionReason)
 }
 
-// redactValue returns a redacted deep copy of v, a JSON value: strings are
-// redacted, and a number whose digits the redactor changes (a card number
-// written as a JSON number) becomes the redacted string.
-func (a *Assembler) redactValue(ctx context.Context, v any, r func(*string) error) (any, error) {
+// redactValue returns a redacted copy of v, a decoded JSON value: keys and
+// strings are redacted as texts, and a number whose digits the redactor
+// changes (a card number written as a JSON number) becomes the redacted
+// string. When two keys of an object redact to the same key, the value of
+// the key that sorts last is kept. Values of other Go types are returned
+// as they are.
+func (a *Assembler) redactValue(ctx context.Context, v any) (any, error) {
 	switch x := v.(type) {
-	case nil, bool:
-		return x, nil
 	case string:
-		err := r(&x)
-		return x, err
+		return a.redactText(ctx, x, 0)
 	case json.Number:
-		s := string(x)
-		if err := r(&s); err != nil {
-			return nil, err
+		s, err := a.redactRaw(ctx, string(x))
+		if err != nil || s == string(x) {
+			return x, err
 		}
-		if s != string(x) {
-			return s, nil
-		}
-		return x, nil
+		return s, nil
 	case float64:
 		orig := strconv.FormatFloat(x, 'f', -1, 64)
-		s := orig
-		if err := r(&s); err != nil {
-			return nil, err
+		s, err := a.redactRaw(ctx, orig)
+		if err != nil || s == orig {
+			return x, err
 		}
-		if s != orig {
-			return s, nil
-		}
-		return x, nil
+		return s, nil
 	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
 		out := make(map[string]any, len(x))
-		for k, e := range x {
-			rv, err := a.redactValue(ctx, e, r)
+		for _, k := range keys {
+			rk, err := a.redactText(ctx, k, 0)
 			if err != nil {
 				return nil, err
 			}
-			out[k] = rv
+			rv, err := a.redactValue(ctx, x[k])
+			if err != nil {
+				return nil, err
+			}
+			out[rk] = rv
 		}
 		return out, nil
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			rv, err := a.redactValue(ctx, e, r)
+			rv, err := a.redactValue(ctx, e)
 			if err != nil {
 				return nil, err
 			}
 			out[i] = rv
 		}
 		return out, nil
-	default:
-		// Any other Go value: redact its JSON form.
-		data, err := json.Marshal(x)
-		if err != nil {
-			return nil, fmt.Errorf("session: arguments_parsed does not encode as JSON: %w", err)
-		}
-		return a.redactValue(ctx, parseJSONValue(string(data)), r)
 	}
+	return v, nil
 }
 
-// fillParsedArguments sets, where redaction did not, each tool call's
-// ArgumentsParsed: a deep copy of the captured value, or else Arguments
-// decoded when they are JSON.
-func fillParsedArguments(in *SessionAnalysisInput, c *Captures) error {
+// truncate applies a.MaxMessageChars (see [Assembler]).
+func (a *Assembler) truncate(in *SessionAnalysisInput) {
+	max := a.MaxMessageChars
+	if max <= 0 {
+		return
+	}
+	cut := func(s *string) bool {
+		out, ok := truncateToolText(*s, max)
+		*s = out
+		return ok
+	}
+	cutp := func(s *string) {
+		if s != nil {
+			cut(s)
+		}
+	}
+	for i := range in.Messages {
+		m := &in.Messages[i]
+		if text, ok, n := truncateChars(m.Content, max); ok {
+			if !m.Truncated || m.OriginalCharCount == nil || *m.OriginalCharCount < n {
+				m.OriginalCharCount = &n
+			}
+			m.Content, m.Truncated = text, true
+		}
+		for j := range m.ToolCalls {
+			cut(&m.ToolCalls[j].Function.Arguments)
+		}
+		if tr := m.ToolResults; tr != nil {
+			cut(&tr.Output)
+			cutp(tr.Error)
+		}
+	}
 	for i := range in.ToolCalls {
 		t := &in.ToolCalls[i]
-		if t.ArgumentsParsed != nil {
-			continue
+		if cut(&t.Arguments) {
+			t.ArgumentsParsed = parseJSONValue(t.Arguments)
 		}
-		if p := c.ToolCalls[i].ArgumentsParsed; p != nil {
-			v, err := cloneJSONValue(p)
-			if err != nil {
-				return &ValidationError{What: "captures", Problems: []Problem{{
-					Path: fmt.Sprintf("$.tool_calls[%d].arguments_parsed", i), Message: err.Error()}}}
-			}
-			t.ArgumentsParsed = v
-			continue
-		}
-		t.ArgumentsParsed = parseJSONValue(t.Arguments)
+		cutp(t.Result)
+		cutp(t.Error)
 	}
-	return nil
 }
 
 // parseJSONValue decodes s as one JSON value with numbers as json.Number,
@@ -554,7 +658,7 @@ func clonePtr[T any](p *T) *T {
 }
 
 // copyCaptures returns the input c describes, sharing nothing with c.
-// ArgumentsParsed is left nil: redaction or fillParsedArguments sets it.
+// ArgumentsParsed is left nil: Assemble sets it.
 func copyCaptures(c *Captures) *SessionAnalysisInput {
 	in := &SessionAnalysisInput{
 		AnalyzerInputSchemaVersion: SchemaVersion,

@@ -22,7 +22,7 @@ func ExampleAssembler_Assemble() {
 		StartedAt:         start,
 		EndedAt:           &end,
 		Status:            session.StatusCompleted,
-		TerminationReason: session.ReasonUserEnded,
+		TerminationReason: session.ReasonAgentResolved,
 		AgentKBIDs:        []string{"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"},
 		Messages: []session.MessageEntry{
 			{TurnID: "11111111-1111-4111-8111-111111111111", Role: session.RoleUser, Timestamp: start.Add(time.Second),
@@ -45,7 +45,7 @@ func ExampleAssembler_Assemble() {
 	}
 	// Output:
 	// Can I return shoes? I'm [EMAIL], [PHONE].
-	// resolved user_ended
+	// resolved agent_resolved
 	// [no_rag_trace no_csat no_user_feedback]
 	// no retrieval trace: skip evidence-backed classification
 }
@@ -126,6 +126,7 @@ func ExampleDeriveOutcome() {
 		reason session.SessionTerminationReason
 	}{
 		{session.StatusCompleted, session.ReasonHandedOff},
+		{session.StatusCompleted, session.ReasonUserEnded},
 		{session.StatusExpired, session.ReasonUserEnded},
 		{session.StatusFailed, session.ReasonBusy},
 		{session.StatusActive, ""},
@@ -135,6 +136,7 @@ func ExampleDeriveOutcome() {
 	}
 	// Output:
 	// completed/handed_off -> "transferred" true
+	// completed/user_ended -> "" false
 	// expired/user_ended -> "expired" true
 	// failed/busy -> "call_failed" true
 	// active/ -> "" false

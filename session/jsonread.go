@@ -3,9 +3,10 @@ package session
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/debrief-go/debrief/internal/schemaval"
@@ -23,6 +24,20 @@ func decodeLoose(data []byte) (any, error) {
 		return nil, errTrailingData
 	}
 	return v, nil
+}
+
+// notJSON describes why data did not decode, without quoting it.
+func notJSON(err error) string {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("not valid JSON: a syntax error at byte %d", syntax.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "not valid JSON: the data ends early"
+	case errors.Is(err, errTrailingData):
+		return "not valid JSON: " + err.Error()
+	}
+	return "not valid JSON"
 }
 
 type trailingDataError struct{}
@@ -90,7 +105,7 @@ func (o obj) int(key string) *int {
 	}
 	f, err := n.Float64()
 	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<31 {
-		o.r.ps.add(o.at(key), "%s is not an integer in range", n)
+		o.r.ps.add(o.at(key), "is not an integer in range")
 		return nil
 	}
 	i := int(f)
@@ -110,7 +125,7 @@ func (o obj) float(key string) *float64 {
 	}
 	f, err := n.Float64()
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		o.r.ps.add(o.at(key), "%s is not a finite number", n)
+		o.r.ps.add(o.at(key), "is not a finite number")
 		return nil
 	}
 	return &f
@@ -178,25 +193,24 @@ func parseTimestamp(s string) (time.Time, error) {
 		}
 	}
 	if err != nil {
-		return time.Time{}, &timestampError{s}
+		return time.Time{}, errNotTimestamp
 	}
 	t = t.UTC()
 	if t.IsZero() || t.Year() < 1 || t.Year() > 9999 {
-		return time.Time{}, &timestampError{s}
+		return time.Time{}, errNotTimestamp
 	}
 	return t, nil
 }
 
-type timestampError struct{ s string }
+type timestampError struct{}
 
-// Error names the value, shortened, and the formats accepted.
-func (e *timestampError) Error() string {
-	s := e.s
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return "\"" + strings.ToValidUTF8(s, "?") + "\" is not a timestamp (RFC 3339, or ISO 8601 without a zone, read as UTC)"
+// Error names the formats accepted; it does not repeat the value, which
+// may be anything.
+func (timestampError) Error() string {
+	return "is not a timestamp (RFC 3339, or ISO 8601 without a zone, read as UTC)"
 }
+
+var errNotTimestamp error = timestampError{}
 
 func jsonKind(v any) string {
 	switch v.(type) {

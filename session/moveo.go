@@ -21,6 +21,14 @@ type MoveoOptions struct {
 	// CSATScaleMax is the best score of the platform's CSAT survey; 0
 	// means 5.
 	CSATScaleMax int
+	// SourcesNotCited, when set, records a message:brain_send's
+	// collection_sources as retrieved chunks only, not as citations. By
+	// default every source counts as cited, since Moveo shows the sources
+	// an answer was written from — which means that no_citations never
+	// fires for a Moveo session. Set it when the platform's sources are
+	// what retrieval returned rather than what the answer used, so that
+	// uncited retrievals are reported.
+	SourcesNotCited bool
 }
 
 // MoveoResponseSeparator joins the texts of the responses of one
@@ -29,12 +37,14 @@ type MoveoOptions struct {
 const MoveoResponseSeparator = "\n\n"
 
 // FromMoveo converts the records of a Moveo.ai get_session_content answer
-// into captures, one per record, in the record order. data is the GraphQL
-// response ({"data": {"get_session_content": [...]}}), a bare record, or an
-// array of records. A response with no record fails with [ErrNotFound]; a
-// malformed one with a [*ValidationError] (matching [ErrInvalid]) listing
-// every problem with its JSON path. Unknown event types never fail a
-// conversion.
+// into captures, one per record, in the record order. It returns a slice
+// because the GraphQL response holds an array of records
+// ({"data": {"get_session_content": [...]}}); [FromMoveoRecord] converts a
+// response that must hold exactly one. data is the GraphQL response, a bare
+// record, or an array of records. A response with no record fails with
+// [ErrNotFound]; a malformed one with a [*ValidationError] (matching
+// [ErrInvalid]) listing every problem with its JSON path. Unknown event
+// types never fail a conversion.
 //
 // The conversion, per record:
 //
@@ -47,7 +57,12 @@ const MoveoResponseSeparator = "\n\n"
 //   - Timestamps carry no zone ("2024-01-06T07:34:43.252") and are read as
 //     UTC; RFC 3339 timestamps with a zone are accepted too. start_time is
 //     StartedAt (else the first event's time); end_time is EndedAt (else
-//     the session:expired event's time).
+//     the session:expired event's time). When a message is timed before
+//     the start or after the end, the session is widened to hold it.
+//     expired_time, the time at which the platform expires (or would
+//     expire) the session — an hour after end_time in Moveo's own example —
+//     is a deadline, not evidence that the session expired: it is kept in
+//     customer_metadata and affects neither the status nor the times.
 //   - Each message has a turn_id derived from the session id and its index
 //     in the record's messages. message:received becomes a user message
 //     with message.text; message:brain_send an assistant message joining the
@@ -59,33 +74,47 @@ const MoveoResponseSeparator = "\n\n"
 //     records a handoff event (transferred_to_agent_id when agent_id is a
 //     UUID). session:expired ends the session as expired. Other events are
 //     counted in customer_metadata.unknown_events by name.
-//   - A message:brain_send with collection_id becomes a retrieval trace of
-//     that assistant turn over that collection, its collection_sources the
-//     retrieved chunks (top_score their best score) and, since Moveo shows
-//     the sources it answered from, the citations. participated_collections are the agent's
-//     knowledge bases.
-//   - The status is expired after a session:expired event, otherwise
-//     completed when end_time is set, otherwise active (which the assembler
+//   - A message:brain_send with collection_id or collection_sources becomes
+//     a retrieval trace of that assistant turn, its collection_sources the
+//     retrieved chunks (top_score their best score). The trace's knowledge
+//     base is collection_id, else the one collection of
+//     participated_collections when there is exactly one; otherwise it is
+//     unknown, kb_ids stays empty and the sources cannot be cited (a
+//     citation names its knowledge base). The sources also become the
+//     turn's citations unless [MoveoOptions].SourcesNotCited is set.
+//     participated_collections and the collections of the traces are the
+//     agent's knowledge bases.
+//   - The status is completed when end_time is set or the session expired
+//     with goal_achieved set (the goal then says how it went); expired after
+//     a session:expired event otherwise; else active (which the assembler
 //     refuses as not terminal). The termination reason is, in this order:
 //     handed_off when a human agent took part (handoff events or
-//     participated_agents); agent_resolved or agent_unresolved when
-//     goal_achieved is positive or zero; inactivity_timeout after
-//     session:expired; agent_unresolved when is_covered is false;
-//     agent_resolved when is_contained and is_covered are true; else none.
+//     participated_agents); agent_resolved when goal_achieved is positive,
+//     agent_unresolved when it is set otherwise; inactivity_timeout after
+//     session:expired; and, when the user wrote at least one message,
+//     agent_unresolved when is_covered is false or agent_resolved when
+//     is_contained and is_covered are true; else none — and a completed
+//     session without a reason has no outcome (see [DeriveOutcome]).
 //   - csat_human_agent, when set, is the CSAT (a human agent had the last
 //     word with the user); otherwise csat_brain. rating and feedback become
-//     user_feedback. Both are timestamped at the session's end.
+//     user_feedback (a negative rating is a problem). Both are timestamped
+//     at the session's end.
 //   - customer_metadata keeps the record's other facts (account, brain,
 //     desk and integration ids, is_contained, is_covered, is_test, tags,
-//     goal_achieved, user_sentiment, rule_ids, insights, participants, user
-//     id, both CSAT scores, rating, message reactions, ...). user_name,
-//     user_email, channel_user_id and external_user_id are personal data (a
-//     phone number, for a messaging channel) and are not kept.
+//     goal_achieved, user_sentiment, rule_ids, insights, expired_time, the
+//     participating brains and collections, user id, both CSAT scores,
+//     rating, message reactions, ...); of participated_agents it keeps the
+//     agents' ids only (agent_id or id of an entry that is an object), not
+//     their names or e-mail addresses. user_name, user_email,
+//     channel_user_id and external_user_id are personal data (a phone
+//     number, for a messaging channel) and are not kept. The assembler
+//     redacts the rest of the metadata, insights included, with its
+//     [Redactor]; names in free-form insights are beyond [DefaultRedactor].
 func FromMoveo(data []byte, opts MoveoOptions) ([]Captures, error) {
 	var ps problems
 	root, err := decodeLoose(data)
 	if err != nil {
-		ps.add("$", "not valid JSON: %v", err)
+		ps.add("$", "%s", notJSON(err))
 		return nil, ps.err("Moveo record")
 	}
 	records, path, indexed := moveoRecords(root, &ps)
@@ -110,6 +139,22 @@ func FromMoveo(data []byte, opts MoveoOptions) ([]Captures, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// FromMoveoRecord converts a Moveo.ai get_session_content answer that
+// holds exactly one session record, in any of the shapes [FromMoveo]
+// accepts, with the same conversion. A response with no record fails with
+// [ErrNotFound], one with several with a [*ValidationError].
+func FromMoveoRecord(data []byte, opts MoveoOptions) (*Captures, error) {
+	cs, err := FromMoveo(data, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) != 1 {
+		return nil, &ValidationError{What: "Moveo record", Problems: []Problem{{Path: "$",
+			Message: fmt.Sprintf("holds %d session records, not one (FromMoveo converts several)", len(cs))}}}
+	}
+	return &cs[0], nil
 }
 
 // moveoRecords finds the records in a decoded response, the path of the
@@ -210,12 +255,43 @@ func convertMoveo(v any, at string, opts MoveoOptions, ps *problems) (Captures, 
 		"account_id", "brain_id", "brain_parent_id", "brain_version", "desk_id", "integration_id",
 		"user_id", "is_contained", "is_covered", "is_test", "tags",
 		"goal_achieved", "user_sentiment", "rule_ids", "insights", "total_user_messages", "expired_time",
-		"participated_agents", "participated_brains", "participated_collections",
+		"participated_brains", "participated_collections",
 		"csat_brain", "csat_human_agent", "rating",
 	} {
 		if rec.has(key) {
 			meta[key] = rec.raw(key)
 		}
+	}
+	agents := rec.array("participated_agents")
+	if agents != nil {
+		ids := []any{}
+		for _, a := range agents {
+			switch x := a.(type) {
+			case string:
+				ids = append(ids, x)
+			case map[string]any:
+				if id := firstString(x, "agent_id", "id"); id != "" {
+					ids = append(ids, id)
+				}
+			}
+		}
+		meta["participated_agents"] = ids
+	}
+	for i, kb := range rec.array("participated_collections") {
+		switch x := kb.(type) {
+		case string:
+			c.AgentKBIDs = append(c.AgentKBIDs, uuidOrDerived("moveo-collection", x))
+		case map[string]any:
+			if id, ok := x["collection_id"].(string); ok {
+				c.AgentKBIDs = append(c.AgentKBIDs, uuidOrDerived("moveo-collection", id))
+			}
+		default:
+			ps.add(rec.at("participated_collections")+schemaval.Index(i), "is %s, not a collection id", jsonKind(kb))
+		}
+	}
+	onlyKB := ""
+	if len(c.AgentKBIDs) == 1 {
+		onlyKB = c.AgentKBIDs[0]
 	}
 
 	events := rec.array("messages")
@@ -285,7 +361,7 @@ func convertMoveo(v any, at string, opts MoveoOptions, ps *problems) (Captures, 
 				m.LatencyMS = ptr(int(math.Round(*rt * 1000)))
 			}
 			c.Messages = append(c.Messages, m)
-			moveoRetrieval(&c, e, turnID, rawSession)
+			moveoRetrieval(&c, e, turnID, rawSession, onlyKB, !opts.SourcesNotCited)
 		case e.name == "session:expired":
 			if when != nil && expiredAt == nil {
 				expiredAt = when
@@ -325,30 +401,26 @@ func convertMoveo(v any, at string, opts MoveoOptions, ps *problems) (Captures, 
 	if len(reactions) > 0 {
 		meta["reactions"] = reactions
 	}
-	if start != nil {
-		c.StartedAt = *start
-	}
 	if end == nil && expiredAt != nil {
 		end = expiredAt
 	}
-	if end != nil {
-		c.EndedAt = end
-		if start != nil && end.Before(*start) {
-			ps.add(rec.at("end_time"), "%s is before the session's start %s", end.Format(time.RFC3339Nano), start.Format(time.RFC3339Nano))
+	if end != nil && start != nil && end.Before(*start) {
+		ps.add(rec.at("end_time"), "is before the session's start")
+	}
+	// Widen the session to hold every message.
+	for _, m := range c.Messages {
+		if start != nil && m.Timestamp.Before(*start) {
+			start = ptr(m.Timestamp)
+		}
+		if end != nil && m.Timestamp.After(*end) {
+			end = ptr(m.Timestamp)
 		}
 	}
-
-	for i, kb := range rec.array("participated_collections") {
-		switch x := kb.(type) {
-		case string:
-			c.AgentKBIDs = append(c.AgentKBIDs, uuidOrDerived("moveo-collection", x))
-		case map[string]any:
-			if id, ok := x["collection_id"].(string); ok {
-				c.AgentKBIDs = append(c.AgentKBIDs, uuidOrDerived("moveo-collection", id))
-			}
-		default:
-			ps.add(rec.at("participated_collections")+schemaval.Index(i), "is %s, not a collection id", jsonKind(kb))
-		}
+	if start != nil {
+		c.StartedAt = *start
+	}
+	if end != nil {
+		c.EndedAt = end
 	}
 	for _, tr := range c.RagTraces {
 		for _, kb := range tr.KBIDs {
@@ -359,19 +431,20 @@ func convertMoveo(v any, at string, opts MoveoOptions, ps *problems) (Captures, 
 	}
 
 	// Status and reason.
+	goal := rec.int("goal_achieved")
 	switch {
-	case expiredAt != nil:
+	case expiredAt != nil && goal == nil:
 		c.Status = StatusExpired
-	case end != nil:
+	case expiredAt != nil || end != nil:
 		c.Status = StatusCompleted
 	default:
 		c.Status = StatusActive
 	}
-	goal := rec.int("goal_achieved")
 	covered, contained := rec.boolean("is_covered"), rec.boolean("is_contained")
-	if len(rec.array("participated_agents")) > 0 {
+	if len(agents) > 0 {
 		humanJoined = true
 	}
+	userWrote := slices.ContainsFunc(c.Messages, func(m MessageEntry) bool { return m.Role == RoleUser })
 	switch {
 	case humanJoined:
 		c.TerminationReason = ReasonHandedOff
@@ -381,6 +454,8 @@ func convertMoveo(v any, at string, opts MoveoOptions, ps *problems) (Captures, 
 		c.TerminationReason = ReasonAgentUnresolved
 	case expiredAt != nil:
 		c.TerminationReason = ReasonInactivityTimeout
+	case !userWrote:
+		// Nothing to judge the flags by.
 	case covered != nil && !*covered:
 		c.TerminationReason = ReasonAgentUnresolved
 	case covered != nil && *covered && contained != nil && *contained:
@@ -406,12 +481,16 @@ func convertMoveo(v any, at string, opts MoveoOptions, ps *problems) (Captures, 
 	}
 	if score != nil && closing != nil {
 		if *score < 0 || *score > scale {
-			ps.add(rec.at(csatKey), "%d is outside the CSAT scale 0..%d", *score, scale)
+			ps.add(rec.at(csatKey), "is outside the CSAT scale 0..%d", scale)
 		} else {
 			c.CSAT = &CSATEntry{Timestamp: *closing, Score: *score, ScaleMax: scale}
 		}
 	}
 	rating := rec.int("rating")
+	if rating != nil && *rating < 0 {
+		ps.add(rec.at("rating"), "is negative; a rating cannot be")
+		rating = nil
+	}
 	comment, hasComment := rec.str("feedback")
 	if (rating != nil || hasComment && comment != "") && closing != nil {
 		f := &FeedbackEntry{Timestamp: *closing, Rating: rating}
@@ -457,19 +536,26 @@ func moveoText(e obj, responses bool) string {
 func moveoHasText(e obj) bool { return moveoText(e, true) != "" }
 
 // moveoRetrieval records the retrieval trace and citations of a
-// message:brain_send that used a knowledge-base collection.
-func moveoRetrieval(c *Captures, e moveoEvent, turnID, rawSession string) {
-	collection, hasCollection := e.obj.str("collection_id")
+// message:brain_send that used a knowledge-base collection. onlyKB is the
+// session's one participated collection, or "".
+func moveoRetrieval(c *Captures, e moveoEvent, turnID, rawSession, onlyKB string, cite bool) {
+	collection, _ := e.obj.str("collection_id")
 	sources := e.obj.array("collection_sources")
-	if !hasCollection && len(sources) == 0 {
+	if collection == "" && len(sources) == 0 {
 		return
 	}
-	kb := uuidOrDerived("moveo-collection", collection)
+	kb := onlyKB
+	if collection != "" {
+		kb = uuidOrDerived("moveo-collection", collection)
+	}
 	trace := RagTraceEntry{
 		RagQueryID:      derivedUUID("moveo-retrieval", rawSession, strconv.Itoa(e.index)),
 		AssistantTurnID: turnID,
-		KBIDs:           []string{kb},
+		KBIDs:           []string{},
 		Retrieved:       []RetrievedChunk{},
+	}
+	if kb != "" {
+		trace.KBIDs = append(trace.KBIDs, kb)
 	}
 	for i, s := range sources {
 		doc, chunk, version, score := moveoSource(s, i)
@@ -480,7 +566,9 @@ func moveoRetrieval(c *Captures, e moveoEvent, turnID, rawSession string) {
 		if score != nil && (trace.TopScore == nil || *score > *trace.TopScore) {
 			trace.TopScore = ptr(*score)
 		}
-		c.Citations = append(c.Citations, CitedChunk{AssistantTurnID: turnID, KBID: kb, DocID: doc, ChunkID: chunk, VersionID: version})
+		if cite && kb != "" {
+			c.Citations = append(c.Citations, CitedChunk{AssistantTurnID: turnID, KBID: kb, DocID: doc, ChunkID: chunk, VersionID: clonePtr(version)})
+		}
 	}
 	c.RagTraces = append(c.RagTraces, trace)
 }

@@ -155,7 +155,8 @@ func TestFromMoveoShapesAndOptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ReasonAgentUnresolved, goal[0].TerminationReason, "goal_achieved decides before containment")
 
-	uncovered, err := FromMoveo([]byte(`{"session_id":"s","account_id":"a","start_time":"2024-01-06T07:34:37","end_time":"2024-01-06T07:35:37","is_covered":false}`), MoveoOptions{})
+	uncovered, err := FromMoveo([]byte(`{"session_id":"s","account_id":"a","start_time":"2024-01-06T07:34:37","end_time":"2024-01-06T07:35:37","is_covered":false,
+		"messages":[{"time":"2024-01-06T07:34:43","event":"message:received","message":{"text":"can I pay in bitcoin?"}}]}`), MoveoOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, ReasonAgentUnresolved, uncovered[0].TerminationReason)
 
@@ -236,4 +237,143 @@ func TestFromMoveoUnknownEventsDoNotFail(t *testing.T) {
 	assert.Equal(t, map[string]any{"brain:new_event": 2, "(none)": 1}, cs[0].CustomerMetadata["unknown_events"])
 	_, err = (&Assembler{}).Assemble(t.Context(), &cs[0])
 	require.NoError(t, err)
+}
+
+// moveoRecord is a minimal finished record with one exchange; extra is
+// spliced into it.
+func moveoRecord(extra string, events ...string) string {
+	msgs := `{"time":"2024-01-06T07:34:40","event":"message:received","message":{"text":"what is the fee?"}}`
+	for _, e := range events {
+		msgs += "," + e
+	}
+	return `{"session_id":"s-9","account_id":"a","start_time":"2024-01-06T07:34:37","end_time":"2024-01-06T07:40:00"` + extra + `,"messages":[` + msgs + `]}`
+}
+
+func TestFromMoveoRetrievalKnowledgeBase(t *testing.T) {
+	const kb = "5f0c6a0e-1d7b-4a53-9a0e-2f8b1c3d4e5f"
+	sources := `{"time":"2024-01-06T07:34:41","event":"message:brain_send","message":{"responses":[{"text":"5 EUR"}]},"collection_sources":[{"document_id":"fees"}]}`
+
+	// No collection_id and no single participated collection: no
+	// invented knowledge base, and nothing to cite.
+	c, err := FromMoveoRecord([]byte(moveoRecord("", sources)), MoveoOptions{})
+	require.NoError(t, err)
+	require.Len(t, c.RagTraces, 1)
+	assert.Empty(t, c.RagTraces[0].KBIDs)
+	assert.Equal(t, []RetrievedChunk{{ChunkID: "fees#0", DocID: "fees"}}, c.RagTraces[0].Retrieved)
+	assert.Empty(t, c.Citations, "a citation needs its knowledge base")
+	assert.Empty(t, c.AgentKBIDs)
+	assert.NotContains(t, string(mustJSON(t, c)), derivedUUID("moveo-collection", ""))
+	in, err := (&Assembler{Redactor: DefaultRedactor()}).Assemble(t.Context(), c)
+	require.NoError(t, err)
+	assert.Contains(t, in.MissingEvidenceReasons, NoCitations, "the sources could not be cited")
+	assert.Equal(t, []string{}, in.RagTraces[0].KBIDs)
+
+	// Exactly one participated collection: it is the knowledge base.
+	c, err = FromMoveoRecord([]byte(moveoRecord(`,"participated_collections":["`+kb+`"]`, sources)), MoveoOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{kb}, c.RagTraces[0].KBIDs)
+	require.Len(t, c.Citations, 1)
+	assert.Equal(t, kb, c.Citations[0].KBID)
+	assert.Equal(t, []string{kb}, c.AgentKBIDs)
+
+	// Several: unknown again.
+	c, err = FromMoveoRecord([]byte(moveoRecord(`,"participated_collections":["`+kb+`","c-2"]`, sources)), MoveoOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, c.RagTraces[0].KBIDs)
+	assert.Empty(t, c.Citations)
+
+	// Sources as retrieval only.
+	c, err = FromMoveoRecord([]byte(moveoRecord(`,"participated_collections":["`+kb+`"]`, sources)), MoveoOptions{SourcesNotCited: true})
+	require.NoError(t, err)
+	assert.Len(t, c.RagTraces[0].Retrieved, 1)
+	assert.Empty(t, c.Citations)
+	in, err = (&Assembler{Redactor: DefaultRedactor()}).Assemble(t.Context(), c)
+	require.NoError(t, err)
+	assert.Contains(t, in.MissingEvidenceReasons, NoCitations)
+}
+
+func TestFromMoveoStatusAndReason(t *testing.T) {
+	expired := `{"time":"2024-01-06T08:40:00","event":"session:expired"}`
+	noEnd := func(s string) string { return strings.Replace(s, `,"end_time":"2024-01-06T07:40:00"`, "", 1) }
+	tests := []struct {
+		name    string
+		record  string
+		status  SessionStatus
+		reason  SessionTerminationReason
+		outcome *KnowledgeGapAnalysisOutcome
+	}{
+		{"goal achieved, then expired", noEnd(moveoRecord(`,"goal_achieved":1`, expired)), StatusCompleted, ReasonAgentResolved, ptr(OutcomeResolved)},
+		{"goal missed, then expired", noEnd(moveoRecord(`,"goal_achieved":0`, expired)), StatusCompleted, ReasonAgentUnresolved, ptr(OutcomeUnresolved)},
+		{"expired without a goal", noEnd(moveoRecord(``, expired)), StatusExpired, ReasonInactivityTimeout, ptr(OutcomeExpired)},
+		{"expired_time is a deadline, not an expiry", moveoRecord(`,"expired_time":"2024-01-06T08:40:00","is_contained":true,"is_covered":true`),
+			StatusCompleted, ReasonAgentResolved, ptr(OutcomeResolved)},
+		{"expired_time without end_time: still active", noEnd(moveoRecord(`,"expired_time":"2024-01-06T08:40:00"`)), StatusActive, "", nil},
+		{"no flags: no outcome", moveoRecord(``), StatusCompleted, "", nil},
+		{"flags without a user message: no outcome",
+			`{"session_id":"s","account_id":"a","start_time":"2024-01-06T07:34:37","end_time":"2024-01-06T07:40:00","is_contained":true,"is_covered":true}`,
+			StatusCompleted, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromMoveoRecord([]byte(tt.record), MoveoOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, tt.status, c.Status)
+			assert.Equal(t, tt.reason, c.TerminationReason)
+			in, err := (&Assembler{}).Assemble(t.Context(), c)
+			if tt.status == StatusActive {
+				assert.ErrorIs(t, err, ErrNotTerminal)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.outcome, in.Outcome)
+		})
+	}
+}
+
+func TestFromMoveoMetadataAndPeople(t *testing.T) {
+	record := moveoRecord(`,"participated_agents":[{"agent_id":"7c1e4b1a-9a2d-4f3e-8b5c-6d7e8f901234","name":"Sam Agent","email":"sam.agent@example.com"},"a-2"],`+
+		`"insights":{"summary":"customer jane.doe@example.com asked for a callback on +44 20 7946 0958"},"rating":4,"feedback":"ok"`,
+		`{"time":"2024-01-06T07:34:41","event":"message:agent_send","agent_id":"a-2","message":{"text":"hello"}}`)
+	c, err := FromMoveoRecord([]byte(record), MoveoOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []any{"7c1e4b1a-9a2d-4f3e-8b5c-6d7e8f901234", "a-2"}, c.CustomerMetadata["participated_agents"], "ids only")
+	assert.NotContains(t, string(mustJSON(t, c)), "Sam Agent")
+	assert.NotContains(t, string(mustJSON(t, c)), "sam.agent@")
+
+	in, err := (&Assembler{Redactor: DefaultRedactor()}).Assemble(t.Context(), c)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"summary": "customer [EMAIL] asked for a callback on [PHONE]"}, in.CustomerMetadata["insights"])
+	assert.NotContains(t, string(mustJSON(t, in)), "jane.doe")
+
+	_, err = FromMoveoRecord([]byte(moveoRecord(`,"rating":-1`)), MoveoOptions{})
+	requireProblem(t, problemsOf(t, err), "$.rating", "negative")
+}
+
+func TestFromMoveoWidensTheSession(t *testing.T) {
+	record := moveoRecord(``,
+		`{"time":"2024-01-06T07:30:00","event":"message:received","message":{"text":"early"}}`,
+		`{"time":"2024-01-06T07:45:00","event":"message:brain_send","message":{"responses":[{"text":"late"}]}}`)
+	c, err := FromMoveoRecord([]byte(record), MoveoOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, time.Date(2024, 1, 6, 7, 30, 0, 0, time.UTC), c.StartedAt)
+	assert.Equal(t, time.Date(2024, 1, 6, 7, 45, 0, 0, time.UTC), *c.EndedAt)
+	_, err = (&Assembler{}).Assemble(t.Context(), c)
+	require.NoError(t, err, "every message lies within the session")
+}
+
+func TestFromMoveoRecord(t *testing.T) {
+	one := moveoRecord(``)
+	c, err := FromMoveoRecord([]byte(`{"data":{"get_session_content":[`+one+`]}}`), MoveoOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, derivedUUID("moveo-session", "s-9"), c.SessionID)
+
+	_, err = FromMoveoRecord([]byte(`[`+one+`,`+strings.Replace(one, "s-9", "s-10", 1)+`]`), MoveoOptions{})
+	requireProblem(t, problemsOf(t, err), "$", "holds 2 session records")
+
+	_, err = FromMoveoRecord([]byte(`{"data":{"get_session_content":[]}}`), MoveoOptions{})
+	assert.ErrorIs(t, err, ErrNotFound)
+
+	_, err = FromMoveoRecord([]byte(`{"session_id":"jane.doe@example.com","account_id":"a","start_time":"yesterday at jane.doe@example.com"}`), MoveoOptions{})
+	requireProblem(t, problemsOf(t, err), "$.start_time", "not a timestamp")
+	assert.NotContains(t, err.Error(), "jane")
 }

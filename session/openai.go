@@ -52,10 +52,12 @@ type OpenAILogOptions struct {
 // FromOpenAILog converts an OpenAI-style agent log into captures. data is an
 // array of chat messages, or an object holding them under "messages" (a
 // chat-completions request) or "traj" (a recorded trajectory). Each message
-// has a role — system (or developer), user, assistant or tool — a content
-// (a string, null, or an array of parts whose text parts are joined with
-// newlines), an assistant's tool_calls ([{id, type, function: {name,
-// arguments}}]) and a tool message's tool_call_id.
+// has a role — system (or developer), user, assistant, tool or, in logs of
+// the older function-calling API, function — a content (a string, null, or
+// an array of parts whose text parts are joined with newlines), an
+// assistant's tool_calls ([{id, type, function: {name, arguments}}]) or
+// legacy function_call ({name, arguments}), an assistant's refusal, a tool
+// message's tool_call_id and a function message's name.
 //
 // The conversion:
 //
@@ -68,38 +70,47 @@ type OpenAILogOptions struct {
 //     Its timestamp is synthesised: opts.StartedAt plus TurnInterval times
 //     its position among the transcript messages (0, 1, 2, ...). EndedAt is
 //     the last message's timestamp (StartedAt when there is none).
+//   - An assistant message's refusal (the text the model wrote when it
+//     declined, with content null) becomes its content; when the message
+//     has content as well, the refusal follows it after a blank line.
 //   - An assistant message's tool_calls are kept on the message and each
-//     becomes a tool call entry of that assistant turn.
+//     becomes a tool call entry of that assistant turn. A legacy
+//     function_call becomes one more tool call of that turn, with an id
+//     derived from opts.SessionID and the message's index (a UUID).
 //   - A tool message becomes a [RoleTool] message whose content is the
 //     tool's output and whose tool_results names the call; the output is
 //     also the call entry's result — or its error, when it starts with one
-//     of opts.ToolErrorPrefixes.
+//     of opts.ToolErrorPrefixes. A legacy function message is the result
+//     of the earliest unanswered function_call of the function it names,
+//     and becomes a [RoleTool] message the same way.
 //   - A call to one of opts.HandoffTools records a handoff event at its
 //     message's timestamp.
 //
 // Problems — an unknown role, a tool call without an id, an id used twice,
-// a tool message naming no earlier call, missing or malformed options — are
-// reported together as a [*ValidationError] (matching [ErrInvalid]) with the
-// JSON path of each offending value (or the option's name).
+// a tool message naming no earlier call, a function message naming no
+// unanswered function_call, missing or malformed options — are reported
+// together as a [*ValidationError] (matching [ErrInvalid]) with the JSON
+// path of each offending value (or the option's name); the messages do not
+// repeat the values.
 func FromOpenAILog(data []byte, opts OpenAILogOptions) (*Captures, error) {
 	var ps problems
 	if !IsUUID(opts.SessionID) {
-		ps.add("OpenAILogOptions.SessionID", "%q is not a UUID", opts.SessionID)
+		ps.add("OpenAILogOptions.SessionID", "is not a UUID")
 	}
 	if !IsUUID(opts.OrganizationID) {
-		ps.add("OpenAILogOptions.OrganizationID", "%q is not a UUID", opts.OrganizationID)
+		ps.add("OpenAILogOptions.OrganizationID", "is not a UUID")
 	}
 	if opts.AgentID != nil && !IsUUID(*opts.AgentID) {
-		ps.add("OpenAILogOptions.AgentID", "%q is not a UUID", *opts.AgentID)
+		ps.add("OpenAILogOptions.AgentID", "is not a UUID")
 	}
 	if opts.StartedAt.IsZero() {
 		ps.add("OpenAILogOptions.StartedAt", "is not set")
 	}
 	if opts.TurnInterval < 0 {
-		ps.add("OpenAILogOptions.TurnInterval", "%v is negative", opts.TurnInterval)
+		ps.add("OpenAILogOptions.TurnInterval", "is negative")
 	}
 	if opts.Status != "" && !opts.Status.Valid() {
-		ps.add("OpenAILogOptions.Status", "%q is not a session status", opts.Status)
+		ps.add("OpenAILogOptions.Status", "is not a session status")
 	}
 	if err := ps.err("agent log"); err != nil {
 		return nil, err
@@ -107,7 +118,7 @@ func FromOpenAILog(data []byte, opts OpenAILogOptions) (*Captures, error) {
 
 	root, err := decodeLoose(data)
 	if err != nil {
-		ps.add("$", "not valid JSON: %v", err)
+		ps.add("$", "%s", notJSON(err))
 		return nil, ps.err("agent log")
 	}
 	msgs, path := openAIMessages(root, &ps)
@@ -120,7 +131,7 @@ func FromOpenAILog(data []byte, opts OpenAILogOptions) (*Captures, error) {
 		interval = time.Second
 	}
 	if n := time.Duration(len(msgs)); n > 0 && interval > time.Duration(math.MaxInt64)/n {
-		ps.add("OpenAILogOptions.TurnInterval", "%v times %d messages overflows a duration", interval, n)
+		ps.add("OpenAILogOptions.TurnInterval", "times the %d messages overflows a duration", n)
 		return nil, ps.err("agent log")
 	}
 	c := &Captures{
@@ -149,9 +160,40 @@ func FromOpenAILog(data []byte, opts OpenAILogOptions) (*Captures, error) {
 		systemCount int
 		systemHash  = sha256.New()
 		calls       = map[string]int{} // tool_call_id -> index in c.ToolCalls
+		callAt      = map[string]string{}
 		answered    = map[string]string{}
+		functions   = map[string][]string{} // function name -> ids of its unanswered function_calls
 		position    int
 	)
+	// addCall records a tool call of the assistant turn turnID.
+	addCall := func(entry *MessageEntry, call ToolCall, at, turnID string, when time.Time) {
+		if _, dup := calls[call.ID]; dup {
+			ps.add(at, "repeats the id of the tool call at %s", callAt[call.ID])
+			return
+		}
+		calls[call.ID] = len(c.ToolCalls)
+		callAt[call.ID] = at
+		entry.ToolCalls = append(entry.ToolCalls, call)
+		c.ToolCalls = append(c.ToolCalls, ToolCallEntry{
+			ToolCallID: call.ID, AssistantTurnID: turnID, Name: call.Function.Name, Arguments: call.Function.Arguments,
+		})
+		if slices.Contains(opts.HandoffTools, call.Function.Name) {
+			c.HandoffEvents = append(c.HandoffEvents, HandoffEvent{Timestamp: when, Reason: ptr(call.Function.Name)})
+		}
+	}
+	// addResult records, on entry, the result of the call id.
+	addResult := func(entry *MessageEntry, id, content string) {
+		result := &ToolResult{ToolCallID: id, Output: content}
+		call := &c.ToolCalls[calls[id]]
+		if hasAnyPrefix(content, opts.ToolErrorPrefixes) {
+			result.Error = ptr(content)
+			call.Error = ptr(content)
+		} else {
+			call.Result = ptr(content)
+		}
+		entry.Role = RoleTool
+		entry.ToolResults = result
+	}
 	for i, v := range msgs {
 		at := path + schemaval.Index(i)
 		m, ok := r.object(v, at)
@@ -175,54 +217,63 @@ func FromOpenAILog(data []byte, opts OpenAILogOptions) (*Captures, error) {
 			if opts.Model != "" {
 				entry.ModelUsed = ptr(opts.Model)
 			}
+			if refusal, ok := m.str("refusal"); ok && refusal != "" {
+				if entry.Content == "" {
+					entry.Content = refusal
+				} else {
+					entry.Content += "\n\n" + refusal
+				}
+			}
 			for j, tc := range m.array("tool_calls") {
 				tat := m.at("tool_calls") + schemaval.Index(j)
-				call, ok := openAIToolCall(r, tc, tat)
-				if !ok {
-					continue
+				if call, ok := openAIToolCall(r, tc, tat); ok {
+					addCall(&entry, call, tat+".id", turnID, when)
 				}
-				if k, dup := calls[call.ID]; dup {
-					ps.add(tat+".id", "%q repeats the id of an earlier tool call (tool_calls entry %d)", call.ID, k)
-					continue
-				}
-				calls[call.ID] = len(c.ToolCalls)
-				entry.ToolCalls = append(entry.ToolCalls, call)
-				c.ToolCalls = append(c.ToolCalls, ToolCallEntry{
-					ToolCallID: call.ID, AssistantTurnID: turnID, Name: call.Function.Name, Arguments: call.Function.Arguments,
-				})
-				if slices.Contains(opts.HandoffTools, call.Function.Name) {
-					c.HandoffEvents = append(c.HandoffEvents, HandoffEvent{Timestamp: when, Reason: ptr(call.Function.Name)})
+			}
+			if fc := m.raw("function_call"); fc != nil {
+				fat := m.at("function_call")
+				if fn, ok := openAIFunction(r, fc, fat); ok {
+					id := derivedUUID("openai-function-call", strings.ToLower(opts.SessionID), strconv.Itoa(i))
+					addCall(&entry, ToolCall{ID: id, Type: ToolCallTypeFunction, Function: fn}, fat, turnID, when)
+					functions[fn.Name] = append(functions[fn.Name], id)
 				}
 			}
 		case "tool":
 			id, _ := m.str("tool_call_id")
-			k, known := calls[id]
+			_, known := calls[id]
 			switch {
 			case id == "":
 				ps.add(m.at("tool_call_id"), "is missing: a tool message must name the call it answers")
 				continue
 			case !known:
-				ps.add(m.at("tool_call_id"), "%q names no earlier tool call", id)
+				ps.add(m.at("tool_call_id"), "names no earlier tool call")
 				continue
 			case answered[id] != "":
-				ps.add(m.at("tool_call_id"), "%q was already answered at %s", id, answered[id])
+				ps.add(m.at("tool_call_id"), "names a call already answered at %s", answered[id])
 				continue
 			}
 			answered[id] = at
-			result := &ToolResult{ToolCallID: id, Output: content}
-			call := &c.ToolCalls[k]
-			if hasAnyPrefix(content, opts.ToolErrorPrefixes) {
-				result.Error = ptr(content)
-				call.Error = ptr(content)
-			} else {
-				call.Result = ptr(content)
+			addResult(&entry, id, content)
+		case "function":
+			name, _ := m.str("name")
+			pending := functions[name]
+			switch {
+			case name == "":
+				ps.add(m.at("name"), "is missing: a function message must name the function whose result it is")
+				continue
+			case len(pending) == 0:
+				ps.add(m.at("name"), "names no function of an earlier, unanswered function_call")
+				continue
 			}
-			entry.ToolResults = result
+			id := pending[0]
+			functions[name] = pending[1:]
+			answered[id] = at
+			addResult(&entry, id, content)
 		case "":
 			ps.add(m.at("role"), "is missing")
 			continue
 		default:
-			ps.add(m.at("role"), "%q is not one of system, developer, user, assistant, tool", role)
+			ps.add(m.at("role"), "is not one of system, developer, user, assistant, tool, function")
 			continue
 		}
 		c.Messages = append(c.Messages, entry)
@@ -312,10 +363,21 @@ func openAIToolCall(r reader, v any, at string) (ToolCall, bool) {
 	if typ == "" {
 		typ = ToolCallTypeFunction
 	}
-	fn, ok := r.object(o.raw("function"), o.at("function"))
-	if !ok {
+	fn, ok := openAIFunction(r, o.raw("function"), o.at("function"))
+	if !ok || len(r.ps.list) > before {
 		return ToolCall{}, false
 	}
+	return ToolCall{ID: id, Type: typ, Function: fn}, true
+}
+
+// openAIFunction reads the function of a tool call, or a legacy
+// function_call: {name, arguments}.
+func openAIFunction(r reader, v any, at string) (ToolCallFunction, bool) {
+	fn, ok := r.object(v, at)
+	if !ok {
+		return ToolCallFunction{}, false
+	}
+	before := len(r.ps.list)
 	name, _ := fn.str("name")
 	if name == "" {
 		r.ps.add(fn.at("name"), "is missing")
@@ -329,14 +391,14 @@ func openAIToolCall(r reader, v any, at string) (ToolCall, bool) {
 		// Some logs store the arguments decoded; keep them as JSON text.
 		b, err := json.Marshal(a)
 		if err != nil {
-			r.ps.add(fn.at("arguments"), "does not encode as JSON: %v", err)
+			r.ps.add(fn.at("arguments"), "does not encode as JSON")
 		}
 		args = string(b)
 	}
 	if len(r.ps.list) > before {
-		return ToolCall{}, false
+		return ToolCallFunction{}, false
 	}
-	return ToolCall{ID: id, Type: typ, Function: ToolCallFunction{Name: name, Arguments: args}}, true
+	return ToolCallFunction{Name: name, Arguments: args}, true
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {

@@ -74,7 +74,8 @@ func TestFromOpenAILogTauBench(t *testing.T) {
 			switch meta.TaskID {
 			case 15: // a tool error, no handoff
 				assert.Empty(t, in.HandoffEvents)
-				assert.Equal(t, OutcomeResolved, *in.Outcome)
+				assert.Nil(t, in.Outcome, "a failed task (reward 0) is not claimed resolved")
+				assert.Nil(t, in.CompletionReason)
 				var errs int
 				for _, tc := range in.ToolCalls {
 					if tc.Error != nil {
@@ -87,6 +88,7 @@ func TestFromOpenAILogTauBench(t *testing.T) {
 			case 16: // no tools at all
 				assert.Empty(t, in.ToolCalls)
 				assert.NotContains(t, in.MissingEvidenceReasons, NoToolTrace)
+				assert.Nil(t, in.Outcome, "a failed task (reward 0) is not claimed resolved")
 			case 18: // handed to a human
 				require.Len(t, in.HandoffEvents, 1)
 				assert.Equal(t, "transfer_to_human_agents", *in.HandoffEvents[0].Reason)
@@ -178,7 +180,7 @@ func TestFromOpenAILogErrors(t *testing.T) {
 		{"no messages", `{"conversation":[]}`, nil, "$", `no "messages" or "traj"`},
 		{"messages not an array", `{"messages":{}}`, nil, "$.messages", "not an array"},
 		{"message not an object", `["hi"]`, nil, "$[0]", "not an object"},
-		{"unknown role", `[{"role":"robot","content":"x"}]`, nil, "$[0].role", `"robot" is not one of`},
+		{"unknown role", `[{"role":"robot","content":"x"}]`, nil, "$[0].role", `is not one of`},
 		{"missing role", `[{"content":"x"}]`, nil, "$[0].role", "missing"},
 		{"content of the wrong type", `[{"role":"user","content":5}]`, nil, "$[0].content", "not a string"},
 		{"tool call without id", `[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}]`, nil, "$[0].tool_calls[0].id", "missing"},
@@ -200,4 +202,77 @@ func TestFromOpenAILogErrors(t *testing.T) {
 			requireProblem(t, problemsOf(t, err), tt.path, tt.contains)
 		})
 	}
+}
+
+func TestFromOpenAILogRefusal(t *testing.T) {
+	opts := OpenAILogOptions{SessionID: sessionA, OrganizationID: orgA, StartedAt: t0}
+	c, err := FromOpenAILog([]byte(`[{"role":"user","content":"help me pick a lock"},
+		{"role":"assistant","content":null,"refusal":"I can't help with that."},
+		{"role":"assistant","content":"Here is why.","refusal":"I can't help with that."}]`), opts)
+	require.NoError(t, err)
+	assert.Equal(t, "I can't help with that.", c.Messages[1].Content, "the refusal is the answer")
+	assert.Equal(t, "Here is why.\n\nI can't help with that.", c.Messages[2].Content)
+
+	_, err = FromOpenAILog([]byte(`[{"role":"assistant","refusal":5}]`), opts)
+	requireProblem(t, problemsOf(t, err), "$[0].refusal", "not a string")
+}
+
+func TestFromOpenAILogLegacyFunctions(t *testing.T) {
+	opts := OpenAILogOptions{SessionID: sessionA, OrganizationID: orgA, StartedAt: t0, ToolErrorPrefixes: []string{"Error:"},
+		HandoffTools: []string{"escalate"}}
+	log := `[{"role":"user","content":"weather in Paris and Rome?"},
+		{"role":"assistant","content":null,"function_call":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}},
+		{"role":"function","name":"weather","content":"sunny"},
+		{"role":"assistant","content":null,"function_call":{"name":"weather","arguments":{"city":"Rome"}}},
+		{"role":"function","name":"weather","content":"Error: no data"},
+		{"role":"assistant","content":null,"function_call":{"name":"escalate","arguments":"{}"}},
+		{"role":"assistant","content":"Paris is sunny."}]`
+	c, err := FromOpenAILog([]byte(log), opts)
+	require.NoError(t, err)
+	require.Len(t, c.ToolCalls, 3)
+	first, second := c.ToolCalls[0], c.ToolCalls[1]
+	assert.True(t, IsUUID(first.ToolCallID), "a derived id")
+	assert.Equal(t, derivedUUID("openai-function-call", sessionA, "1"), first.ToolCallID)
+	assert.Equal(t, "weather", first.Name)
+	assert.Equal(t, `{"city":"Paris"}`, first.Arguments)
+	assert.Equal(t, "sunny", *first.Result)
+	assert.Equal(t, `{"city":"Rome"}`, second.Arguments)
+	assert.Equal(t, "Error: no data", *second.Error)
+	assert.Equal(t, c.Messages[1].TurnID, first.AssistantTurnID)
+	require.Len(t, c.Messages[1].ToolCalls, 1)
+	assert.Equal(t, first.ToolCallID, c.Messages[1].ToolCalls[0].ID)
+	assert.Equal(t, RoleTool, c.Messages[2].Role, "a function message is a tool result")
+	assert.Equal(t, &ToolResult{ToolCallID: first.ToolCallID, Output: "sunny"}, c.Messages[2].ToolResults)
+	assert.Len(t, c.HandoffEvents, 1)
+
+	in, err := (&Assembler{Redactor: DefaultRedactor()}).Assemble(t.Context(), c)
+	require.NoError(t, err)
+	assert.NotContains(t, in.MissingEvidenceReasons, NoToolTrace)
+	assert.Equal(t, map[string]any{"city": "Paris"}, in.ToolCalls[0].ArgumentsParsed)
+
+	for _, tt := range []struct{ name, data, path, contains string }{
+		{"function without a call", `[{"role":"function","name":"weather","content":"x"}]`, "$[0].name", "no function of an earlier"},
+		{"function without a name", `[{"role":"function","content":"x"}]`, "$[0].name", "missing"},
+		{"answered twice", `[{"role":"assistant","function_call":{"name":"f"}},{"role":"function","name":"f","content":"1"},{"role":"function","name":"f","content":"2"}]`, "$[2].name", "no function of an earlier, unanswered"},
+		{"function_call without a name", `[{"role":"assistant","function_call":{"arguments":"{}"}}]`, "$[0].function_call.name", "missing"},
+		{"function_call not an object", `[{"role":"assistant","function_call":"f"}]`, "$[0].function_call", "not an object"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := FromOpenAILog([]byte(tt.data), opts)
+			requireProblem(t, problemsOf(t, err), tt.path, tt.contains)
+		})
+	}
+}
+
+// TestFromOpenAILogMetadataIsRedacted: the caller's metadata lands in
+// customer_metadata, which the assembler redacts.
+func TestFromOpenAILogMetadataIsRedacted(t *testing.T) {
+	opts := OpenAILogOptions{SessionID: sessionA, OrganizationID: orgA, StartedAt: t0,
+		Metadata: map[string]any{"customer": map[string]any{"email": "jane.doe@example.com", "phone": "+1 415 555 2671"}, "tier": "gold"}}
+	c, err := FromOpenAILog([]byte(`[{"role":"user","content":"hi"}]`), opts)
+	require.NoError(t, err)
+	in, err := (&Assembler{Redactor: DefaultRedactor()}).Assemble(t.Context(), c)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"email": "[EMAIL]", "phone": "[PHONE]"}, in.CustomerMetadata["customer"])
+	assert.Equal(t, "gold", in.CustomerMetadata["tier"])
 }

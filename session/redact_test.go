@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -62,6 +63,51 @@ func TestDefaultRedactorFinds(t *testing.T) {
 		{"19 digits 6304000000000000000?", "19 digits [CARD]?"},
 		// Several kinds at once.
 		{"jane@x.io / +1 415 555 2671 / 4111111111111111", "[EMAIL] / [PHONE] / [CARD]"},
+
+		// Unicode spaces and dashes separate groups like their ASCII forms;
+		// the replacement is made in the original text.
+		{"call 415\u00a0555\u00a02671 now", "call [PHONE] now"},            // no-break spaces
+		{"card 4111\u202f1111\u202f1111\u202f1111.", "card [CARD]."},       // narrow no-break spaces
+		{"4111\u20071111\u20071111\u20071111", "[CARD]"},                   // figure spaces
+		{"415\u2011555\u20112671", "[PHONE]"},                              // non-breaking hyphens
+		{"415\u2013555\u20132671", "[PHONE]"},                              // en dashes
+		{"+44\u00a020\u00a07946\u00a00958", "[PHONE]"},                     // no-break spaces after "+"
+		{"pay 4111 - 1111 - 1111 - 1111 today", "pay [CARD] today"},        // " - " between groups
+		{"415 - 555 - 2671", "[PHONE]"},                                    // " - " between groups
+		{"4111  1111  1111  1111", "[CARD]"},                               // double spaces between groups
+		{"4111\u00a0\u00a01111\u00a0\u00a01111\u00a0\u00a01111", "[CARD]"}, // double no-break spaces
+		// The "00" international prefix.
+		{"0044 20 7946 0958", "[PHONE]"},
+		{"00 44 20 7946 0958", "[PHONE]"},
+		{"dial 001 415 555 2671", "dial [PHONE]"},
+		{"0033 1 23 45 67 89", "[PHONE]"},
+		// A card number after an abbreviation's dot.
+		{"card no.4111111111111111", "card no.[CARD]"},
+		{"Card No.4111111111111111", "Card No.[CARD]"},
+		{"tel.020 7946 0958", "tel.[PHONE]"},
+		// A cue word makes an ungrouped national number a phone number.
+		{"call 02079460958", "call [PHONE]"},
+		{"phone: 0456-7890-12", "phone: [PHONE]"},
+		{"reach me on 020 7946 0958", "reach me on [PHONE]"},
+		// Internationalised e-mail addresses.
+		{"write to josé@example.com", "write to [EMAIL]"},
+		{"ünal@exämple.de", "[EMAIL]"},
+		{"jane@例え.jp", "[EMAIL]"},
+		{"иван@пример.рф", "[EMAIL]"},
+		{"メールはjane@example.comです", "メールは[EMAIL]です"},
+		{"jane＠example.com", "[EMAIL]"},
+		// JSON escapes: a letter escape is a boundary, \uXXXX is the
+		// character it stands for.
+		{`{"note":"call\n415-555-2671"}`, `{"note":"call\n[PHONE]"}`},
+		{`line one\n4111 1111 1111 1111`, `line one\n[CARD]`},
+		{`"jane\u0040example.com"`, `"[EMAIL]"`},
+		{`jos\u00e9@example.com`, `[EMAIL]`},
+		{`call\t+1 415 555 2671`, `call\t[PHONE]`},
+		{`\u0034111111111111111`, `[CARD]`},
+		// What a replacement leaves is classified as it will be next time.
+		{"4111 1111 1111 1111 4111111111111111", "[CARD] [CARD]"},
+		{"4111111111111111 020 7946 0958", "[CARD] [PHONE]"},
+		{"12+14155552671", "12[PHONE]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -99,8 +145,65 @@ func TestDefaultRedactorLeavesAlone(t *testing.T) {
 		"0000 0000 0000",                       // zeros: not a phone, too short for a card
 		"00 44 20 7946",                        // too few digits with double zero
 		"zip 78750, 94103-1234",                // postal codes
+
+		// Order numbers and references: a card is never a part of a longer
+		// run, a run of one digit is no card, and a national number needs
+		// phone-like grouping or a cue word.
+		"9400 1000 0000 0000 0000 00",          // 22-digit tracking number
+		"9400 1000 0000 0000 0000",             // 20-digit tracking number
+		"tracking 9205 5000 0000 0000 0000 00", // USPS
+		"0000 0000 0000 0000",                  // all zeros pass Luhn
+		"1111-1111-1111-1111",                  // one digit repeated
+		"4111 111 1111 1111 11",                // a valid number, not grouped like a card
+		"41 1111 1111 1111 11",                 // a valid number, not grouped like a card
+		"SKU 0456-7890-12",                     // grouped like no phone
+		"0456-7890-12",                         // grouped like no phone, no cue
+		"order 012 3456 7890",                  // a cue word says what it is
+		"order number 020 7946 0958",           // the cue word is two words back
+		"invoice #0161 496 0000",               // cue word, then "#"
+		"1Z 999 AA1 01 2345 6784",              // UPS: follows a code of letters and digits
+		"01 02 2024 10 30",                     // a date and a time
+		"ref 00 44 20 7946 0958",               // "00" number after a cue word
+		"0012 3456 7890 1234 5678 90",          // too long for "00"
+		"01 2345 67",                           // too short
 	} {
 		assert.Equal(t, s, redactDefault(t, s), "%q must survive", s)
+	}
+}
+
+// TestDefaultRedactorLeavesTrackingNumbers redacts many made-up tracking
+// and order numbers of 20 and 22 digits, grouped in fours: none may lose
+// a card-shaped piece.
+func TestDefaultRedactorLeavesTrackingNumbers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, digits := range []int{20, 22} {
+		for range 2000 {
+			var b strings.Builder
+			for i := range digits {
+				if i > 0 && i%4 == 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+			s := "tracking number " + b.String() + " shipped"
+			require.Equal(t, s, redactDefault(t, s))
+			require.Equal(t, b.String(), redactDefault(t, b.String()))
+		}
+	}
+}
+
+// TestDefaultRedactorIsIdempotent: redacting a redacted text changes
+// nothing, for every case of the tables.
+func TestDefaultRedactorIsIdempotent(t *testing.T) {
+	for _, s := range []string{
+		"4111 1111 1111 1111 4111111111111111 020 7946 0958",
+		"0010 0000000000+00000000000011 00",
+		"call 415 555 2671 or 0456 7890 12",
+		"+14155552671-4111111111111111",
+		"room 12 (415) 555-2671 0456-7890-12",
+	} {
+		once := redactDefault(t, s)
+		assert.Equal(t, once, redactDefault(t, once), "%q", s)
 	}
 }
 

@@ -1,5 +1,7 @@
 package session
 
+import "strings"
+
 // SessionStatus is where a session is in its life. A session can be
 // analysed only once its status is terminal (see [SessionStatus.IsTerminal]).
 type SessionStatus string
@@ -53,14 +55,17 @@ func (s SessionStatus) IsTerminal() bool {
 
 // SessionTerminationReason says why a session ended. The empty reason means
 // none was recorded. Hosts may use reasons of their own; [DeriveOutcome]
-// treats a reason it does not know like the empty one, and the assembler
-// keeps its text as completion_reason.
+// matches the known ones case-insensitively (and ignoring surrounding
+// spaces), treats a reason it does not know like the empty one, and the
+// assembler keeps its text as completion_reason.
 type SessionTerminationReason string
 
 // The termination reasons.
 const (
-	// ReasonUserEnded: the user closed a conversation the agent had
-	// answered, and nothing failed.
+	// ReasonUserEnded: the user closed the conversation, and nothing
+	// failed. That the user left says nothing about whether the issue was
+	// resolved, so a completed session with this reason has no outcome; a
+	// host that knows the issue was resolved reports ReasonAgentResolved.
 	ReasonUserEnded SessionTerminationReason = "user_ended"
 	// ReasonAgentResolved: the agent (or the user's confirmation) marked
 	// the issue resolved.
@@ -114,14 +119,31 @@ func (r SessionTerminationReason) Valid() bool {
 	return false
 }
 
+// canonical returns r as one of [AllReasons] when it names one, ignoring
+// case and surrounding spaces, and r unchanged otherwise.
+func (r SessionTerminationReason) canonical() SessionTerminationReason {
+	t := strings.TrimSpace(string(r))
+	for _, v := range AllReasons() {
+		if strings.EqualFold(t, string(v)) {
+			return v
+		}
+	}
+	return r
+}
+
 // DeriveOutcome returns the outcome of a session that ended with status and
-// reason, and false (with an empty outcome) when status is not terminal —
-// unknown statuses included. It never panics. The table, status across the
-// top, reason down the side ("—" is the empty reason or one this package
-// does not know):
+// reason, and false (with an empty outcome) when there is none: when status
+// is not terminal — unknown statuses included — or when the session
+// completed without a reason that says how (see below). The outcome is
+// nullable in the input, and an outcome is never claimed without evidence:
+// a completed session whose reason is missing, unknown or only says the
+// user left is not assumed resolved. Known reasons match case-insensitively.
+// It never panics. The table, status across the top, reason down the side
+// ("(none)" is the empty reason or one this package does not know, and "—"
+// means no outcome):
 //
 //	reason                    completed     expired       failed
-//	user_ended                resolved      expired       error
+//	user_ended                —             expired       error
 //	agent_resolved            resolved      expired       error
 //	agent_unresolved          unresolved    expired       error
 //	handed_off                transferred   transferred   error
@@ -134,7 +156,7 @@ func (r SessionTerminationReason) Valid() bool {
 //	busy                      call_failed   call_failed   call_failed
 //	call_failed               call_failed   call_failed   call_failed
 //	error                     error         error         error
-//	—                         resolved      expired       error
+//	(none)                    —             expired       error
 //
 // In words: the reason decides, except that an expired session whose
 // reason does not explain the expiry is expired, and a failed session whose
@@ -144,6 +166,7 @@ func DeriveOutcome(status SessionStatus, reason SessionTerminationReason) (Knowl
 	if !status.IsTerminal() {
 		return "", false
 	}
+	reason = reason.canonical()
 	switch reason {
 	case ReasonUserLeftBeforeAnswer:
 		return OutcomeAbandoned, true
@@ -169,9 +192,10 @@ func DeriveOutcome(status SessionStatus, reason SessionTerminationReason) (Knowl
 		return OutcomeExpired, true
 	}
 	switch reason {
+	case ReasonAgentResolved:
+		return OutcomeResolved, true
 	case ReasonAgentUnresolved:
 		return OutcomeUnresolved, true
-	default: // user_ended, agent_resolved, empty or unknown
-		return OutcomeResolved, true
 	}
+	return "", false // completed: user_ended, empty or unknown
 }

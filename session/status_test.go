@@ -28,11 +28,13 @@ func TestIsTerminal(t *testing.T) {
 }
 
 // TestDeriveOutcomeTable checks every (status, reason) pair, unknown values
-// included, against the table documented on DeriveOutcome.
+// included, against the table documented on DeriveOutcome. An empty
+// outcome in the table is "no outcome".
 func TestDeriveOutcomeTable(t *testing.T) {
 	type row struct{ completed, expired, failed KnowledgeGapAnalysisOutcome }
+	const none KnowledgeGapAnalysisOutcome = ""
 	table := map[SessionTerminationReason]row{
-		ReasonUserEnded:            {OutcomeResolved, OutcomeExpired, OutcomeError},
+		ReasonUserEnded:            {none, OutcomeExpired, OutcomeError},
 		ReasonAgentResolved:        {OutcomeResolved, OutcomeExpired, OutcomeError},
 		ReasonAgentUnresolved:      {OutcomeUnresolved, OutcomeExpired, OutcomeError},
 		ReasonHandedOff:            {OutcomeTransferred, OutcomeTransferred, OutcomeError},
@@ -45,9 +47,15 @@ func TestDeriveOutcomeTable(t *testing.T) {
 		ReasonBusy:                 {OutcomeCallFailed, OutcomeCallFailed, OutcomeCallFailed},
 		ReasonCallFailed:           {OutcomeCallFailed, OutcomeCallFailed, OutcomeCallFailed},
 		ReasonError:                {OutcomeError, OutcomeError, OutcomeError},
-		"":                         {OutcomeResolved, OutcomeExpired, OutcomeError},
-		"caller_hung_up_on_hold":   {OutcomeResolved, OutcomeExpired, OutcomeError},
-		"USER_ENDED":               {OutcomeResolved, OutcomeExpired, OutcomeError},
+		"":                         {none, OutcomeExpired, OutcomeError},
+		"caller_hung_up_on_hold":   {none, OutcomeExpired, OutcomeError},
+		// Known reasons match case-insensitively, surrounding spaces aside.
+		"USER_ENDED":          {none, OutcomeExpired, OutcomeError},
+		"Agent_Resolved":      {OutcomeResolved, OutcomeExpired, OutcomeError},
+		" agent_unresolved\t": {OutcomeUnresolved, OutcomeExpired, OutcomeError},
+		"HANDED_OFF":          {OutcomeTransferred, OutcomeTransferred, OutcomeError},
+		"Voicemail":           {OutcomeVoicemail, OutcomeVoicemail, OutcomeVoicemail},
+		"agent resolved":      {none, OutcomeExpired, OutcomeError},
 	}
 	for _, r := range AllReasons() {
 		_, listed := table[r]
@@ -70,8 +78,12 @@ func TestDeriveOutcomeTable(t *testing.T) {
 				assert.Empty(t, got)
 				continue
 			}
-			assert.True(t, ok, "(%q, %q)", status, reason)
 			assert.Equal(t, expected, got, "(%q, %q)", status, reason)
+			if expected == none {
+				assert.False(t, ok, "(%q, %q): no outcome is claimed without evidence", status, reason)
+				continue
+			}
+			assert.True(t, ok, "(%q, %q)", status, reason)
 			assert.True(t, got.Valid())
 		}
 	}

@@ -97,8 +97,12 @@ type SessionAnalysisInput struct {
 	MissingEvidenceReasons []MissingEvidenceReason `json:"missing_evidence_reasons"`
 }
 
-// Missing reports whether r is among in's MissingEvidenceReasons.
+// Missing reports whether r is among in's MissingEvidenceReasons; false
+// for a nil input.
 func (in *SessionAnalysisInput) Missing(r MissingEvidenceReason) bool {
+	if in == nil {
+		return false
+	}
 	for _, m := range in.MissingEvidenceReasons {
 		if m == r {
 			return true
@@ -107,8 +111,12 @@ func (in *SessionAnalysisInput) Missing(r MissingEvidenceReason) bool {
 	return false
 }
 
-// Message returns the message whose turn_id is turnID, or nil.
+// Message returns the message whose turn_id is turnID, or nil (also for a
+// nil input).
 func (in *SessionAnalysisInput) Message(turnID string) *MessageEntry {
+	if in == nil {
+		return nil
+	}
 	for i := range in.Messages {
 		if in.Messages[i].TurnID == turnID {
 			return &in.Messages[i]

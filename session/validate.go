@@ -24,24 +24,36 @@ import (
 //   - turn_ids are unique (UUIDs compare case-insensitively);
 //   - message timestamps are ordered: each is equal to or later than the
 //     one before (non-decreasing, since two messages may share a clock tick);
+//   - every message lies within the session: not before started_at, and
+//     not after ended_at when it is set;
+//   - user and tool messages ask for no tool calls;
+//   - a message's tool_results names a tool call of the session: the id of
+//     a tool call entry or of a message's tool_calls;
 //   - a truncated message has an original_char_count greater than its
 //     content's length in characters, and a message that is not truncated
 //     has none;
 //   - each citation's, retrieval trace's and tool call's assistant_turn_id
 //     names a message whose role is "assistant";
 //   - rag_query_ids are unique, and so are tool_call_ids;
-//   - latencies are not negative; a CSAT score lies between 0 and
-//     scale_max, which is at least 1; kb_versions maps UUIDs to counts that
-//     are not negative;
+//   - latencies are not negative; a feedback rating is not negative; a CSAT
+//     score lies between 0 and scale_max, which is at least 1 (the API sets
+//     no lower bound, and surveys scored from 0 exist); kb_versions maps
+//     UUIDs to counts that are not negative;
 //   - missing_evidence_reasons does not repeat a reason.
 //
 // Each problem carries the JSON path of the offending value, such as
-// "$.citations[1].assistant_turn_id".
+// "$.citations[1].assistant_turn_id", and says what is wrong without
+// repeating the value, which may be personal data. A nil input is one
+// problem at "$".
 func (in *SessionAnalysisInput) Validate() error {
 	var ps problems
+	if in == nil {
+		ps.add("$", "is nil: there is no input")
+		return ps.err("analysis input")
+	}
 	data, err := json.Marshal(in)
 	if err != nil {
-		ps.add("$", "does not encode as JSON: %v", err)
+		ps.add("$", "does not encode as JSON")
 		return ps.err("analysis input")
 	}
 	if err := schemaProblems(&ps, data); err != nil {
@@ -69,7 +81,7 @@ func ParseInput(data []byte) (*SessionAnalysisInput, error) {
 	var in SessionAnalysisInput
 	if err := json.Unmarshal(data, &in); err != nil {
 		if len(ps.list) == 0 {
-			ps.add("$", "does not decode: %v", err)
+			ps.add("$", "does not decode into an analysis input")
 		}
 		return nil, ps.err("analysis input")
 	}
@@ -88,9 +100,36 @@ func schemaProblems(ps *problems, data []byte) error {
 	found := s.compiled.ValidateJSON(data)
 	sort.SliceStable(found, func(i, j int) bool { return pathKey(found[i].Path) < pathKey(found[j].Path) })
 	for _, p := range found {
-		ps.list = append(ps.list, Problem{Path: p.Path, Message: p.Message})
+		ps.list = append(ps.list, Problem{Path: p.Path, Message: withoutValue(p.Message)})
 	}
 	return nil
+}
+
+// withoutValue rewrites the schema validator's messages that quote the
+// offending value ("'jane@example.com' is not valid uuid: ...") so that
+// they say what is wrong without it.
+func withoutValue(msg string) string {
+	if strings.HasPrefix(msg, "'") {
+		for _, marker := range []string{"' is not valid ", "' does not match pattern "} {
+			if i := strings.LastIndex(msg, marker); i > 0 {
+				rest := msg[i+len(marker):]
+				if j := strings.IndexByte(rest, ':'); j >= 0 {
+					rest = rest[:j]
+				}
+				if strings.HasPrefix(marker, "' is not valid") {
+					return "is not a valid " + rest
+				}
+				return "does not match the pattern " + rest
+			}
+		}
+	}
+	if strings.HasPrefix(msg, "invalid propertyName ") {
+		return "has a property name that is not valid"
+	}
+	if strings.HasPrefix(msg, "not valid JSON: ") {
+		return "not valid JSON"
+	}
+	return msg
 }
 
 // pathKey makes JSON paths sort naturally: array indices compare as
@@ -121,20 +160,30 @@ func pathKey(path string) string {
 }
 
 // crossFieldProblems adds the problems of in's cross-field rules; the
-// message order is checked only when checkOrder is set.
+// message order is checked only when checkOrder is set. Messages never
+// quote the offending values.
 func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool) {
 	if v := in.AnalyzerInputSchemaVersion; v != 0 && v != SchemaVersion {
-		ps.add("$.analyzer_input_schema_version", "is %d; this package reads version %d", v, SchemaVersion)
+		ps.add("$.analyzer_input_schema_version", "is not version %d, the one this package reads", SchemaVersion)
 	}
 	if in.StartedAt.IsZero() {
 		ps.add("$.started_at", "is missing (the zero time)")
 	}
 	if in.EndedAt != nil && !in.StartedAt.IsZero() && in.EndedAt.Before(in.StartedAt) {
-		ps.add("$.ended_at", "%s is before started_at %s", in.EndedAt.Format(time.RFC3339Nano), in.StartedAt.Format(time.RFC3339Nano))
+		ps.add("$.ended_at", "is before started_at")
 	}
 
 	roles := make(map[string]string, len(in.Messages))
 	firstAt := make(map[string]int, len(in.Messages))
+	calls := make(map[string]bool, len(in.ToolCalls))
+	for _, c := range in.ToolCalls {
+		calls[c.ToolCallID] = true
+	}
+	for _, m := range in.Messages {
+		for _, c := range m.ToolCalls {
+			calls[c.ID] = true
+		}
+	}
 	var prev time.Time
 	prevIndex := -1
 	for i, m := range in.Messages {
@@ -149,9 +198,14 @@ func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool)
 		if m.Timestamp.IsZero() {
 			ps.add(at+".timestamp", "is missing (the zero time)")
 		} else {
+			switch {
+			case !in.StartedAt.IsZero() && m.Timestamp.Before(in.StartedAt):
+				ps.add(at+".timestamp", "is before started_at: a message cannot precede its session")
+			case in.EndedAt != nil && m.Timestamp.After(*in.EndedAt):
+				ps.add(at+".timestamp", "is after ended_at: a message cannot follow its session")
+			}
 			if checkOrder && prevIndex >= 0 && m.Timestamp.Before(prev) {
-				ps.add(at+".timestamp", "%s is earlier than the timestamp of $.messages[%d] (%s): messages must be in chronological order",
-					m.Timestamp.Format(time.RFC3339Nano), prevIndex, prev.Format(time.RFC3339Nano))
+				ps.add(at+".timestamp", "is earlier than the timestamp of $.messages[%d]: messages must be in chronological order", prevIndex)
 			}
 			prev, prevIndex = m.Timestamp, i
 		}
@@ -159,9 +213,15 @@ func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool)
 		case m.Truncated && m.OriginalCharCount == nil:
 			ps.add(at+".original_char_count", "is null but the message is truncated")
 		case m.Truncated && *m.OriginalCharCount <= utf8.RuneCountInString(m.Content):
-			ps.add(at+".original_char_count", "%d is not more than the truncated content's %d characters", *m.OriginalCharCount, utf8.RuneCountInString(m.Content))
+			ps.add(at+".original_char_count", "is not more than the truncated content's length in characters")
 		case !m.Truncated && m.OriginalCharCount != nil:
 			ps.add(at+".original_char_count", "is set but the message is not truncated")
+		}
+		if len(m.ToolCalls) > 0 && (m.Role == RoleUser || m.Role == RoleTool) {
+			ps.add(at+".tool_calls", "is set on a %s message: only the agent asks for tool calls", m.Role)
+		}
+		if tr := m.ToolResults; tr != nil && tr.ToolCallID != "" && !calls[tr.ToolCallID] {
+			ps.add(at+".tool_results.tool_call_id", "names no tool call of the session")
 		}
 		nonNegative(ps, at+".latency_ms", m.LatencyMS)
 	}
@@ -172,9 +232,13 @@ func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool)
 		case turnID == "":
 			// the schema reports it
 		case !ok:
-			ps.add(at, "%q names no message of the session", turnID)
+			ps.add(at, "names no message of the session")
 		case role != RoleAssistant:
-			ps.add(at, "%q names a %q message, not an assistant message", turnID, role)
+			if slices.Contains([]string{RoleUser, RoleHumanAgent, RoleTool}, role) {
+				ps.add(at, "names a %q message, not an assistant message", role)
+			} else {
+				ps.add(at, "names a message whose role is not %q", RoleAssistant)
+			}
 		}
 	}
 	seenQuery := map[string]int{}
@@ -220,15 +284,20 @@ func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool)
 			if !IsUUID(kb) {
 				// The schema's propertyNames rule reports this too, but
 				// without the key's path.
-				ps.add("$.kb_snapshot.kb_versions"+schemaval.Key(kb), "the key %q is not a knowledge-base UUID", kb)
+				ps.add("$.kb_snapshot.kb_versions"+schemaval.Key(kb), "the key is not a knowledge-base UUID")
 			}
 			if n := s.KBVersions[kb]; n < 0 {
-				ps.add("$.kb_snapshot.kb_versions"+schemaval.Key(kb), "is %d; a version count cannot be negative", n)
+				ps.add("$.kb_snapshot.kb_versions"+schemaval.Key(kb), "is negative; a version count cannot be")
 			}
 		}
 	}
-	if f := in.UserFeedback; f != nil && f.Timestamp.IsZero() {
-		ps.add("$.user_feedback.timestamp", "is missing (the zero time)")
+	if f := in.UserFeedback; f != nil {
+		if f.Timestamp.IsZero() {
+			ps.add("$.user_feedback.timestamp", "is missing (the zero time)")
+		}
+		if f.Rating != nil && *f.Rating < 0 {
+			ps.add("$.user_feedback.rating", "is negative; a rating cannot be")
+		}
 	}
 	if c := in.CSAT; c != nil {
 		if c.Timestamp.IsZero() {
@@ -239,9 +308,9 @@ func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool)
 			scale = DefaultCSATScaleMax
 		}
 		if scale < 1 {
-			ps.add("$.csat.scale_max", "is %d; it must be at least 1", scale)
+			ps.add("$.csat.scale_max", "is less than 1; it must be at least 1")
 		} else if c.Score < 0 || c.Score > scale {
-			ps.add("$.csat.score", "%d is outside 0..%d (scale_max)", c.Score, scale)
+			ps.add("$.csat.score", "is outside 0..%d (scale_max)", scale)
 		}
 	}
 	if r := in.Reopen; r != nil && r.Timestamp.IsZero() {
@@ -250,7 +319,7 @@ func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool)
 	seenReason := map[MissingEvidenceReason]int{}
 	for i, r := range in.MissingEvidenceReasons {
 		if j, dup := seenReason[r]; dup {
-			ps.add("$.missing_evidence_reasons"+schemaval.Index(i), "repeats %q of $.missing_evidence_reasons[%d]", r, j)
+			ps.add("$.missing_evidence_reasons"+schemaval.Index(i), "repeats $.missing_evidence_reasons[%d]", j)
 		} else {
 			seenReason[r] = i
 		}
@@ -259,6 +328,6 @@ func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool)
 
 func nonNegative(ps *problems, path string, v *int) {
 	if v != nil && *v < 0 {
-		ps.add(path, "is %d; a latency cannot be negative", *v)
+		ps.add(path, "is negative; a latency cannot be")
 	}
 }

@@ -100,6 +100,14 @@ func TestValidateRules(t *testing.T) {
 		{"unknown missing reason", func(in *SessionAnalysisInput) { in.MissingEvidenceReasons = []MissingEvidenceReason{"no_idea"} }, "$.missing_evidence_reasons[0]", ""},
 		{"repeated missing reason", func(in *SessionAnalysisInput) { in.MissingEvidenceReasons = []MissingEvidenceReason{NoCSAT, NoCSAT} }, "$.missing_evidence_reasons[1]", "repeats"},
 		{"metadata does not encode", func(in *SessionAnalysisInput) { in.CustomerMetadata = map[string]any{"f": func() {}} }, "$", "does not encode"},
+		{"message before the start", func(in *SessionAnalysisInput) { in.Messages[0].Timestamp = t0.Add(-time.Second) }, "$.messages[0].timestamp", "before started_at"},
+		{"message after the end", func(in *SessionAnalysisInput) { in.Messages[3].Timestamp = in.EndedAt.Add(time.Millisecond) }, "$.messages[3].timestamp", "after ended_at"},
+		{"user message asks for a tool", func(in *SessionAnalysisInput) { in.Messages[0].ToolCalls = in.Messages[1].ToolCalls }, "$.messages[0].tool_calls", "user message"},
+		{"tool message asks for a tool", func(in *SessionAnalysisInput) {
+			in.Messages[2].ToolCalls = []ToolCall{{ID: "call_9", Function: ToolCallFunction{Name: "f", Arguments: "{}"}}}
+		}, "$.messages[2].tool_calls", "tool message"},
+		{"tool result names no call", func(in *SessionAnalysisInput) { in.Messages[2].ToolResults.ToolCallID = "call_404" }, "$.messages[2].tool_results.tool_call_id", "names no tool call"},
+		{"negative feedback rating", func(in *SessionAnalysisInput) { in.UserFeedback.Rating = ptr(-1) }, "$.user_feedback.rating", "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,6 +116,65 @@ func TestValidateRules(t *testing.T) {
 			ps := problemsOf(t, in.Validate())
 			requireProblem(t, ps, tt.path, tt.contains)
 		})
+	}
+}
+
+func TestValidateAcceptsBoundaries(t *testing.T) {
+	in := validInput(t)
+	in.Messages[0].Timestamp = in.StartedAt
+	in.Messages[3].Timestamp = *in.EndedAt
+	require.NoError(t, in.Validate(), "messages at the start and at the end are within the session")
+
+	in = validInput(t)
+	in.EndedAt = nil
+	in.Messages[3].Timestamp = t0.Add(24 * time.Hour)
+	require.NoError(t, in.Validate(), "no end: no upper bound")
+
+	in = validInput(t)
+	in.ToolCalls = nil
+	require.NoError(t, in.Validate(), "a tool result may name a call only a message records")
+	in.UserFeedback.Rating = ptr(0)
+	require.NoError(t, in.Validate())
+}
+
+func TestValidateNil(t *testing.T) {
+	var in *SessionAnalysisInput
+	var err error
+	require.NotPanics(t, func() { err = in.Validate() })
+	requireProblem(t, problemsOf(t, err), "$", "nil")
+	assert.False(t, in.Missing(NoCSAT))
+	assert.Nil(t, in.Message(turnUser1))
+}
+
+// TestValidationMessagesOmitValues: a problem says what is wrong without
+// repeating the offending value, which may be personal data.
+func TestValidationMessagesOmitValues(t *testing.T) {
+	const secret = "jane.doe@example.com"
+	in := validInput(t)
+	in.SessionID = secret
+	in.Messages[0].TurnID = secret + " call 415 555 2671"
+	in.Citations[0].AssistantTurnID = "aaaaaaaa-aaaa-4aaa-8aaa-000000000000"
+	in.RagTraces[0].AssistantTurnID = turnUser1
+	in.Messages[1].Role = secret
+	in.ToolCalls[0].AssistantTurnID = turnAsst1
+	in.KBSnapshot.KBVersions[secret] = -3
+	in.Messages[2].ToolResults.ToolCallID = secret
+	in.Messages[1].LatencyMS = ptr(-4155552671)
+	err := in.Validate()
+	ps := problemsOf(t, err)
+	requireProblem(t, ps, "$.session_id", "is not a valid uuid")
+	requireProblem(t, ps, "$.citations[0].assistant_turn_id", "names no message")
+	requireProblem(t, ps, "$.tool_calls[0].assistant_turn_id", "not \"assistant\"")
+	requireProblem(t, ps, "$.messages[2].tool_results.tool_call_id", "names no tool call")
+	requireProblem(t, ps, "$.messages[1].latency_ms", "negative")
+	for _, p := range ps {
+		assert.NotContains(t, p.Message, "jane", "%s", p)
+		assert.NotContains(t, p.Message, "4155552671", "%s", p)
+	}
+	for _, data := range []string{`{"session_id":"` + secret + `"}`, `{"session_id":`} {
+		err = ValidateJSON([]byte(data))
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "jane")
 	}
 }
 

@@ -82,6 +82,10 @@ Answer with JSON: {"reasoning": "...", "factual_claims": true|false}.`
 //   - transcript_redaction_skipped: the transcript was not redacted, and
 //     this classifier never sends unredacted text to a model:
 //     InsufficientEvidence, no model call.
+//   - no retrieval trace at all, even without no_rag_trace (the session
+//     shows no sign that retrieval was expected): nothing says whether an
+//     answer came from retrieved knowledge, so the session is not called
+//     Grounded: InsufficientEvidence, no model call.
 //   - no_citations: retrieval returned chunks but no citation was captured
 //     at all, which may be a capture failure rather than the agent's: the
 //     classifier proceeds with Low confidence.
@@ -110,6 +114,10 @@ func (c *Classifier) Classify(ctx context.Context, in *session.SessionAnalysisIn
 	if len(skip) > 0 {
 		return Verdict{Label: InsufficientEvidence, Confidence: None,
 			Reason: "not classified: " + strings.Join(skip, ", ")}, nil
+	}
+	if len(in.RagTraces) == 0 {
+		return Verdict{Label: InsufficientEvidence, Confidence: None,
+			Reason: "not classified: no retrieval trace was captured"}, nil
 	}
 	confidence := High
 	if in.Missing(session.NoCitations) {

@@ -75,6 +75,38 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestClassifyWithoutAnyTrace: a session without retrieval traces, and
+// without the signs that make the assembler record no_rag_trace (no
+// knowledge bases, citations or snapshot), is not called grounded.
+func TestClassifyWithoutAnyTrace(t *testing.T) {
+	data, err := fixtures.ReadFile("fixtures/grounded.json")
+	require.NoError(t, err)
+	var c session.Captures
+	require.NoError(t, json.Unmarshal(data, &c))
+	c.RagTraces, c.Citations, c.KBSnapshot, c.AgentKBIDs = nil, nil, nil, nil
+	in, err := (&session.Assembler{Redactor: session.DefaultRedactor()}).Assemble(context.Background(), &c)
+	require.NoError(t, err)
+	require.False(t, in.Missing(session.NoRagTrace), "nothing tells the assembler retrieval was expected")
+
+	model := llmtest.NewScripted()
+	v, err := (&Classifier{Model: model}).Classify(context.Background(), in)
+	require.NoError(t, err)
+	assert.Equal(t, InsufficientEvidence, v.Label)
+	assert.Equal(t, None, v.Confidence)
+	assert.Contains(t, v.Reason, "no retrieval trace")
+	assert.Zero(t, model.Len())
+
+	// Citations without their trace: the assembler records no_rag_trace.
+	require.NoError(t, json.Unmarshal(data, &c))
+	c.RagTraces, c.AgentKBIDs = nil, nil
+	in, err = (&session.Assembler{Redactor: session.DefaultRedactor()}).Assemble(context.Background(), &c)
+	require.NoError(t, err)
+	v, err = (&Classifier{Model: model}).Classify(context.Background(), in)
+	require.NoError(t, err)
+	assert.Equal(t, InsufficientEvidence, v.Label)
+	assert.Contains(t, v.Reason, "no_rag_trace")
+}
+
 func TestClassifyRequests(t *testing.T) {
 	model := llmtest.NewScripted(facts(false), facts(true))
 	c := &Classifier{Model: model, ModelName: "judge"}

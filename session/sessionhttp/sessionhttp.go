@@ -8,11 +8,15 @@
 //
 //   - 200: the input, as JSON.
 //   - 401: no valid credentials (the organisation resolver failed with
-//     [ErrUnauthenticated]).
+//     [ErrUnauthenticated]), with a WWW-Authenticate header naming the
+//     API-key scheme and header ([WWWAuthenticate]).
 //   - 404: no such session for the caller's organisation — the same body
 //     whether the session does not exist or belongs to another
-//     organisation, so existence never leaks.
-//   - 409: the session has not ended ([session.ErrNotTerminal]).
+//     organisation, so existence never leaks. Any other path answers 404
+//     too, a path that is not in its clean form ("//", ".", "..") included:
+//     it is not redirected.
+//   - 409: the session has not ended ([session.ErrNotTerminal]) — which
+//     includes a status the session package does not know.
 //   - 422: session_id is not a UUID.
 //   - 405: a method other than GET (or HEAD), with an Allow header.
 //   - 500: anything else; the cause is logged, never sent.
@@ -31,6 +35,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 
@@ -42,6 +47,10 @@ const Pattern = "/v1/sessions/{session_id}/analysis-input"
 
 // APIKeyHeader is the header that carries the caller's API key.
 const APIKeyHeader = "x-api-key"
+
+// WWWAuthenticate is the WWW-Authenticate header of a 401 answer: the
+// API-key scheme, and the header the key goes in.
+const WWWAuthenticate = `APIKey header="` + APIKeyHeader + `"`
 
 // ErrUnauthenticated is what an [OrgResolver] returns, possibly wrapped,
 // for a request without valid credentials. The handler answers 401.
@@ -78,8 +87,11 @@ type Config struct {
 	Source session.Source
 	// Organization resolves the caller's organisation. Required.
 	Organization OrgResolver
-	// Assembler builds the input from the captures; nil means a zero
-	// [session.Assembler] (no redaction, no truncation).
+	// Assembler builds the input from the captures; nil means an assembler
+	// with [session.DefaultRedactor] and nothing else set (no truncation,
+	// no legacy rules), so that the handler never serves an unredacted
+	// transcript by default. A host whose captures are redacted upstream
+	// says so in Captures.Redacted, or sets an Assembler of its own.
 	Assembler *session.Assembler
 	// Logger receives a warning with the internal cause for every 500
 	// answer, and debug records for refused requests; nil discards them.
@@ -105,7 +117,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("sessionhttp: Config.Organization is required")
 	}
 	if cfg.Assembler == nil {
-		cfg.Assembler = &session.Assembler{}
+		cfg.Assembler = &session.Assembler{Redactor: session.DefaultRedactor()}
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
 	if h.log == nil {
@@ -118,13 +130,36 @@ func New(cfg Config) (*Handler, error) {
 			Message: fmt.Sprintf("method %s is not allowed; use GET", r.Method)})
 	})
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, ErrorResponse{Error: CodeNotFound, Message: "no such resource"})
+		writeError(w, r, http.StatusNotFound, ErrorResponse{Error: CodeNotFound, Message: msgNoSuchResource})
 	})
 	return h, nil
 }
 
 // ServeHTTP answers one request.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p != cleanPath(p) {
+		// The mux would redirect (307, an HTML body) to the clean path.
+		writeError(w, r, http.StatusNotFound, ErrorResponse{Error: CodeNotFound, Message: msgNoSuchResource})
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// cleanPath returns the clean form of p as [http.ServeMux] computes it: a
+// leading slash, no "//", "." or ".." elements, a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
+}
 
 // The error codes of [ErrorResponse] bodies.
 const (
@@ -168,6 +203,8 @@ const (
 	msgNotFound     = "session not found"
 	msgNotTerminal  = "the session has not ended yet; its analysis input is available once it is in a terminal state"
 	msgInternal     = "internal error"
+
+	msgNoSuchResource = "no such resource"
 )
 
 func (h *Handler) analysisInput(w http.ResponseWriter, r *http.Request) {
@@ -178,6 +215,7 @@ func (h *Handler) analysisInput(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrUnauthenticated) || err == nil && org == "":
 		h.log.LogAttrs(ctx, slog.LevelDebug, "sessionhttp: unauthenticated request")
+		w.Header().Set("WWW-Authenticate", WWWAuthenticate)
 		writeError(w, r, http.StatusUnauthorized, ErrorResponse{Error: CodeUnauthorized, Message: msgUnauthorized})
 		return
 	case err != nil:

@@ -31,6 +31,7 @@ const (
 	sessOfB    = "7f6e5d4c-3b2a-4190-8f8e-7d6c5b4a3928"
 	sessBroken = "8a7b6c5d-4e3f-4a1b-9c0d-8e7f6a5b4c3d"
 	sessFail   = "9b8c7d6e-5f4a-4b2c-8d1e-9f8a7b6c5d4e"
+	sessOdd    = "ac9d8e7f-6a5b-4c3d-9e2f-a1b2c3d4e5f6"
 	keyA       = "key-a"
 	keyB       = "key-b"
 )
@@ -41,7 +42,7 @@ func captures(org, id string, status session.SessionStatus) *session.Captures {
 	end := start.Add(time.Minute)
 	return &session.Captures{
 		SessionID: id, OrganizationID: org, Channel: "web", StartedAt: start, EndedAt: &end,
-		Status: status, TerminationReason: session.ReasonUserEnded,
+		Status: status, TerminationReason: session.ReasonAgentResolved,
 		Messages: []session.MessageEntry{
 			{TurnID: "11111111-1111-4111-8111-111111111111", Role: session.RoleUser, Timestamp: start.Add(time.Second), Content: "I'm jane@example.com"},
 			{TurnID: "22222222-2222-4222-8222-222222222222", Role: session.RoleAssistant, Timestamp: start.Add(2 * time.Second), Content: "Hello Jane."},
@@ -75,6 +76,7 @@ func newTestHandler(t *testing.T, logs io.Writer) *Handler {
 		orgA + "/" + sessActive: captures(orgA, sessActive, session.StatusWaitingForHuman),
 		orgB + "/" + sessOfB:    captures(orgB, sessOfB, session.StatusCompleted),
 		orgA + "/" + sessBroken: broken,
+		orgA + "/" + sessOdd:    captures(orgA, sessOdd, "on_hold_by_crm"),
 	}
 	keys := map[string]string{keyA: orgA, keyB: orgB}
 	var logger *slog.Logger
@@ -178,6 +180,7 @@ func TestUnauthorized(t *testing.T) {
 		rec := do(t, h, http.MethodGet, inputPath(sessDone), key)
 		body := requireErrorBody(t, rec, http.StatusUnauthorized, CodeUnauthorized)
 		assert.Contains(t, body.Message, APIKeyHeader)
+		assert.Equal(t, `APIKey header="x-api-key"`, rec.Header().Get("WWW-Authenticate"), "a 401 names its scheme")
 	}
 	// Credentials are checked before the session id.
 	requireErrorBody(t, do(t, h, http.MethodGet, inputPath("nope"), ""), http.StatusUnauthorized, CodeUnauthorized)
@@ -203,6 +206,25 @@ func TestNotFoundDoesNotLeakExistence(t *testing.T) {
 func TestNotTerminal(t *testing.T) {
 	h := newTestHandler(t, nil)
 	requireErrorBody(t, do(t, h, http.MethodGet, inputPath(sessActive), keyA), http.StatusConflict, CodeNotTerminal)
+	// A status the session package does not know is not terminal either:
+	// 409, not 500.
+	rec := do(t, h, http.MethodGet, inputPath(sessOdd), keyA)
+	requireErrorBody(t, rec, http.StatusConflict, CodeNotTerminal)
+	assert.NotContains(t, rec.Body.String(), "on_hold_by_crm")
+	assert.Empty(t, rec.Header().Get("WWW-Authenticate"), "only a 401 asks for credentials")
+}
+
+func TestDefaultAssemblerRedacts(t *testing.T) {
+	src := store{orgA + "/" + sessDone: captures(orgA, sessDone, session.StatusCompleted)}
+	h, err := New(Config{Source: src, Organization: func(*http.Request) (string, error) { return orgA, nil }})
+	require.NoError(t, err)
+	rec := do(t, h, http.MethodGet, inputPath(sessDone), "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.NotContains(t, rec.Body.String(), "jane@example.com", "without an Assembler the handler still redacts")
+	in, err := session.ParseInput(rec.Body.Bytes())
+	require.NoError(t, err)
+	assert.Equal(t, "I'm [EMAIL]", in.Messages[0].Content)
+	assert.False(t, in.Missing(session.TranscriptRedactionSkipped))
 }
 
 func TestInvalidSessionID(t *testing.T) {
@@ -236,15 +258,37 @@ func TestUnknownPath(t *testing.T) {
 	}
 }
 
+// TestUncleanPathIsNotRedirected: a path the mux would clean gets an
+// ErrorResponse 404, not a 307 with an HTML body.
+func TestUncleanPathIsNotRedirected(t *testing.T) {
+	h := newTestHandler(t, nil)
+	for _, p := range []string{
+		"//v1/sessions/" + sessDone + "/analysis-input",
+		"/v1//sessions/" + sessDone + "/analysis-input",
+		"/v1/sessions/../sessions/" + sessDone + "/analysis-input",
+		"/v1/./sessions/" + sessDone + "/analysis-input",
+		"/v1/sessions/" + sessDone + "/analysis-input/..",
+	} {
+		t.Run(p, func(t *testing.T) {
+			rec := do(t, h, http.MethodGet, p, keyA)
+			requireErrorBody(t, rec, http.StatusNotFound, CodeNotFound)
+			assert.Empty(t, rec.Header().Get("Location"))
+		})
+	}
+	assert.Equal(t, http.StatusOK, do(t, h, http.MethodGet, inputPath(sessDone), keyA).Code, "the clean path still works")
+}
+
 func TestInternalErrorsAreNotLeaked(t *testing.T) {
 	var logs bytes.Buffer
 	h := newTestHandler(t, &logs)
 	tests := []struct {
-		name, key, id, secret string
+		name, key, id, secret, cause string
 	}{
-		{"source failure", keyA, sessFail, "s3cret"},
-		{"invalid captures", keyA, sessBroken, "not-a-uuid"},
-		{"resolver failure", "explode", sessDone, "10.0.0.7"},
+		{"source failure", keyA, sessFail, "s3cret", "s3cret"},
+		// A validation problem is logged by its path; the offending value,
+		// which may be personal data, is neither sent nor logged.
+		{"invalid captures", keyA, sessBroken, "not-a-uuid", "$.messages[1].turn_id"},
+		{"resolver failure", "explode", sessDone, "10.0.0.7", "10.0.0.7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,7 +297,11 @@ func TestInternalErrorsAreNotLeaked(t *testing.T) {
 			body := requireErrorBody(t, rec, http.StatusInternalServerError, CodeInternal)
 			assert.Equal(t, "internal error", body.Message)
 			assert.NotContains(t, rec.Body.String(), tt.secret)
-			assert.Contains(t, logs.String(), tt.secret, "the cause is logged for the operator")
+			assert.NotContains(t, rec.Body.String(), tt.cause)
+			assert.Contains(t, logs.String(), tt.cause, "the cause is logged for the operator")
+			if tt.cause != tt.secret {
+				assert.NotContains(t, logs.String(), tt.secret)
+			}
 			assert.Contains(t, logs.String(), "level=WARN")
 		})
 	}
