@@ -7,7 +7,7 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sync v0.19.0
-	golang.org/x/text v0.14.0
+	golang.org/x/text v0.34.0
 	golang.org/x/time v0.14.0
 )
 
