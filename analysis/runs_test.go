@@ -207,11 +207,8 @@ func TestItemsReportValuesThatFailedCoercion(t *testing.T) {
 	})
 	e := newEnv(t, model)
 	ingest(t, e, 1)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
-	_, err = e.exec.RunOnce(context.Background())
+	_, r := startAll(t, e, true)
+	_, err := e.exec.RunOnce(context.Background())
 	require.NoError(t, err)
 	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
@@ -252,10 +249,7 @@ func TestSampleKeys(t *testing.T) {
 func TestExecutorAnalysesARun(t *testing.T) {
 	e := newEnv(t, fakeModel())
 	ingest(t, e, 6)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	_, r := startAll(t, e, true)
 	e.clock.Advance(time.Minute)
 	ok, err := e.exec.RunOnce(context.Background())
 	require.NoError(t, err)
@@ -331,11 +325,8 @@ func TestItemPassRules(t *testing.T) {
 	})
 	e := newEnv(t, model)
 	ingest(t, e, 4)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
-	_, err = e.exec.RunOnce(context.Background())
+	_, r := startAll(t, e, true)
+	_, err := e.exec.RunOnce(context.Background())
 	require.NoError(t, err)
 	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
@@ -407,12 +398,9 @@ func TestSummarize(t *testing.T) {
 func TestDeletedConversationIsAFailedItem(t *testing.T) {
 	e := newEnv(t, fakeModel())
 	ingest(t, e, 2)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	_, r := startAll(t, e, true)
 	require.NoError(t, e.svc.DeleteConversation(context.Background(), scope, "call-2"))
-	_, err = e.exec.RunOnce(context.Background())
+	_, err := e.exec.RunOnce(context.Background())
 	require.NoError(t, err)
 	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
@@ -439,12 +427,7 @@ func TestProgressIsVisibleWhileRunning(t *testing.T) {
 	})
 	e := newEnv(t, model, func(_ *analysis.Config, ec *analysis.ExecutorConfig) { ec.Concurrency = 1 })
 	ingest(t, e, 5)
-	in := intentDefinition()
-	in.Modes.Judge, in.JudgeModelKey = nil, ""
-	d, err := e.svc.CreateDefinition(context.Background(), scope, in)
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	_, r := startAll(t, e, false)
 	done := make(chan error)
 	go func() {
 		_, err := e.exec.RunOnce(context.Background())
@@ -474,11 +457,8 @@ func TestFaultInjectionOverManyConversations(t *testing.T) {
 	}))
 	e := newEnv(t, model, func(c *analysis.Config, ec *analysis.ExecutorConfig) { ec.Concurrency = 8 })
 	ingest(t, e, n)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
-	_, err = e.exec.RunOnce(context.Background())
+	_, r := startAll(t, e, true)
+	_, err := e.exec.RunOnce(context.Background())
 	require.NoError(t, err)
 	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
@@ -530,12 +510,7 @@ func TestCancelledExecutorIsResumedByAnother(t *testing.T) {
 	})
 	e := newEnv(t, slowFirst, func(_ *analysis.Config, ec *analysis.ExecutorConfig) { ec.Concurrency = 4 })
 	ingest(t, e, n)
-	in := intentDefinition()
-	in.Modes.Judge, in.JudgeModelKey = nil, ""
-	d, err := e.svc.CreateDefinition(context.Background(), scope, in)
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	_, r := startAll(t, e, false)
 
 	ok, err := e.exec.RunOnce(ctx1)
 	require.True(t, ok)
@@ -584,10 +559,7 @@ func TestCancelledExecutorIsResumedByAnother(t *testing.T) {
 func TestCrashedExecutorsLeaseLapses(t *testing.T) {
 	e := newEnv(t, fakeModel())
 	ingest(t, e, 2)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	_, r := startAll(t, e, true)
 	// An executor claims the run and crashes without a word.
 	_, _, ok, err := e.store.ClaimRun(context.Background(), "crashed", e.clock.Now(), e.clock.Now().Add(time.Minute))
 	require.NoError(t, err)
@@ -608,10 +580,7 @@ func TestCrashedExecutorsLeaseLapses(t *testing.T) {
 func TestRunFailsAfterTooManyAttempts(t *testing.T) {
 	e := newEnv(t, fakeModel(), func(_ *analysis.Config, ec *analysis.ExecutorConfig) { ec.MaxAttempts = 2 })
 	ingest(t, e, 1)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	d, r := startAll(t, e, true)
 	// Two executors take the run up and die without a trace.
 	for i := range 2 {
 		_, _, ok, err := e.store.ClaimRun(context.Background(), fmt.Sprint("dead-", i), e.clock.Now(), e.clock.Now().Add(time.Minute))
@@ -654,10 +623,7 @@ func TestExecutorLoopWakesAndStops(t *testing.T) {
 func TestCancelRun(t *testing.T) {
 	e := newEnv(t, fakeModel())
 	ingest(t, e, 2)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	d, r := startAll(t, e, true)
 	assert.ErrorIs(t, e.svc.DeleteDefinition(context.Background(), scope, d.Key), analysis.ErrRunInProgress)
 	c, err := e.svc.CancelRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
@@ -700,12 +666,7 @@ func TestExecutorThatLostItsLeaseWritesNothing(t *testing.T) {
 		ec.Concurrency, ec.LeaseDuration = 2, time.Hour
 	})
 	ingest(t, e, 2)
-	in := intentDefinition()
-	in.Modes.Judge, in.JudgeModelKey = nil, ""
-	d, err := e.svc.CreateDefinition(context.Background(), scope, in)
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	_, r := startAll(t, e, false)
 	done := make(chan error)
 	go func() {
 		_, err := e.exec.RunOnce(context.Background())
@@ -786,17 +747,14 @@ func TestRenewalFindsTheLeaseLostAndStops(t *testing.T) {
 		ec.Concurrency, ec.LeaseDuration, ec.RenewInterval = 1, time.Minute, time.Millisecond
 	})
 	ingest(t, e, 1)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	_, r := startAll(t, e, true)
 	done := make(chan error)
 	go func() {
 		_, err := e.exec.RunOnce(context.Background())
 		done <- err
 	}()
 	<-entered
-	_, err = e.svc.CancelRun(context.Background(), scope, r.ID)
+	_, err := e.svc.CancelRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
 	assert.ErrorIs(t, <-done, analysis.ErrLeaseLost, "the next renewal learns of it and stops the work in flight")
 }
@@ -817,10 +775,7 @@ func (f *flakyStore) SaveItem(ctx context.Context, sc analysis.Scope, runID, own
 func TestExecutorRetriesAFailedSave(t *testing.T) {
 	e := newEnv(t, fakeModel())
 	ingest(t, e, 2)
-	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
-	require.NoError(t, err)
-	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
-	require.NoError(t, err)
+	_, r := startAll(t, e, true)
 	flaky := &flakyStore{Store: e.store}
 	flaky.failures.Store(2)
 	exec, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: flaky, Model: fakeModel(), Clock: e.clock, Concurrency: 1})
@@ -839,4 +794,19 @@ func TestExecutorRetriesAFailedSave(t *testing.T) {
 	assert.ErrorContains(t, err, "lets a lease")
 	_, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: e.store})
 	assert.Error(t, err, "a model is required")
+}
+
+// startAll creates the intent definition — without its judge mode unless
+// judged — and starts a run of it over every conversation.
+func startAll(t *testing.T, e *env, judged bool) (analysis.Definition, analysis.Run) {
+	t.Helper()
+	in := intentDefinition()
+	if !judged {
+		in.Modes.Judge, in.JudgeModelKey = nil, ""
+	}
+	d, err := e.svc.CreateDefinition(context.Background(), scope, in)
+	require.NoError(t, err)
+	r, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	return d, r
 }
