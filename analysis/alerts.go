@@ -155,6 +155,7 @@ func (s *Service) Metric(ctx context.Context, scope Scope, m Metric, window time
 	}
 	var sum float64
 	for _, r := range runs {
+		r.derive()
 		if r.FinishedAt == nil || r.FinishedAt.After(to) {
 			continue
 		}

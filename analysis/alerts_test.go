@@ -4,25 +4,54 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/debrief-go/debrief/accuracy"
 	"github.com/debrief-go/debrief/analysis"
 )
 
-// finishedRun stores a completed run of defKey with the given aggregate,
-// finished at the given time.
+// finishedRun stores a completed run of defKey, finished at the given time,
+// whose twenty items make the aggregate agg asks for: its pass rate (a
+// multiple of 1/20) and, when set, every item's judge and accuracy score.
 func finishedRun(t *testing.T, e *env, id, defKey string, at time.Time, agg *analysis.Aggregate) {
 	t.Helper()
-	r := analysis.Run{ID: id, DefinitionKey: defKey, Status: analysis.RunPending, Items: []analysis.Item{}, CreatedAt: at.Add(-time.Minute)}
-	require.NoError(t, e.store.CreateRun(context.Background(), scope, r))
-	_, _, ok, err := e.store.ClaimRun(context.Background(), "alerts", at, at.Add(time.Minute))
+	ctx := context.Background()
+	d, err := e.store.GetDefinition(ctx, scope, defKey)
+	if errors.Is(err, analysis.ErrNotFound) {
+		d = analysis.Definition{ID: "def-" + defKey, Key: defKey, Name: defKey, Version: 1, ExtractionModelKey: "m"}
+		require.NoError(t, e.store.CreateDefinition(ctx, scope, d))
+	}
+	const n = 20
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("call-%02d", i)
+	}
+	r := analysis.Run{ID: id, DefinitionKey: defKey, DefinitionVersion: d.Version, Status: analysis.RunPending, CreatedAt: at.Add(-time.Minute)}
+	_, err = e.store.CreateRun(ctx, scope, r, analysis.KeySelection{Keys: keys, Max: n, ChunkSize: n})
+	require.NoError(t, err)
+	c, ok, err := e.store.ClaimChunk(ctx, "alerts", time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.NoError(t, e.store.FinishRun(context.Background(), scope, id, "alerts", analysis.Finish{Status: analysis.RunCompleted, Aggregate: agg, At: at}))
+	passed := int(math.Round(*agg.PassRate * n))
+	for i, k := range keys {
+		it := analysis.Item{ConversationKey: k, Passed: i < passed}
+		if agg.AvgJudgeScore != nil {
+			it.Judge = &analysis.ItemJudge{Score: *agg.AvgJudgeScore}
+		}
+		if agg.AvgExtractionAccuracy != nil {
+			it.Accuracy = &accuracy.Result{Score: agg.AvgExtractionAccuracy, ComparedCount: 1}
+		}
+		require.NoError(t, e.store.SaveItem(ctx, c.ChunkRef, it, nil))
+	}
+	finished, err := e.store.CompleteChunk(ctx, c.ChunkRef, at)
+	require.NoError(t, err)
+	require.True(t, finished)
 }
 
 func f(v float64) *float64 { return &v }

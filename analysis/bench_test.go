@@ -35,8 +35,8 @@ func BenchmarkRunHarness(b *testing.B) {
 		if _, err := e.svc.StartRun(ctx, scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll}); err != nil {
 			b.Fatal(err)
 		}
-		if ok, err := e.exec.RunOnce(ctx); err != nil || !ok {
-			b.Fatal(ok, err)
+		if n, err := e.exec.Drain(ctx); err != nil || n == 0 {
+			b.Fatal(n, err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conversation")

@@ -335,12 +335,12 @@ func (s *Service) existingKeys(ctx context.Context, scope Scope, keys []string) 
 	if len(keys) == 0 {
 		return out, nil
 	}
-	found, err := s.cfg.Store.GetConversations(ctx, scope, keys)
+	found, err := s.cfg.Store.ExistingKeys(ctx, scope, keys)
 	if err != nil {
 		return nil, fmt.Errorf("analysis: ingest: %w", err)
 	}
-	for _, c := range found {
-		out[c.Key] = true
+	for _, k := range found {
+		out[k] = true
 	}
 	return out, nil
 }

@@ -98,7 +98,7 @@ func (s *Service) CreateDefinition(ctx context.Context, scope Scope, in Definiti
 	}
 	now := s.cfg.Clock.Now().UTC()
 	d := definitionFrom(in)
-	d.ID, d.CreatedAt, d.UpdatedAt = s.cfg.NewID(), now, now
+	d.ID, d.Version, d.CreatedAt, d.UpdatedAt = s.cfg.NewID(), 1, now, now
 	base := Slugify(in.Name)
 	if base == "" {
 		base = "definition-" + shortID(d.ID)
@@ -164,10 +164,33 @@ func (s *Service) ListDefinitions(ctx context.Context, scope Scope, search strin
 // JSON merge patch (RFC 7396) over its [DefinitionInput] form: a member
 // present in patch replaces the current value, a null removes it (so
 // {"schedule": null} drops the schedule and {"modes": {"judge": null}}
-// turns the judge off), an absent member keeps it. The id, key and
+// turns the judge off), an absent member keeps it. The id, key, version and
 // timestamps cannot be patched. The result is validated as a whole, like a
 // new definition, and nothing is stored when it is invalid.
+//
+// The patch applies to the latest version: when another update lands
+// between the read and the write, the read-merge-write is done again over
+// it, so that no concurrent change is lost. To apply a patch only to the
+// version the caller read, use [Service.UpdateDefinitionAt].
 func (s *Service) UpdateDefinition(ctx context.Context, scope Scope, idOrKey string, patch []byte) (Definition, error) {
+	return s.updateDefinition(ctx, scope, idOrKey, 0, patch)
+}
+
+// UpdateDefinitionAt is [Service.UpdateDefinition] conditional on the
+// definition being at version (an HTTP If-Match): it fails with ErrConflict,
+// changing nothing, when the stored definition's Version is not version.
+func (s *Service) UpdateDefinitionAt(ctx context.Context, scope Scope, idOrKey string, version int64, patch []byte) (Definition, error) {
+	if version < 1 {
+		return Definition{}, invalid("$.version", fmt.Sprintf("%d is not a version: versions start at 1", version))
+	}
+	return s.updateDefinition(ctx, scope, idOrKey, version, patch)
+}
+
+// maxUpdateRetries bounds the read-merge-write rounds of an unconditional
+// update that keeps losing races.
+const maxUpdateRetries = 20
+
+func (s *Service) updateDefinition(ctx context.Context, scope Scope, idOrKey string, version int64, patch []byte) (Definition, error) {
 	if err := scope.Validate(); err != nil {
 		return Definition{}, err
 	}
@@ -180,7 +203,7 @@ func (s *Service) UpdateDefinition(ctx context.Context, scope Scope, idOrKey str
 		return Definition{}, invalid("$", "the patch must be a JSON object")
 	}
 	var p problems
-	for _, k := range []string{"id", "key", "createdAt", "updatedAt"} {
+	for _, k := range []string{"id", "key", "version", "createdAt", "updatedAt"} {
 		if _, ok := patchObj[k]; ok {
 			p.add(-1, "$."+k, "cannot be changed")
 		}
@@ -188,10 +211,31 @@ func (s *Service) UpdateDefinition(ctx context.Context, scope Scope, idOrKey str
 	if err := p.err(); err != nil {
 		return Definition{}, err
 	}
-	current, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
-	if err != nil {
-		return Definition{}, err
+	for attempt := 1; ; attempt++ {
+		current, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
+		if err != nil {
+			return Definition{}, err
+		}
+		if version > 0 && current.Version != version {
+			return Definition{}, fmt.Errorf("analysis: definition %q is at version %d, not %d: %w", current.Key, current.Version, version, ErrConflict)
+		}
+		d, err := s.merged(current, patchObj)
+		if err != nil {
+			return Definition{}, err
+		}
+		err = s.cfg.Store.UpdateDefinition(ctx, scope, d, current.Version)
+		switch {
+		case err == nil:
+			return d, nil
+		case errors.Is(err, ErrConflict) && version == 0 && attempt < maxUpdateRetries:
+			continue // another update landed first: merge over it
+		}
+		return Definition{}, fmt.Errorf("analysis: update definition %q: %w", current.Key, err)
 	}
+}
+
+// merged applies patch to current and validates the result.
+func (s *Service) merged(current Definition, patch map[string]any) (Definition, error) {
 	currentJSON, err := json.Marshal(inputFrom(current))
 	if err != nil {
 		return Definition{}, err
@@ -200,7 +244,9 @@ func (s *Service) UpdateDefinition(ctx context.Context, scope Scope, idOrKey str
 	if err := json.Unmarshal(currentJSON, &doc); err != nil {
 		return Definition{}, err
 	}
-	merged, err := json.Marshal(mergePatch(doc, patchObj))
+	// mergePatch changes doc in place only: patch is never modified, so it
+	// can be applied again in the next round.
+	merged, err := json.Marshal(mergePatch(doc, patch))
 	if err != nil {
 		return Definition{}, err
 	}
@@ -212,10 +258,8 @@ func (s *Service) UpdateDefinition(ctx context.Context, scope Scope, idOrKey str
 		return Definition{}, err
 	}
 	d := definitionFrom(in)
-	d.ID, d.Key, d.CreatedAt, d.UpdatedAt = current.ID, current.Key, current.CreatedAt, s.cfg.Clock.Now().UTC()
-	if err := s.cfg.Store.UpdateDefinition(ctx, scope, d); err != nil {
-		return Definition{}, fmt.Errorf("analysis: update definition: %w", err)
-	}
+	d.ID, d.Key, d.Version = current.ID, current.Key, current.Version+1
+	d.CreatedAt, d.UpdatedAt = current.CreatedAt, s.cfg.Clock.Now().UTC()
 	return d, nil
 }
 

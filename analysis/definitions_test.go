@@ -229,7 +229,7 @@ func TestDeletedDefinitionKeysAreNotReused(t *testing.T) {
 	assert.Empty(t, runs, "it inherits no run")
 	r, err := e.svc.StartRun(context.Background(), scope, again.Key, analysis.Selection{Strategy: analysis.SelectUnanalyzed})
 	require.NoError(t, err)
-	assert.Len(t, r.ConversationKeys, 2, "nor the old definition's analysis marks")
+	assert.Len(t, runKeys(t, e, r), 2, "nor the old definition's analysis marks")
 }
 
 func TestListAndDeleteDefinitions(t *testing.T) {

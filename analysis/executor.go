@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/debrief-go/debrief/accuracy"
 	"github.com/debrief-go/debrief/extract"
@@ -40,15 +40,17 @@ type ExecutorConfig struct {
 	// Concurrency bounds the conversations analysed at once; default
 	// [DefaultConcurrency].
 	Concurrency int
-	// LeaseDuration is how long a claim on a run lasts without renewal, at
-	// least a second. Default [DefaultLeaseDuration].
+	// LeaseDuration is how long a claim on a chunk lasts without renewal,
+	// by the store's clock, at least a second. Default [DefaultLeaseDuration].
 	LeaseDuration time.Duration
 	// RenewInterval is how often the executor renews its lease while it
 	// works; it must be shorter than LeaseDuration. Default a third of it.
 	RenewInterval time.Duration
-	// MaxAttempts bounds how many times executors may take a run up; a run
-	// whose executors keep dying is failed with a clear reason rather than
-	// left running, blocking new runs. Default [DefaultMaxAttempts].
+	// MaxAttempts bounds how many times executors may claim one chunk of a
+	// run: when executors keep dying on a chunk, its conversations that
+	// have no item are recorded as failed items, with a clear reason,
+	// rather than left to block the run. A chunk given back at shutdown
+	// does not count. Default [DefaultMaxAttempts].
 	MaxAttempts int
 	// ItemTimeout bounds the model calls of one conversation; default
 	// [DefaultItemTimeout].
@@ -60,16 +62,26 @@ type ExecutorConfig struct {
 	Logger *slog.Logger
 }
 
-// An Executor processes runs: it claims a pending run (or one whose
-// executor died), analyses its conversations with bounded concurrency,
-// saves each item as it completes, renews its lease while it works, and
-// finishes the run with its aggregate. Any number of executors, in any
-// number of processes, may share a store: each run is processed by one at a
-// time, and a run taken over resumes where its last executor stopped,
-// without redoing finished items.
+// An Executor works on runs: it claims chunks of runs in progress,
+// analyses their conversations with bounded concurrency, saves each item
+// as it completes and completes each chunk, renewing its leases while it
+// works. Any number of executors, in any number of processes, may share a
+// store and work on one run at once: each chunk is held by one executor at
+// a time, a chunk whose executor died is claimed again once its lease
+// lapses, without redoing its finished items, and the run completes when
+// its last chunk does.
+//
+// An executor keeps one chunk feeding its workers and claims the next as
+// soon as every conversation of the current one has been handed out, so
+// its workers never wait for the slowest conversation of a chunk; its
+// memory is bounded by Concurrency and the chunk size, whatever the size
+// of the run.
 type Executor struct {
 	cfg  ExecutorConfig
 	wake chan struct{}
+
+	mu   sync.Mutex
+	jobs map[jobKey]*job // the prepared definitions of recent runs
 }
 
 // NewExecutor returns an executor for cfg.
@@ -102,7 +114,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, wake: make(chan struct{}, 1)}, nil
+	return &Executor{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[jobKey]*job{}}, nil
 }
 
 func positive(d, def time.Duration) time.Duration {
@@ -120,21 +132,22 @@ func (e *Executor) Wake() {
 	}
 }
 
-// Run processes runs until ctx is done, then returns nil. A run it is
-// working on when ctx ends is left running: its lease lapses and another
-// executor resumes it. Errors of the store are logged and retried at the
-// next poll.
+// Run works until ctx is done, then returns nil: it drains every claimable
+// chunk (see [Executor.Drain]), then waits for [Executor.Wake] or the poll
+// interval. Chunks it holds when ctx ends are released, so that another
+// executor resumes them at once. Errors of the store are logged and
+// retried at the next poll.
 func (e *Executor) Run(ctx context.Context) error {
 	for {
-		processed, err := e.RunOnce(ctx)
+		_, err := e.work(ctx, 0)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrLeaseLost):
+			e.cfg.Logger.WarnContext(ctx, "analysis: executor lost a chunk", "owner", e.cfg.Owner, "error", err)
+		case err != nil:
 			e.cfg.Logger.ErrorContext(ctx, "analysis: executor", "owner", e.cfg.Owner, "error", err)
-		}
-		if processed {
-			continue
 		}
 		t := time.NewTimer(e.cfg.PollInterval)
 		select {
@@ -148,128 +161,290 @@ func (e *Executor) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce claims one run and processes it to its end, or until ctx ends or
-// the lease is lost. It reports whether it claimed a run.
+// RunOnce claims one chunk and works on it to its end, or until ctx ends
+// or the lease is lost. It reports whether it claimed a chunk; the error
+// reports a store failure or a lost lease.
 func (e *Executor) RunOnce(ctx context.Context) (bool, error) {
-	now := e.cfg.Clock.Now().UTC()
-	scope, run, ok, err := e.cfg.Store.ClaimRun(ctx, e.cfg.Owner, now, now.Add(e.cfg.LeaseDuration))
-	if err != nil || !ok {
-		return false, err
-	}
-	return true, e.process(ctx, scope, run)
+	n, err := e.work(ctx, 1)
+	return n > 0, err
 }
 
-// fail ends the run as failed with an operator-safe reason.
-func (e *Executor) fail(ctx context.Context, scope Scope, run Run, reason string) error {
-	e.cfg.Logger.WarnContext(ctx, "analysis: run failed", "scope", scope.String(), "run", run.ID, "reason", reason)
-	return e.cfg.Store.FinishRun(ctx, scope, run.ID, e.cfg.Owner, Finish{
-		Status: RunFailed, Aggregate: Summarize(len(run.ConversationKeys), run.Items), Error: reason, At: e.cfg.Clock.Now().UTC(),
-	})
+// Drain claims and works on chunks until none is claimable — every run in
+// progress is finished or its remaining chunks are held by other executors
+// — or ctx ends, and returns the number of chunks it claimed. The error
+// joins the store failures and lost leases met on the way.
+func (e *Executor) Drain(ctx context.Context) (int, error) {
+	return e.work(ctx, 0)
 }
 
-// job is what analysing one conversation of a run needs.
+// job is what analysing the conversations of one run needs.
 type job struct {
-	scope  Scope
-	run    Run
 	def    Definition
 	ex     *extract.Extractor
 	grader *judge.Grader
 }
 
-func (e *Executor) process(ctx context.Context, scope Scope, run Run) error {
-	done := map[string]bool{}
-	for _, it := range run.Items {
-		done[it.ConversationKey] = true
-	}
-	remaining := 0
-	for _, key := range run.ConversationKeys {
-		if !done[key] {
-			remaining++
-		}
-	}
-	if run.Lease.Attempts > e.cfg.MaxAttempts && remaining > 0 {
-		return e.fail(ctx, scope, run, fmt.Sprintf("the run was taken up %d times without finishing; giving up", e.cfg.MaxAttempts))
-	}
-	j := job{scope: scope, run: run}
-	var err error
-	j.def, err = e.cfg.Store.GetDefinition(ctx, scope, run.DefinitionKey)
-	if errors.Is(err, ErrNotFound) {
-		return e.fail(ctx, scope, run, "the definition was deleted")
-	}
-	if err != nil {
-		return err
-	}
-	if j.def.ExtractionModelKey == "" {
-		return e.fail(ctx, scope, run, "the definition has no extraction model")
-	}
-	if j.ex, err = extract.New(extract.Config{FieldSet: j.def.FieldSet, Instructions: j.def.ExtractionInstructions, Model: j.def.ExtractionModelKey}); err != nil {
-		return e.fail(ctx, scope, run, "the definition's field set is invalid")
-	}
-	if jm := j.def.Modes.Judge; jm != nil {
-		if j.grader, err = judge.New(judge.Config{Rubric: jm.Rubric, Threshold: jm.Threshold, Model: j.def.JudgeModelKey}); err != nil {
-			return e.fail(ctx, scope, run, "the definition's judge settings are invalid")
-		}
-	}
-
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stopRenewal := e.renewLease(runCtx, cancel, scope, run.ID)
-	// A fixed pool of workers, rather than a goroutine per conversation:
-	// bounded, and each worker's stack grows once, not once per item.
-	todo := make(chan string)
-	grp, gctx := errgroup.WithContext(runCtx)
-	for range min(e.cfg.Concurrency, max(remaining, 1)) {
-		grp.Go(func() error {
-			for key := range todo {
-				if err := e.analyse(gctx, j, key); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-feed:
-	for _, key := range run.ConversationKeys {
-		if done[key] {
-			continue
-		}
-		select {
-		case todo <- key:
-		case <-gctx.Done():
-			break feed
-		}
-	}
-	close(todo)
-	err = grp.Wait()
-	stopRenewal()
-	if cause := context.Cause(runCtx); cause != nil {
-		if errors.Is(cause, ErrLeaseLost) {
-			return cause
-		}
-		// Cancelled: give the run back, so that another executor resumes it
-		// at once and without counting an attempt.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer rcancel()
-		if err := e.cfg.Store.ReleaseRun(rctx, scope, run.ID, e.cfg.Owner); err != nil && !errors.Is(err, ErrLeaseLost) {
-			e.cfg.Logger.WarnContext(ctx, "analysis: releasing the run failed; its lease will lapse", "run", run.ID, "error", err)
-		}
-		return nil
-	}
-	if err != nil {
-		return err // the store failed: the run is resumed once the lease lapses
-	}
-	final, err := e.cfg.Store.GetRun(ctx, scope, run.ID)
-	if err != nil {
-		return err
-	}
-	return e.cfg.Store.FinishRun(ctx, scope, run.ID, e.cfg.Owner, Finish{
-		Status: RunCompleted, Aggregate: Summarize(len(final.ConversationKeys), final.Items), At: e.cfg.Clock.Now().UTC(),
-	})
+type jobKey struct {
+	scope Scope
+	runID string
 }
 
-// renewLease renews the lease on the run every RenewInterval until
-// the returned function is called; a lost lease cancels the run's context.
-func (e *Executor) renewLease(ctx context.Context, cancel context.CancelCauseFunc, scope Scope, runID string) (stop func()) {
+// maxJobs bounds the prepared definitions an executor keeps.
+const maxJobs = 64
+
+// chunk is a claimed chunk while the executor works on it.
+type chunk struct {
+	claim  Claim
+	job    *job
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// open counts the conversations handed out and not yet saved, plus one
+	// while the feeder is still handing them out; the chunk is finished
+	// when it drops to 0.
+	open atomic.Int32
+	// saved counts the items saved; with all of them saved, a chunk is
+	// completed even when the executor is shutting down.
+	saved atomic.Int32
+}
+
+type task struct {
+	ch   *chunk
+	key  string
+	conv *Conversation // nil when the conversation was deleted
+}
+
+// work claims up to limit chunks (0: as many as there are) and works on
+// them with a fixed pool of Concurrency workers.
+func (e *Executor) work(ctx context.Context, limit int) (int, error) {
+	var (
+		errMu sync.Mutex
+		errs  []error
+	)
+	report := func(err error) {
+		errMu.Lock()
+		errs = append(errs, err)
+		errMu.Unlock()
+	}
+	held := &heldChunks{m: map[*chunk]struct{}{}}
+	tasks := make(chan task)
+	var workers sync.WaitGroup
+	for range e.cfg.Concurrency {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for t := range tasks {
+				if t.ch.ctx.Err() == nil {
+					if err := e.analyse(t.ch, t.key, t.conv); err != nil {
+						t.ch.cancel(err)
+					} else {
+						t.ch.saved.Add(1)
+					}
+				}
+				e.release(ctx, t.ch, held, report)
+			}
+		}()
+	}
+	stopRenewal := e.renew(ctx, held)
+	claimed := 0
+	for limit == 0 || claimed < limit {
+		if ctx.Err() != nil {
+			break
+		}
+		c, ok, err := e.cfg.Store.ClaimChunk(ctx, e.cfg.Owner, e.cfg.LeaseDuration)
+		if err != nil {
+			if ctx.Err() == nil {
+				report(fmt.Errorf("analysis: claim a chunk: %w", err))
+			}
+			break
+		}
+		if !ok {
+			break
+		}
+		claimed++
+		e.feed(ctx, c, tasks, held, report)
+	}
+	close(tasks)
+	workers.Wait()
+	stopRenewal()
+	return claimed, errors.Join(errs...)
+}
+
+// feed prepares a claimed chunk and hands its conversations to the
+// workers; it returns once all are handed out.
+func (e *Executor) feed(ctx context.Context, c Claim, tasks chan<- task, held *heldChunks, report func(error)) {
+	ch := &chunk{claim: c}
+	ch.ctx, ch.cancel = context.WithCancelCause(ctx)
+	ch.open.Store(1)
+	held.add(ch)
+	defer e.release(ctx, ch, held, report) // the feeder's own count
+	log := e.cfg.Logger.With("scope", c.Scope.String(), "run", c.RunID, "chunk", c.Chunk)
+
+	j, reason, err := e.prepare(ch.ctx, c)
+	if err != nil {
+		ch.cancel(err)
+		return
+	}
+	if reason != "" {
+		log.WarnContext(ctx, "analysis: run failed", "reason", reason)
+		if err := e.cfg.Store.FailRun(ch.ctx, c.ChunkRef, reason, e.cfg.Clock.Now().UTC()); err != nil {
+			ch.cancel(err)
+			return
+		}
+		ch.cancel(errRunEnded)
+		return
+	}
+	ch.job = j
+	if c.Attempt > e.cfg.MaxAttempts {
+		// Executors keep dying on this chunk: record its conversations as
+		// failed rather than let it block the run for ever.
+		reason := fmt.Sprintf("the conversation's analysis was abandoned after %d attempts", e.cfg.MaxAttempts)
+		log.WarnContext(ctx, "analysis: chunk abandoned", "attempt", c.Attempt, "conversations", len(c.Keys))
+		for _, key := range c.Keys {
+			it := Item{ConversationKey: key, ExtractedFields: map[string]any{}, Missing: []string{}, Error: reason, FinishedAt: e.cfg.Clock.Now().UTC()}
+			if err := e.save(ch.ctx, c.ChunkRef, it, nil); err != nil {
+				ch.cancel(err)
+				return
+			}
+			ch.saved.Add(1)
+		}
+		return
+	}
+	convs, err := e.cfg.Store.GetConversations(ch.ctx, c.Scope, c.Keys)
+	if err != nil {
+		ch.cancel(err)
+		return
+	}
+	byKey := make(map[string]*Conversation, len(convs))
+	for i := range convs {
+		byKey[convs[i].Key] = &convs[i]
+	}
+	for _, key := range c.Keys {
+		ch.open.Add(1)
+		select {
+		case tasks <- task{ch: ch, key: key, conv: byKey[key]}:
+		case <-ch.ctx.Done():
+			ch.open.Add(-1)
+			return
+		}
+	}
+}
+
+// errRunEnded stops a chunk whose run the executor failed.
+var errRunEnded = errors.New("analysis: the run was ended")
+
+// prepare returns the job of the claim's run — from the cache, or built
+// from its definition — or the operator-safe reason the run cannot go on.
+func (e *Executor) prepare(ctx context.Context, c Claim) (*job, string, error) {
+	k := jobKey{c.Scope, c.RunID}
+	e.mu.Lock()
+	j := e.jobs[k]
+	e.mu.Unlock()
+	if j != nil {
+		return j, "", nil
+	}
+	d, err := e.cfg.Store.GetDefinition(ctx, c.Scope, c.DefinitionKey)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, "the definition was deleted", nil
+	case err != nil:
+		return nil, "", err
+	case c.DefinitionVersion != 0 && d.Version != c.DefinitionVersion:
+		return nil, "the definition changed while the run was in progress", nil
+	case d.ExtractionModelKey == "":
+		return nil, "the definition has no extraction model", nil
+	}
+	j = &job{def: d}
+	if j.ex, err = extract.New(extract.Config{FieldSet: d.FieldSet, Instructions: d.ExtractionInstructions, Model: d.ExtractionModelKey}); err != nil {
+		return nil, "the definition's field set is invalid", nil
+	}
+	if jm := d.Modes.Judge; jm != nil {
+		if j.grader, err = judge.New(judge.Config{Rubric: jm.Rubric, Threshold: jm.Threshold, Model: d.JudgeModelKey}); err != nil {
+			return nil, "the definition's judge settings are invalid", nil
+		}
+	}
+	e.mu.Lock()
+	if len(e.jobs) >= maxJobs {
+		clear(e.jobs)
+	}
+	e.jobs[k] = j
+	e.mu.Unlock()
+	return j, "", nil
+}
+
+// release drops one of the chunk's open counts; the last one finishes the
+// chunk: it is completed when all went well, given back when the executor
+// is shutting down, and left to lapse when its lease was lost or the store
+// failed.
+func (e *Executor) release(ctx context.Context, ch *chunk, held *heldChunks, report func(error)) {
+	if ch.open.Add(-1) != 0 {
+		return
+	}
+	held.remove(ch)
+	c := ch.claim
+	cause := context.Cause(ch.ctx)
+	defer ch.cancel(nil)
+	complete := cause == nil ||
+		// shutting down, but every conversation was saved: complete it
+		(ch.job != nil && ctx.Err() != nil && errors.Is(cause, ctx.Err()) && int(ch.saved.Load()) == len(c.Keys))
+	switch {
+	case complete:
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ch.ctx), 10*time.Second)
+		defer cancel()
+		finished, err := e.cfg.Store.CompleteChunk(cctx, c.ChunkRef, e.cfg.Clock.Now().UTC())
+		switch {
+		case err != nil:
+			report(fmt.Errorf("analysis: complete chunk %d of run %s: %w", c.Chunk, c.RunID, err))
+		case finished:
+			e.cfg.Logger.InfoContext(ctx, "analysis: run completed", "scope", c.Scope.String(), "run", c.RunID)
+			e.mu.Lock()
+			delete(e.jobs, jobKey{c.Scope, c.RunID})
+			e.mu.Unlock()
+		}
+	case errors.Is(cause, errRunEnded):
+	case ctx.Err() != nil && !errors.Is(cause, ErrLeaseLost):
+		// Shutting down: give the chunk back, so that another executor
+		// resumes it at once and without counting an attempt.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := e.cfg.Store.ReleaseChunk(rctx, c.ChunkRef); err != nil && !errors.Is(err, ErrLeaseLost) {
+			e.cfg.Logger.WarnContext(ctx, "analysis: releasing a chunk failed; its lease will lapse", "run", c.RunID, "chunk", c.Chunk, "error", err)
+		}
+	default:
+		report(fmt.Errorf("analysis: chunk %d of run %s: %w", c.Chunk, c.RunID, cause))
+	}
+}
+
+// heldChunks are the chunks an executor works on, for lease renewal.
+type heldChunks struct {
+	mu sync.Mutex
+	m  map[*chunk]struct{}
+}
+
+func (h *heldChunks) add(ch *chunk) {
+	h.mu.Lock()
+	h.m[ch] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *heldChunks) remove(ch *chunk) {
+	h.mu.Lock()
+	delete(h.m, ch)
+	h.mu.Unlock()
+}
+
+func (h *heldChunks) list() []*chunk {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*chunk, 0, len(h.m))
+	for ch := range h.m {
+		out = append(out, ch)
+	}
+	return out
+}
+
+// renew renews the leases of the held chunks every RenewInterval until the
+// returned function is called; a lost lease stops its chunk.
+func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 	stopped := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -283,14 +458,14 @@ func (e *Executor) renewLease(ctx context.Context, cancel context.CancelCauseFun
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				until := e.cfg.Clock.Now().UTC().Add(e.cfg.LeaseDuration)
-				err := e.cfg.Store.RenewLease(ctx, scope, runID, e.cfg.Owner, until)
+			}
+			for _, ch := range held.list() {
+				err := e.cfg.Store.RenewChunk(ch.ctx, ch.claim.ChunkRef, e.cfg.LeaseDuration)
 				switch {
 				case errors.Is(err, ErrLeaseLost):
-					cancel(ErrLeaseLost)
-					return
-				case err != nil && ctx.Err() == nil:
-					e.cfg.Logger.WarnContext(ctx, "analysis: lease renewal failed", "run", runID, "error", err)
+					ch.cancel(ErrLeaseLost)
+				case err != nil && ch.ctx.Err() == nil:
+					e.cfg.Logger.WarnContext(ctx, "analysis: lease renewal failed", "run", ch.claim.RunID, "chunk", ch.claim.Chunk, "error", err)
 				}
 			}
 		}
@@ -302,27 +477,22 @@ func (e *Executor) renewLease(ctx context.Context, cancel context.CancelCauseFun
 }
 
 // analyse analyses one conversation and saves its item. It returns an error
-// only when the run cannot go on: its context ended, the lease was lost or
-// the store failed. A failing model makes a failed item, not an error.
-func (e *Executor) analyse(ctx context.Context, j job, key string) error {
+// only when the chunk cannot go on: its context ended, the lease was lost
+// or the store failed. A failing model makes a failed item, not an error.
+func (e *Executor) analyse(ch *chunk, key string, conv *Conversation) error {
+	ctx, j := ch.ctx, ch.job
 	item := Item{ConversationKey: key, ExtractedFields: map[string]any{}, Missing: []string{}}
-	conv, err := e.cfg.Store.GetConversation(ctx, j.scope, key)
-	switch {
-	case errors.Is(err, ErrNotFound):
+	if conv == nil {
 		item.Error = "the conversation was deleted"
-	case err != nil:
+	} else if err := e.analyseConversation(ctx, ch.claim.RunID, j, *conv, &item); err != nil {
 		return err
-	default:
-		if err := e.analyseConversation(ctx, j, conv, &item); err != nil {
-			return err
-		}
 	}
 	item.FinishedAt = e.cfg.Clock.Now().UTC()
 	var write *FieldsWrite
 	if j.def.Modes.Store && item.Error == "" {
 		write = &FieldsWrite{Fields: item.ExtractedFields, At: item.FinishedAt}
 	}
-	return e.save(ctx, j, item, write)
+	return e.save(ctx, ch.claim.ChunkRef, item, write)
 }
 
 // saveAttempts bounds the tries of one SaveItem; saveBackoff is the wait
@@ -334,14 +504,14 @@ const (
 
 // save saves the item, trying again after a store failure that is neither
 // a lost lease nor the end of ctx, so that one hiccup does not abort the run.
-func (e *Executor) save(ctx context.Context, j job, item Item, write *FieldsWrite) error {
+func (e *Executor) save(ctx context.Context, ref ChunkRef, item Item, write *FieldsWrite) error {
 	wait := saveBackoff
 	for attempt := 1; ; attempt++ {
-		err := e.cfg.Store.SaveItem(ctx, j.scope, j.run.ID, e.cfg.Owner, item, write)
+		err := e.cfg.Store.SaveItem(ctx, ref, item, write)
 		if err == nil || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil || attempt == saveAttempts {
 			return err
 		}
-		e.cfg.Logger.WarnContext(ctx, "analysis: saving an item failed; trying again", "run", j.run.ID,
+		e.cfg.Logger.WarnContext(ctx, "analysis: saving an item failed; trying again", "run", ref.RunID,
 			"conversation", item.ConversationKey, "error", err)
 		t := time.NewTimer(wait)
 		select {
@@ -354,7 +524,7 @@ func (e *Executor) save(ctx context.Context, j job, item Item, write *FieldsWrit
 	}
 }
 
-func (e *Executor) analyseConversation(ctx context.Context, j job, conv Conversation, item *Item) error {
+func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job, conv Conversation, item *Item) error {
 	itemCtx, cancel := context.WithTimeout(ctx, e.cfg.ItemTimeout)
 	defer cancel()
 	res, err := j.ex.Extract(itemCtx, e.cfg.Model, conv.Transcript)
@@ -364,7 +534,7 @@ func (e *Executor) analyseConversation(ctx context.Context, j job, conv Conversa
 			return ctx.Err()
 		}
 		item.Error = OperatorMessage(err)
-		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", j.run.ID, "conversation", conv.Key, "error", err)
+		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", err)
 		return nil
 	}
 	item.ExtractedFields, item.Missing = res.Fields, res.Missing
@@ -382,7 +552,7 @@ func (e *Executor) analyseConversation(ctx context.Context, j job, conv Conversa
 			return ctx.Err()
 		case err != nil:
 			item.JudgeError = OperatorMessage(err)
-			e.cfg.Logger.WarnContext(ctx, "analysis: judging failed", "run", j.run.ID, "conversation", conv.Key, "error", err)
+			e.cfg.Logger.WarnContext(ctx, "analysis: judging failed", "run", runID, "conversation", conv.Key, "error", err)
 		default:
 			item.Judge = &ItemJudge{Score: v.Score, Passed: v.Passed, Reasoning: v.Reasoning, DroppedEvidence: v.DroppedEvidence}
 		}

@@ -32,7 +32,7 @@ func FuzzIngest(f *testing.F) {
 		}
 		scope := analysis.Scope{Tenant: "t", Project: "p"}
 		cs, err := svc.Ingest(context.Background(), scope, body)
-		stored, _ := store.ConversationKeys(context.Background(), scope, analysis.ConversationQuery{})
+		stored, _ := store.ListConversations(context.Background(), scope, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 1 << 30}})
 		if err != nil {
 			if !errors.Is(err, analysis.ErrInvalid) && !errors.Is(err, analysis.ErrConflict) {
 				t.Fatalf("unclassified error: %v", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +32,35 @@ type env struct {
 	svc   *analysis.Service
 	model llm.Model
 	exec  *analysis.Executor
+	spy   *spyStore // the executor's view of the store
+}
+
+// spyStore records the chunks claimed through it.
+type spyStore struct {
+	analysis.Store
+	mu     sync.Mutex
+	claims []analysis.Claim
+}
+
+func (s *spyStore) ClaimChunk(ctx context.Context, owner string, lease time.Duration) (analysis.Claim, bool, error) {
+	c, ok, err := s.Store.ClaimChunk(ctx, owner, lease)
+	if ok {
+		s.mu.Lock()
+		s.claims = append(s.claims, c)
+		s.mu.Unlock()
+	}
+	return c, ok, err
+}
+
+// attempts returns the Attempt of every claim made, in order.
+func (s *spyStore) attempts() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []int{}
+	for _, c := range s.claims {
+		out = append(out, c.Attempt)
+	}
+	return out
 }
 
 func counterIDs() func() string {
@@ -40,9 +70,11 @@ func counterIDs() func() string {
 
 func newEnv(t testing.TB, model llm.Model, tweak ...func(*analysis.Config, *analysis.ExecutorConfig)) *env {
 	t.Helper()
-	e := &env{store: memstore.New(), clock: scheduletest.NewClock(start), model: model}
+	e := &env{clock: scheduletest.NewClock(start), model: model}
+	e.store = memstore.New(memstore.WithClock(e.clock))
 	cfg := analysis.Config{Store: e.store, Clock: e.clock, NewID: counterIDs(), NewSeed: func() uint64 { return 42 }}
-	ecfg := analysis.ExecutorConfig{Store: e.store, Model: model, Clock: e.clock, Owner: "exec-1", Concurrency: 4}
+	e.spy = &spyStore{Store: e.store}
+	ecfg := analysis.ExecutorConfig{Store: e.spy, Model: model, Clock: e.clock, Owner: "exec-1", Concurrency: 4}
 	for _, f := range tweak {
 		f(&cfg, &ecfg)
 	}
@@ -120,4 +152,21 @@ func fakeModel() llm.Model {
 		body, _ := json.Marshal(map[string]any{"intent": intent, "resolved": true})
 		return llm.Response{Content: string(body), Usage: usage}, nil
 	})
+}
+
+// runKeys reads the keys the run selected, two to a page, so that paging
+// is exercised too.
+func runKeys(t testing.TB, e *env, r analysis.Run) []string {
+	t.Helper()
+	keys := []string{}
+	cursor := ""
+	for {
+		p, err := e.svc.ListRunKeys(context.Background(), scope, r.ID, cursor, 2)
+		require.NoError(t, err)
+		keys = append(keys, p.Keys...)
+		if p.NextCursor == "" {
+			return keys
+		}
+		cursor = p.NextCursor
+	}
 }

@@ -2,12 +2,13 @@ package analysis
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/internal/schemaval"
 )
 
@@ -35,22 +36,43 @@ func (s *Service) StartRun(ctx context.Context, scope Scope, definitionKey strin
 }
 
 func (s *Service) startRun(ctx context.Context, scope Scope, d Definition, sel Selection, trigger Trigger) (Run, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := s.tryStartRun(ctx, scope, d, sel, trigger)
+		if !errors.Is(err, ErrConflict) || attempt == 4 {
+			return r, err
+		}
+		// The definition changed between the read and the run's creation
+		// (or, rarely, the generated ID was taken): read it again.
+		if d, err = s.cfg.Store.GetDefinition(ctx, scope, d.Key); err != nil {
+			return Run{}, err
+		}
+	}
+}
+
+func (s *Service) tryStartRun(ctx context.Context, scope Scope, d Definition, sel Selection, trigger Trigger) (Run, error) {
 	if strings.TrimSpace(d.ExtractionModelKey) == "" {
 		return Run{}, invalid("$.extractionModelKey", fmt.Sprintf("definition %q has no extraction model: set extractionModelKey to run it", d.Key))
 	}
-	keys, sel, err := s.resolve(ctx, scope, d.Key, sel)
+	ks, sel, err := s.resolve(ctx, scope, d.Key, sel)
 	if err != nil {
 		return Run{}, err
 	}
 	r := Run{
-		ID: s.cfg.NewID(), DefinitionKey: d.Key, Status: RunPending, Selection: sel, Trigger: trigger,
-		ConversationKeys: keys, Items: []Item{}, Progress: Progress{Total: len(keys)}, CreatedAt: s.cfg.Clock.Now().UTC(),
+		ID: s.cfg.NewID(), DefinitionKey: d.Key, DefinitionVersion: d.Version, Status: RunPending, Selection: sel,
+		Trigger: trigger, CreatedAt: s.cfg.Clock.Now().UTC(),
 	}
-	if err := s.cfg.Store.CreateRun(ctx, scope, r); err != nil {
+	r, err = s.cfg.Store.CreateRun(ctx, scope, r, ks)
+	if err != nil {
+		var size *SelectionSizeError
+		if errors.As(err, &size) {
+			return Run{}, invalid("$.selection", fmt.Sprintf("the selection has %d conversations, more than the %d a run may analyse: narrow it with a tag, or use strategy random", size.Selected, size.Max))
+		}
 		return Run{}, err
 	}
+	r.derive()
+	r.Items = []Item{}
 	s.cfg.Logger.InfoContext(ctx, "analysis: run created", "scope", scope.String(), "run", r.ID,
-		"definition", d.Key, "conversations", len(keys), "trigger", string(trigger.Type))
+		"definition", d.Key, "conversations", r.Progress.Total, "trigger", string(trigger.Type))
 	if s.cfg.Wake != nil {
 		s.cfg.Wake()
 	}
@@ -102,60 +124,49 @@ func uniqueSorted(keys []string) []string {
 	return slices.Compact(out)
 }
 
-// resolve turns a selection into the sorted keys of its conversations,
-// checking it; it records the seed of a random selection.
-func (s *Service) resolve(ctx context.Context, scope Scope, defKey string, sel Selection) ([]string, Selection, error) {
+// resolve checks a selection and turns it into the store's key selection;
+// it records the seed of a random selection.
+func (s *Service) resolve(ctx context.Context, scope Scope, defKey string, sel Selection) (KeySelection, Selection, error) {
 	maxConv := s.cfg.MaxRunConversations
 	if err := checkSelection(sel, maxConv, "$.selection"); err != nil {
-		return nil, sel, err
+		return KeySelection{}, sel, err
 	}
+	ks := KeySelection{Max: maxConv, ChunkSize: s.cfg.ChunkSize}
 	given := sel.Seed
 	sel.Seed = nil
-	var keys []string
-	var err error
 	switch sel.Strategy {
 	case SelectKeys:
-		keys, err = s.resolveKeys(ctx, scope, sel.ConversationKeys)
-	case SelectRandom:
-		var all []string
-		if all, err = s.cfg.Store.ConversationKeys(ctx, scope, ConversationQuery{}); err == nil {
-			seed := s.cfg.NewSeed() & MaxSeed
-			if given != nil {
-				seed = *given
-			}
-			sel.Seed = &seed
-			keys = SampleKeys(all, sel.SampleSize, seed)
+		keys, err := s.resolveKeys(ctx, scope, sel.ConversationKeys)
+		if err != nil {
+			return KeySelection{}, sel, err
 		}
-	default:
-		keys, err = s.cfg.Store.ConversationKeys(ctx, scope, ConversationQuery{Tag: strings.TrimSpace(sel.Tag), UnanalyzedBy: unanalyzedBy(sel, defKey)})
+		ks.Keys = keys
+	case SelectRandom:
+		seed := s.cfg.NewSeed() & MaxSeed
+		if given != nil {
+			seed = *given
+		}
+		sel.Seed = &seed
+		ks.SampleSize, ks.Seed = sel.SampleSize, seed
+	case SelectTag:
+		ks.Tag = strings.TrimSpace(sel.Tag)
+	case SelectUnanalyzed:
+		ks.UnanalyzedBy = defKey
 	}
-	if err != nil {
-		return nil, sel, err
-	}
-	if len(keys) > maxConv {
-		return nil, sel, invalid("$.selection", fmt.Sprintf("the selection has %d conversations, more than the %d a run may analyse: narrow it with a tag, or use strategy random", len(keys), maxConv))
-	}
-	return keys, sel, nil
-}
-
-func unanalyzedBy(sel Selection, defKey string) string {
-	if sel.Strategy == SelectUnanalyzed {
-		return defKey
-	}
-	return ""
+	return ks, sel, nil
 }
 
 // resolveKeys checks that every key names a conversation of the scope,
 // naming those that do not, and returns them without repeats, sorted.
 func (s *Service) resolveKeys(ctx context.Context, scope Scope, keys []string) ([]string, error) {
 	unique := uniqueSorted(keys)
-	found, err := s.cfg.Store.GetConversations(ctx, scope, unique)
+	found, err := s.cfg.Store.ExistingKeys(ctx, scope, unique)
 	if err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
-	for _, c := range found {
-		known[c.Key] = true
+	known := make(map[string]bool, len(found))
+	for _, k := range found {
+		known[k] = true
 	}
 	var p problems
 	for i, k := range keys {
@@ -169,30 +180,29 @@ func (s *Service) resolveKeys(ctx context.Context, scope Scope, keys []string) (
 	return unique, nil
 }
 
-// SampleKeys draws size keys from keys without replacement, with a
-// generator seeded from seed, and returns them sorted: the same keys, size
-// and seed always give the same sample. keys must be sorted (as the store
-// returns them). When size is at least len(keys), every key is returned.
-func SampleKeys(keys []string, size int, seed uint64) []string {
-	if size >= len(keys) {
-		return slices.Clone(keys)
+// CancelRun ends a pending or running run as failed, with the error "the
+// run was cancelled" and the aggregate of the items saved until then, and
+// returns it; executors working on it stop at their next write. It fails
+// with ErrNotFound for an unknown run and with ErrConflict for a run that
+// has already finished.
+func (s *Service) CancelRun(ctx context.Context, scope Scope, id string) (Run, error) {
+	if err := scope.Validate(); err != nil {
+		return Run{}, err
 	}
-	rng := rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))
-	pool := slices.Clone(keys)
-	for i := range size { // a partial Fisher–Yates shuffle
-		j := i + rng.IntN(len(pool)-i)
-		pool[i], pool[j] = pool[j], pool[i]
+	if err := s.cfg.Store.CancelRun(ctx, scope, id, "the run was cancelled", s.cfg.Clock.Now().UTC()); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return Run{}, fmt.Errorf("analysis: run %s has already finished: %w", id, err)
+		}
+		return Run{}, err
 	}
-	sample := pool[:size]
-	sort.Strings(sample)
-	return sample
+	return s.GetRun(ctx, scope, id)
 }
 
-// CancelRun ends a pending or running run as failed, with the error "the run
-// was cancelled" and the aggregate of the items saved so far; an executor
-// working on it stops at its next write. It fails with ErrNotFound for an
-// unknown run and with ErrConflict for a run that has already finished.
-func (s *Service) CancelRun(ctx context.Context, scope Scope, id string) (Run, error) {
+// GetRun returns the run with its items — all of them when there are at
+// most [Config.MaxInlineItems], else the first that many and, in
+// ItemsCursor, the cursor of the rest (see [Service.ListRunItems]);
+// ErrNotFound if the scope has none.
+func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, error) {
 	if err := scope.Validate(); err != nil {
 		return Run{}, err
 	}
@@ -200,22 +210,97 @@ func (s *Service) CancelRun(ctx context.Context, scope Scope, id string) (Run, e
 	if err != nil {
 		return Run{}, err
 	}
-	if !r.Status.InProgress() {
-		return Run{}, fmt.Errorf("analysis: run %s has already finished: %w", id, ErrConflict)
-	}
-	f := Finish{Status: RunFailed, Aggregate: Summarize(len(r.ConversationKeys), r.Items), Error: "the run was cancelled", At: s.cfg.Clock.Now().UTC()}
-	if err := s.cfg.Store.CancelRun(ctx, scope, id, f); err != nil {
+	r.derive()
+	items, next, err := s.cfg.Store.ListRunItems(ctx, scope, id, Page{Limit: s.cfg.MaxInlineItems})
+	if err != nil {
 		return Run{}, err
 	}
-	return s.cfg.Store.GetRun(ctx, scope, id)
+	if items == nil {
+		items = []Item{}
+	}
+	r.Items, r.ItemsCursor = items, next
+	return r, nil
 }
 
-// GetRun returns the run with its items; ErrNotFound if the scope has none.
-func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, error) {
-	if err := scope.Validate(); err != nil {
-		return Run{}, err
+// An ItemPage is a page of a run's items.
+type ItemPage struct {
+	// Items are the page's items, in the order they were saved.
+	Items []Item `json:"items"`
+	// NextCursor reads the next page; empty after the last.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// ListRunItems returns a page of the run's items, in the order they were
+// saved: the first page for an empty cursor, else the page after the one
+// that returned cursor; at most limit items (0 for the default; capped at
+// the maximum). Paging while the run works skips and repeats no item. It
+// fails with ErrNotFound for an unknown run and with ErrInvalid for a
+// cursor that no page returned.
+func (s *Service) ListRunItems(ctx context.Context, scope Scope, runID, cursor string, limit int) (ItemPage, error) {
+	p, err := s.page(scope, cursor, limit)
+	if err != nil {
+		return ItemPage{}, err
 	}
-	return s.cfg.Store.GetRun(ctx, scope, id)
+	items, next, err := s.cfg.Store.ListRunItems(ctx, scope, runID, p)
+	if err != nil {
+		return ItemPage{}, cursorError(err)
+	}
+	if items == nil {
+		items = []Item{}
+	}
+	return ItemPage{Items: items, NextCursor: next}, nil
+}
+
+// A KeyPage is a page of a run's selected conversation keys.
+type KeyPage struct {
+	// Keys are the page's keys, sorted.
+	Keys []string `json:"conversationKeys"`
+	// NextCursor reads the next page; empty after the last.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// ListRunKeys returns a page of the keys of the conversations the run
+// selected, sorted; cursor and limit as for [Service.ListRunItems].
+func (s *Service) ListRunKeys(ctx context.Context, scope Scope, runID, cursor string, limit int) (KeyPage, error) {
+	p, err := s.page(scope, cursor, limit)
+	if err != nil {
+		return KeyPage{}, err
+	}
+	keys, next, err := s.cfg.Store.ListRunKeys(ctx, scope, runID, p)
+	if err != nil {
+		return KeyPage{}, cursorError(err)
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	return KeyPage{Keys: keys, NextCursor: next}, nil
+}
+
+func (s *Service) page(scope Scope, cursor string, limit int) (Page, error) {
+	if err := scope.Validate(); err != nil {
+		return Page{}, err
+	}
+	n, err := s.limit(limit)
+	if err != nil {
+		return Page{}, err
+	}
+	if len(cursor) > maxCursorLen {
+		return Page{}, invalid("$.cursor", fmt.Sprintf("the cursor is %d bytes, more than %d", len(cursor), maxCursorLen))
+	}
+	return Page{Cursor: cursor, Limit: n}, nil
+}
+
+// maxCursorLen bounds a cursor a caller passes back.
+const maxCursorLen = 1024
+
+// cursorError turns a store's rejection of a cursor into a validation
+// error at $.cursor; other errors pass through.
+func cursorError(err error) error {
+	var ve *extract.ValidationError
+	if errors.Is(err, ErrInvalid) && !errors.As(err, &ve) {
+		return invalid("$.cursor", "not a cursor this list returned")
+	}
+	return err
 }
 
 // ListRuns returns the scope's runs, of one definition when definitionKey is
@@ -229,49 +314,12 @@ func (s *Service) ListRuns(ctx context.Context, scope Scope, definitionKey strin
 	if err != nil {
 		return nil, err
 	}
-	return s.cfg.Store.ListRuns(ctx, scope, RunQuery{DefinitionKey: definitionKey, Limit: n})
-}
-
-// Summarize aggregates items for a run of total conversations, exactly as
-// the API defines it: Completed counts the items without an extraction
-// error and Failed is total − Completed (a conversation without an item
-// counts as failed); PassRate is Passed / Completed; AvgJudgeScore averages
-// the judged items; AvgExtractionAccuracy averages the items that compared
-// at least one field. A ratio with nothing to count is nil — never 0, never
-// NaN.
-func Summarize(total int, items []Item) *Aggregate {
-	a := &Aggregate{Total: total}
-	var judged, compared int
-	var judgeSum, accSum float64
-	for _, it := range items {
-		if it.Error != "" {
-			continue
-		}
-		a.Completed++
-		if it.Passed {
-			a.Passed++
-		}
-		if it.Judge != nil {
-			judged++
-			judgeSum += it.Judge.Score
-		}
-		if it.Accuracy != nil && it.Accuracy.ComparedCount > 0 && it.Accuracy.Score != nil {
-			compared++
-			accSum += *it.Accuracy.Score
-		}
+	runs, err := s.cfg.Store.ListRuns(ctx, scope, RunQuery{DefinitionKey: definitionKey, Limit: n})
+	if err != nil {
+		return nil, err
 	}
-	a.Completed = min(a.Completed, total)
-	a.Failed = total - a.Completed
-	a.PassRate = ratio(float64(a.Passed), a.Completed)
-	a.AvgJudgeScore = ratio(judgeSum, judged)
-	a.AvgExtractionAccuracy = ratio(accSum, compared)
-	return a
-}
-
-func ratio(sum float64, n int) *float64 {
-	if n == 0 {
-		return nil
+	for i := range runs {
+		runs[i].derive()
 	}
-	v := sum / float64(n)
-	return &v
+	return runs, nil
 }

@@ -103,7 +103,7 @@ func TestStartRunValidation(t *testing.T) {
 
 func TestSelections(t *testing.T) {
 	e := newEnv(t, fakeModel())
-	ingest(t, e, 10)
+	cs := ingest(t, e, 10)
 	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
 	require.NoError(t, err)
 	run := func(sel analysis.Selection) analysis.Run {
@@ -120,15 +120,15 @@ func TestSelections(t *testing.T) {
 	}
 
 	r := run(analysis.Selection{Strategy: analysis.SelectKeys, ConversationKeys: []string{"call-3", "call-1", "call-3"}})
-	assert.Equal(t, []string{"call-1", "call-3"}, r.ConversationKeys, "keys, without repeats")
+	assert.Equal(t, []string{"call-1", "call-3"}, runKeys(t, e, r), "keys, without repeats")
 
 	r = run(analysis.Selection{Strategy: analysis.SelectTag, Tag: "even"})
-	assert.Equal(t, []string{"call-10", "call-2", "call-4", "call-6", "call-8"}, r.ConversationKeys)
+	assert.Equal(t, []string{"call-10", "call-2", "call-4", "call-6", "call-8"}, runKeys(t, e, r))
 
 	r = run(analysis.Selection{Strategy: analysis.SelectUnanalyzed})
-	assert.Equal(t, []string{"call-5", "call-7", "call-9"}, r.ConversationKeys, "never analysed by this definition")
+	assert.Equal(t, []string{"call-5", "call-7", "call-9"}, runKeys(t, e, r), "never analysed by this definition")
 	r = run(analysis.Selection{Strategy: analysis.SelectUnanalyzed})
-	assert.Empty(t, r.ConversationKeys, "all analysed now")
+	assert.Empty(t, runKeys(t, e, r), "all analysed now")
 	assert.Equal(t, &analysis.Aggregate{Total: 0}, r.Aggregate, "an empty run completes, its ratios null")
 
 	in := intentDefinition()
@@ -137,21 +137,19 @@ func TestSelections(t *testing.T) {
 	require.NoError(t, err)
 	r2, err := e.svc.StartRun(context.Background(), scope, d2.Key, analysis.Selection{Strategy: analysis.SelectUnanalyzed})
 	require.NoError(t, err)
-	assert.Len(t, r2.ConversationKeys, 10, "another definition has analysed nothing")
+	assert.Len(t, runKeys(t, e, r2), 10, "another definition has analysed nothing")
 	ok, err := e.exec.RunOnce(context.Background())
 	require.NoError(t, err)
 	require.True(t, ok)
 
 	r = run(analysis.Selection{Strategy: analysis.SelectAll})
-	assert.Len(t, r.ConversationKeys, 10)
+	assert.Len(t, runKeys(t, e, r), 10)
 
 	r = run(analysis.Selection{Strategy: analysis.SelectRandom, SampleSize: 4})
 	require.NotNil(t, r.Selection.Seed, "the seed is recorded")
 	assert.Equal(t, uint64(42), *r.Selection.Seed)
-	assert.Len(t, r.ConversationKeys, 4)
-	all, err := e.store.ConversationKeys(context.Background(), scope, analysis.ConversationQuery{})
-	require.NoError(t, err)
-	assert.Equal(t, r.ConversationKeys, analysis.SampleKeys(all, 4, *r.Selection.Seed), "reproducible from the recorded seed")
+	assert.Len(t, runKeys(t, e, r), 4)
+	assert.Equal(t, runKeys(t, e, r), analysis.SampleKeys(keysOf(cs), 4, *r.Selection.Seed), "reproducible from the recorded seed")
 }
 
 func TestRandomSelectionSeeds(t *testing.T) {
@@ -176,7 +174,7 @@ func TestRandomSelectionSeeds(t *testing.T) {
 
 	again, err := e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectRandom, SampleSize: 5, Seed: r.Selection.Seed})
 	require.NoError(t, err)
-	assert.Equal(t, r.ConversationKeys, again.ConversationKeys, "the recorded seed draws the same sample again")
+	assert.Equal(t, runKeys(t, e, r), runKeys(t, e, again), "the recorded seed draws the same sample again")
 	assert.Equal(t, *r.Selection.Seed, *again.Selection.Seed)
 	_, err = e.exec.RunOnce(context.Background())
 	require.NoError(t, err)
@@ -195,7 +193,7 @@ func TestRandomSelectionSeeds(t *testing.T) {
 	require.NoError(t, err)
 	r, err = e2.svc.StartRun(context.Background(), scope, d2.Key, analysis.Selection{Strategy: analysis.SelectKeys, ConversationKeys: dup})
 	require.NoError(t, err, "repeated keys count once against the maximum")
-	assert.Equal(t, []string{"call-1", "call-2"}, r.ConversationKeys)
+	assert.Equal(t, []string{"call-1", "call-2"}, runKeys(t, e2, r))
 }
 
 func TestItemsReportValuesThatFailedCoercion(t *testing.T) {
@@ -458,7 +456,7 @@ func TestFaultInjectionOverManyConversations(t *testing.T) {
 	e := newEnv(t, model, func(c *analysis.Config, ec *analysis.ExecutorConfig) { ec.Concurrency = 8 })
 	ingest(t, e, n)
 	_, r := startAll(t, e, true)
-	_, err := e.exec.RunOnce(context.Background())
+	_, err := e.exec.Drain(context.Background())
 	require.NoError(t, err)
 	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
@@ -533,7 +531,8 @@ func TestCancelledExecutorIsResumedByAnother(t *testing.T) {
 		mu.Unlock()
 		return fakeModel().Generate(ctx, req)
 	})
-	second, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: e.store, Model: counting, Clock: e.clock, Owner: "exec-2", Concurrency: 4})
+	spy := &spyStore{Store: e.store}
+	second, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: spy, Model: counting, Clock: e.clock, Owner: "exec-2", Concurrency: 4})
 	require.NoError(t, err)
 	// No waiting for a lease to lapse: the first executor released the run.
 	ok, err = second.RunOnce(context.Background())
@@ -553,15 +552,15 @@ func TestCancelledExecutorIsResumedByAnother(t *testing.T) {
 			assert.Equal(t, first, it, "finished items were not redone")
 		}
 	}
-	assert.Equal(t, 1, final.Lease.Attempts, "the release took back the first attempt")
+	assert.Equal(t, []int{1}, spy.attempts(), "the release took back the first attempt")
 }
 
 func TestCrashedExecutorsLeaseLapses(t *testing.T) {
 	e := newEnv(t, fakeModel())
 	ingest(t, e, 2)
 	_, r := startAll(t, e, true)
-	// An executor claims the run and crashes without a word.
-	_, _, ok, err := e.store.ClaimRun(context.Background(), "crashed", e.clock.Now(), e.clock.Now().Add(time.Minute))
+	// An executor claims the run's chunk and crashes without a word.
+	_, ok, err := e.store.ClaimChunk(context.Background(), "crashed", time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok)
 	ok, err = e.exec.RunOnce(context.Background())
@@ -570,20 +569,21 @@ func TestCrashedExecutorsLeaseLapses(t *testing.T) {
 	e.clock.Advance(2 * time.Minute)
 	ok, err = e.exec.RunOnce(context.Background())
 	require.NoError(t, err)
-	require.True(t, ok, "once the lease lapses the run is taken over")
+	require.True(t, ok, "once the lease lapses the chunk is taken over")
 	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, analysis.RunCompleted, r.Status)
-	assert.Equal(t, 2, r.Lease.Attempts)
+	assert.Equal(t, 2, r.Aggregate.Completed)
+	assert.Equal(t, []int{2}, e.spy.attempts())
 }
 
-func TestRunFailsAfterTooManyAttempts(t *testing.T) {
+func TestChunkIsAbandonedAfterTooManyAttempts(t *testing.T) {
 	e := newEnv(t, fakeModel(), func(_ *analysis.Config, ec *analysis.ExecutorConfig) { ec.MaxAttempts = 2 })
 	ingest(t, e, 1)
 	d, r := startAll(t, e, true)
-	// Two executors take the run up and die without a trace.
-	for i := range 2 {
-		_, _, ok, err := e.store.ClaimRun(context.Background(), fmt.Sprint("dead-", i), e.clock.Now(), e.clock.Now().Add(time.Minute))
+	// Two executors take the chunk up and die without a trace.
+	for range 2 {
+		_, ok, err := e.store.ClaimChunk(context.Background(), "dead", time.Minute)
 		require.NoError(t, err)
 		require.True(t, ok)
 		e.clock.Advance(2 * time.Minute)
@@ -593,10 +593,36 @@ func TestRunFailsAfterTooManyAttempts(t *testing.T) {
 	require.True(t, ok)
 	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
 	require.NoError(t, err)
-	assert.Equal(t, analysis.RunFailed, r.Status, "never left running forever")
-	assert.Equal(t, "the run was taken up 2 times without finishing; giving up", r.Error)
+	assert.Equal(t, analysis.RunCompleted, r.Status, "never left running forever")
+	require.Len(t, r.Items, 1)
+	assert.Equal(t, "the conversation's analysis was abandoned after 2 attempts", r.Items[0].Error)
+	assert.Equal(t, 1, r.Aggregate.Failed)
 	_, err = e.svc.StartRun(context.Background(), scope, d.Key, analysis.Selection{Strategy: analysis.SelectAll})
 	assert.NoError(t, err, "and no longer blocks new runs")
+}
+
+func TestAttemptsCountPerChunk(t *testing.T) {
+	e := newEnv(t, fakeModel(), func(c *analysis.Config, ec *analysis.ExecutorConfig) {
+		c.ChunkSize, ec.MaxAttempts = 1, 2
+	})
+	ingest(t, e, 4)
+	_, r := startAll(t, e, true)
+	// Three hard crashes, each on a different chunk: attempts counted per
+	// run would give up on the run; per chunk, each has one to spare.
+	for range 3 {
+		_, ok, err := e.store.ClaimChunk(context.Background(), "dead", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	e.clock.Advance(2 * time.Minute)
+	n, err := e.exec.Drain(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 4, n)
+	r, err = e.svc.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, analysis.RunCompleted, r.Status)
+	assert.Equal(t, 4, r.Aggregate.Completed, "no conversation was given up")
+	assert.Equal(t, []int{2, 2, 2, 1}, e.spy.attempts())
 }
 
 func TestExecutorLoopWakesAndStops(t *testing.T) {
@@ -676,10 +702,10 @@ func TestExecutorThatLostItsLeaseWritesNothing(t *testing.T) {
 	<-entered
 	// The executor stalls past its lease; another one takes the run over.
 	e.clock.Advance(2 * time.Hour)
-	_, taken, ok, err := e.store.ClaimRun(context.Background(), "usurper", e.clock.Now(), e.clock.Now().Add(time.Hour))
+	taken, ok, err := e.store.ClaimChunk(context.Background(), "usurper", time.Hour)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, r.ID, taken.ID)
+	require.Equal(t, r.ID, taken.RunID)
 	close(release)
 	assert.ErrorIs(t, <-done, analysis.ErrLeaseLost, "the stalled executor learns it lost the run")
 	got, err := e.svc.GetRun(context.Background(), scope, r.ID)
@@ -723,9 +749,8 @@ func TestExecutorRenewsItsLease(t *testing.T) {
 	// Time passes well beyond the first lease; the executor keeps renewing.
 	for range 5 {
 		e.clock.Advance(50 * time.Second)
-		now := e.clock.Now()
 		require.Eventually(t, func() bool {
-			_, _, ok, err := e.store.ClaimRun(context.Background(), "other", now, now.Add(time.Minute))
+			_, ok, err := e.store.ClaimChunk(context.Background(), "other", time.Minute)
 			require.NoError(t, err)
 			require.False(t, ok, "a renewed lease is never taken over")
 			return true
@@ -765,11 +790,11 @@ type flakyStore struct {
 	failures atomic.Int32
 }
 
-func (f *flakyStore) SaveItem(ctx context.Context, sc analysis.Scope, runID, owner string, it analysis.Item, w *analysis.FieldsWrite) error {
+func (f *flakyStore) SaveItem(ctx context.Context, c analysis.ChunkRef, it analysis.Item, w *analysis.FieldsWrite) error {
 	if f.failures.Add(-1) >= 0 {
 		return fmt.Errorf("connection reset by peer")
 	}
-	return f.Store.SaveItem(ctx, sc, runID, owner, it, w)
+	return f.Store.SaveItem(ctx, c, it, w)
 }
 
 func TestExecutorRetriesAFailedSave(t *testing.T) {

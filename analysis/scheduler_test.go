@@ -246,7 +246,7 @@ func TestSchedulerDefaultSelectionIsUnanalyzed(t *testing.T) {
 	r, err := e.svc.GetRun(context.Background(), scope, rep.Fired[0].RunID)
 	require.NoError(t, err)
 	assert.Equal(t, analysis.SelectUnanalyzed, r.Selection.Strategy)
-	assert.Equal(t, []string{"late-call"}, r.ConversationKeys, "the second night covers only what came in since")
+	assert.Equal(t, []string{"late-call"}, runKeys(t, e, r), "the second night covers only what came in since")
 	assert.Equal(t, d.Key, r.DefinitionKey)
 }
 

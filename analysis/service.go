@@ -18,7 +18,9 @@ import (
 
 // Defaults of a [Config].
 const (
-	DefaultMaxRunConversations = 5000
+	DefaultMaxRunConversations = 100_000
+	DefaultChunkSize           = 50
+	DefaultMaxInlineItems      = 1000
 	DefaultListLimit           = 100
 	DefaultMaxListLimit        = 1000
 	DefaultMaxIngest           = 5000
@@ -39,6 +41,14 @@ type Config struct {
 	// [DefaultMaxRunConversations]. A selection that would exceed it is
 	// refused, never silently cut.
 	MaxRunConversations int
+	// ChunkSize is how many conversations a chunk of a run holds — the unit
+	// of work an executor claims; default [DefaultChunkSize]. Smaller chunks
+	// spread a small run over more executors; larger ones cost fewer claims.
+	ChunkSize int
+	// MaxInlineItems bounds the items [Service.GetRun] returns with a run;
+	// the rest are read with [Service.ListRunItems]. Default
+	// [DefaultMaxInlineItems].
+	MaxInlineItems int
 	// DefaultListLimit is the limit of a list call that sets none; default
 	// [DefaultListLimit]. MaxListLimit caps any limit asked for; default
 	// [DefaultMaxListLimit].
@@ -77,6 +87,12 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if cfg.MaxRunConversations <= 0 {
 		cfg.MaxRunConversations = DefaultMaxRunConversations
+	}
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.MaxInlineItems <= 0 {
+		cfg.MaxInlineItems = DefaultMaxInlineItems
 	}
 	if cfg.DefaultListLimit <= 0 {
 		cfg.DefaultListLimit = DefaultListLimit

@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/debrief-go/debrief/extract"
@@ -13,12 +14,15 @@ var (
 	// ErrNotFound: no such object in the scope (or one of another scope).
 	ErrNotFound = errors.New("analysis: not found")
 	// ErrConflict: the object collides with one that exists (a key or id
-	// already taken).
+	// already taken), or another update of it landed first (its version
+	// moved on).
 	ErrConflict = errors.New("analysis: conflict")
 	// ErrRunInProgress: the definition already has a pending or running run.
 	ErrRunInProgress = errors.New("analysis: a run of this definition is already in progress")
-	// ErrLeaseLost: the executor no longer holds the run it is writing to.
-	ErrLeaseLost = errors.New("analysis: run lease lost")
+	// ErrLeaseLost: the executor no longer holds the chunk it is writing to
+	// — its lease lapsed, another executor claimed the chunk, or the run
+	// ended.
+	ErrLeaseLost = errors.New("analysis: chunk lease lost")
 	// ErrSlotTaken: the cron slot was already fired or skipped.
 	ErrSlotTaken = errors.New("analysis: schedule slot already taken")
 	// ErrInvalid is matched by every validation error; the detail is in an
@@ -26,9 +30,27 @@ var (
 	ErrInvalid = extract.ErrInvalid
 )
 
+// A SelectionSizeError is returned by [RunStore.CreateRun] when a selection
+// holds more conversations than a run may analyse. It matches [ErrInvalid].
+type SelectionSizeError struct {
+	// Selected counts the conversations the selection holds.
+	Selected int
+	// Max is the most a run may analyse.
+	Max int
+}
+
+// Error says how many conversations were selected and how many are allowed.
+func (e *SelectionSizeError) Error() string {
+	return fmt.Sprintf("analysis: the selection has %d conversations, more than the %d a run may analyse", e.Selected, e.Max)
+}
+
+// Is makes the error match [ErrInvalid].
+func (e *SelectionSizeError) Is(target error) bool { return target == ErrInvalid }
+
 // A Store keeps definitions, conversations and runs. Hosts implement it on
 // their own database, or use analysis/memstore; analysis/storetest is the
-// conformance suite every implementation must pass.
+// conformance suite every implementation must pass (see "Implementing a
+// Store" in the package documentation).
 //
 // The service validates everything before it reaches the store, so a store
 // need not. Every method observes these rules:
@@ -41,6 +63,13 @@ var (
 //   - Values are copied in and out: a caller never shares memory with the
 //     store.
 //   - A method that fails changes nothing.
+//   - Nothing a method returns grows with the size of a run: a run's keys
+//     and items are read in pages ([RunStore.ListRunKeys],
+//     [RunStore.ListRunItems]) and work is claimed in bounded chunks.
+//   - Time that decides who holds work is the store's own: lease expiry is
+//     judged by the store's clock (a database's now()), never by the
+//     caller's, so executors whose clocks disagree cannot both hold a
+//     chunk. Timestamps of records (creation, finish) are the caller's.
 type Store interface {
 	DefinitionStore
 	ConversationStore
@@ -49,21 +78,27 @@ type Store interface {
 
 // A DefinitionStore keeps definitions.
 type DefinitionStore interface {
-	// CreateDefinition stores d. It fails with ErrConflict if d's ID or Key
-	// is taken in the scope — the key of a deleted definition stays taken,
-	// so that its runs, slots and analysis marks never attach to a new one.
+	// CreateDefinition stores d, whose Version is 1. It fails with
+	// ErrConflict if d's ID or Key is taken in the scope — the key of a
+	// deleted definition stays taken, so that its runs, slots and analysis
+	// marks never attach to a new one.
 	CreateDefinition(ctx context.Context, scope Scope, d Definition) error
 	// GetDefinition returns the definition whose ID or, failing that, Key is
 	// idOrKey; ErrNotFound if none.
 	GetDefinition(ctx context.Context, scope Scope, idOrKey string) (Definition, error)
-	// UpdateDefinition replaces the definition with d's ID. It fails with
-	// ErrNotFound if there is none, with ErrConflict if d would change the
-	// stored Key, and with ErrRunInProgress while the definition has a run in
-	// progress (a run works with the definition as it was when it started).
-	UpdateDefinition(ctx context.Context, scope Scope, d Definition) error
+	// UpdateDefinition replaces the definition with d's ID by d, stored with
+	// Version ifVersion+1 whatever d.Version says — a compare-and-swap on
+	// the version. It fails with ErrNotFound if there is none; with
+	// ErrConflict if the stored Version is not ifVersion (another update
+	// landed first) or d would change the stored Key; and with
+	// ErrRunInProgress while the definition has a run in progress (a run
+	// works with the definition as it was when it started).
+	UpdateDefinition(ctx context.Context, scope Scope, d Definition, ifVersion int64) error
 	// DeleteDefinition deletes the definition with the given ID; ErrNotFound
 	// if none. It fails with ErrRunInProgress, deleting nothing, while the
 	// definition has a run in progress. Runs of the definition are kept.
+	// It is atomic with respect to [RunStore.CreateRun]: of a delete and a
+	// run creation racing, exactly one succeeds.
 	DeleteDefinition(ctx context.Context, scope Scope, id string) error
 	// ListDefinitions returns the definitions whose name or key contains
 	// q.Search ignoring case (all when empty), newest first (ties by key),
@@ -102,16 +137,15 @@ type ConversationStore interface {
 	// GetConversations returns the conversations with the given keys, in
 	// their order, leaving out keys that name none.
 	GetConversations(ctx context.Context, scope Scope, keys []string) ([]Conversation, error)
+	// ExistingKeys returns those of keys that name a conversation of the
+	// scope, in their order, without reading the conversations.
+	ExistingKeys(ctx context.Context, scope Scope, keys []string) ([]string, error)
 	// DeleteConversation deletes the conversation with the given ID;
 	// ErrNotFound if none.
 	DeleteConversation(ctx context.Context, scope Scope, id string) error
 	// ListConversations returns the conversations matching q, newest first
 	// (ties by key), at most q.Limit of them.
 	ListConversations(ctx context.Context, scope Scope, q ConversationQuery) ([]Conversation, error)
-	// ConversationKeys returns the keys of the conversations matching q,
-	// sorted, without limit — the candidates of a run's selection. Search
-	// and Limit of q are ignored.
-	ConversationKeys(ctx context.Context, scope Scope, q ConversationQuery) ([]string, error)
 }
 
 // A ConversationQuery filters conversations.
@@ -124,54 +158,163 @@ type ConversationQuery struct {
 	UnanalyzedBy string
 }
 
-// A RunStore keeps runs, their items and the schedule slots they fired.
+// A KeySelection says which conversations a new run analyses; the store
+// resolves it when it creates the run, so that the keys never pass through
+// the caller.
+type KeySelection struct {
+	// Keys, when not empty, are the conversations selected (strategy keys):
+	// sorted, without repeats, each naming a conversation when the service
+	// checked them. The filters below are then ignored.
+	Keys []string
+	// Tag keeps the conversations with this tag, when set.
+	Tag string
+	// UnanalyzedBy keeps the conversations that no run of the definition
+	// with this key has analysed, when set.
+	UnanalyzedBy string
+	// SampleSize, when positive, keeps a sample of that many of the
+	// conversations the filters select: those whose [SampleRank] under Seed
+	// is lowest (all of them when fewer match). [SampleKeys] computes the
+	// same sample in Go.
+	SampleSize int
+	// Seed is the seed of the sample.
+	Seed uint64
+	// Max bounds the conversations selected: the store fails with a
+	// [*SelectionSizeError] when more would be. The service sets it above 0.
+	Max int
+	// ChunkSize is how many keys a chunk holds; the service sets it above 0.
+	ChunkSize int
+}
+
+// A Page asks for one page of a paged list.
+type Page struct {
+	// Cursor is empty for the first page, else the next cursor the previous
+	// page returned. It is opaque: only the store that made it reads it.
+	Cursor string
+	// Limit bounds the page; the service always sets it above 0.
+	Limit int
+}
+
+// A ChunkRef names a claim on a chunk of a run. Every write an executor
+// makes carries it; its Token fences writes of an executor that lost the
+// chunk.
+type ChunkRef struct {
+	// Scope is the run's scope.
+	Scope Scope
+	// RunID names the run.
+	RunID string
+	// Chunk is the chunk's index in the run, from 0.
+	Chunk int
+	// Token is the fencing token of the claim: each claim of a chunk gets a
+	// token greater than any the chunk had before.
+	Token int64
+}
+
+// A Claim is a chunk of a run that an executor claimed.
+type Claim struct {
+	ChunkRef
+	// DefinitionKey and DefinitionVersion name the definition the run works
+	// with.
+	DefinitionKey string
+	// DefinitionVersion is the definition's version when the run was
+	// created.
+	DefinitionVersion int64
+	// Keys are the chunk's conversations that have no item yet, sorted —
+	// at most the run's chunk size.
+	Keys []string
+	// Attempt counts the claims of this chunk, this one included (a
+	// released claim does not count).
+	Attempt int
+	// ExpiresAt is when the lease lapses, by the store's clock.
+	ExpiresAt time.Time
+}
+
+// A RunStore keeps runs, their keys and items, the chunks executors claim,
+// and the schedule slots runs fired for.
+//
+// A run is created with its selected keys, sorted and cut into chunks of
+// [KeySelection.ChunkSize] keys (a run without keys has one empty chunk, so
+// that an executor completes it). Executors claim chunks independently,
+// each under a lease renewed while they work; the run is running from the
+// first claim, and completes — exactly once — when its last chunk is
+// completed. Each item saved updates the run's [Counters] in the same
+// atomic step, and the run's aggregate is computed from them.
 type RunStore interface {
-	// CreateRun stores r, which is pending. It fails with ErrRunInProgress
-	// if the definition has a pending or running run, with ErrConflict if
-	// r's ID is taken, and — when r was triggered by a schedule slot — with
-	// ErrSlotTaken if a run was already created, or a skip recorded, for
-	// that definition and slot. The checks and the insert are one atomic
-	// step: of concurrent calls for one definition, at most one succeeds.
-	CreateRun(ctx context.Context, scope Scope, r Run) error
-	// GetRun returns the run with its items, in the order they were saved;
-	// ErrNotFound if none.
+	// CreateRun stores r, which is pending, with the keys sel selects, and
+	// returns it with Progress.Total set to their number. It fails with
+	// ErrNotFound if the scope has no definition with r.DefinitionKey (it
+	// was deleted: the check and the insert are atomic with
+	// [DefinitionStore.DeleteDefinition]); with ErrConflict if r's ID is
+	// taken or the definition's Version is not r.DefinitionVersion; with
+	// ErrRunInProgress if the definition has a pending or running run; with
+	// a [*SelectionSizeError] if more than sel.Max keys are selected; and —
+	// when r was triggered by a schedule slot — with ErrSlotTaken if a run
+	// was already created, or a skip recorded, for that definition and slot.
+	// The checks and the insert are one atomic step: of concurrent calls
+	// for one definition, at most one succeeds.
+	CreateRun(ctx context.Context, scope Scope, r Run, sel KeySelection) (Run, error)
+	// GetRun returns the run without its items (Items is nil), with its
+	// Counters and Progress.Total; ErrNotFound if none. StartedAt is the
+	// store's time of the first claim. The service derives Progress.Done,
+	// Usage and the Aggregate of a finished run from the counters, so a
+	// store may leave them zero.
 	GetRun(ctx context.Context, scope Scope, id string) (Run, error)
 	// ListRuns returns the runs matching q, newest first (ties by ID), at
-	// most q.Limit of them, with their items left out.
+	// most q.Limit of them, as GetRun returns them.
 	ListRuns(ctx context.Context, scope Scope, q RunQuery) ([]Run, error)
-	// ClaimRun takes up a run for the executor owner: the oldest pending run
-	// of any scope, or else the oldest running run whose lease expired
-	// before now. It sets the run running (StartedAt stays its first value),
-	// gives owner a lease until leaseUntil and counts the attempt, and
-	// returns the run with its items. ok is false when no run is claimable.
-	ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (scope Scope, r Run, ok bool, err error)
-	// RenewLease extends owner's lease on the run to until. It fails with
-	// ErrLeaseLost if the run is not running under owner's lease (its lease
-	// expired and another executor claimed it, or it finished).
-	RenewLease(ctx context.Context, scope Scope, runID, owner string, until time.Time) error
-	// ReleaseRun gives back owner's claim on the run — an executor shutting
-	// down releases what it holds: the run stays running, but its lease
-	// lapses at once and the release takes back the attempt ClaimRun
-	// counted, so the next ClaimRun resumes it without penalty. It fails
-	// with ErrLeaseLost unless owner holds the run.
-	ReleaseRun(ctx context.Context, scope Scope, runID, owner string) error
-	// SaveItem records item for the running run, replacing an item for the
-	// same conversation, and adds its usage to the run's. It fails with
-	// ErrLeaseLost unless owner holds the run. In the same atomic step, when
-	// the item has no error it marks the conversation as analysed by the
-	// run's definition, and when write is set it merges write.Fields into the
-	// conversation's ExtractedFields and sets its LastAnalyzedAt (a deleted
-	// conversation is skipped, not an error).
-	SaveItem(ctx context.Context, scope Scope, runID, owner string, item Item, write *FieldsWrite) error
-	// FinishRun ends the running run held by owner: status completed or
-	// failed, with the aggregate and the operator-safe error, at the given
-	// time. It fails with ErrLeaseLost unless owner holds the run.
-	FinishRun(ctx context.Context, scope Scope, runID, owner string, f Finish) error
-	// CancelRun ends a pending or running run as f says (f.Status is
-	// RunFailed), whoever holds it; its executor's next write fails with
-	// ErrLeaseLost. It fails with ErrNotFound if there is no such run and
-	// with ErrConflict if the run has already finished.
-	CancelRun(ctx context.Context, scope Scope, runID string, f Finish) error
+	// ListRunItems returns a page of the run's items in the order they were
+	// first saved (an item replaced keeps its place), and the cursor of the
+	// next page, empty after the last. Paging while items are saved skips
+	// and repeats none: items saved after a page was read come in a later
+	// one. A cursor stays valid: the same page may be read again.
+	// ErrNotFound if there is no such run; ErrInvalid for a cursor the
+	// store did not make for this list of this run.
+	ListRunItems(ctx context.Context, scope Scope, runID string, p Page) (items []Item, next string, err error)
+	// ListRunKeys returns a page of the run's selected keys, sorted, and the
+	// cursor of the next page, empty after the last; errors as for
+	// ListRunItems.
+	ListRunKeys(ctx context.Context, scope Scope, runID string, p Page) (keys []string, next string, err error)
+	// ClaimChunk gives owner a chunk to work on, leased for lease from the
+	// store's now: the first chunk (by index) of the oldest run in progress
+	// (by CreatedAt, then ID) that is neither completed nor held under a
+	// lease that has not expired. The run becomes running, its StartedAt
+	// set to the store's now on the first claim; the chunk's attempts are
+	// counted and it gets a fresh fencing token. ok is false when no chunk
+	// is claimable.
+	ClaimChunk(ctx context.Context, owner string, lease time.Duration) (c Claim, ok bool, err error)
+	// RenewChunk extends the lease of the claim c to lease from the store's
+	// now. It fails with ErrLeaseLost unless c holds the chunk: its token is
+	// the chunk's latest, the lease has not expired, the chunk is not
+	// completed and the run is running.
+	RenewChunk(ctx context.Context, c ChunkRef, lease time.Duration) error
+	// ReleaseChunk gives the chunk back — an executor shutting down releases
+	// what it holds: the lease lapses at once and the attempt the claim
+	// counted is taken back, so that the next claim resumes it without
+	// penalty. ErrLeaseLost unless c holds the chunk.
+	ReleaseChunk(ctx context.Context, c ChunkRef) error
+	// SaveItem records item for the run, replacing its item for the same
+	// conversation, and in the same atomic step updates the run's counters
+	// (adding [ItemCounters] of item, less those of the item it replaces),
+	// marks the conversation as analysed by the run's definition when the
+	// item has no error, and, when write is set, merges write.Fields into
+	// the conversation's ExtractedFields and sets its LastAnalyzedAt (a
+	// deleted conversation is skipped, not an error). ErrLeaseLost unless c
+	// holds the chunk; the item's conversation need not be in it.
+	SaveItem(ctx context.Context, c ChunkRef, item Item, write *FieldsWrite) error
+	// CompleteChunk marks the chunk done. When it was the run's last chunk
+	// not done, the run completes in the same atomic step — status
+	// completed, FinishedAt at — and finished is true: of all the calls
+	// completing a run's chunks, exactly one reports it. ErrLeaseLost
+	// unless c holds the chunk.
+	CompleteChunk(ctx context.Context, c ChunkRef, at time.Time) (finished bool, err error)
+	// FailRun ends the run of the claim c as failed, with the operator-safe
+	// reason, at the given time; its other chunks can no longer be claimed
+	// or written. ErrLeaseLost unless c holds the chunk.
+	FailRun(ctx context.Context, c ChunkRef, reason string, at time.Time) error
+	// CancelRun ends a pending or running run as failed with the reason, at
+	// the given time, whoever holds its chunks; every later write to it
+	// fails with ErrLeaseLost. It fails with ErrNotFound if there is no such
+	// run and with ErrConflict if the run has already finished.
+	CancelRun(ctx context.Context, scope Scope, runID, reason string, at time.Time) error
 	// SkipSlot records that the definition's schedule slot was skipped, for
 	// the reason given, at the given time. It fails with ErrSlotTaken if a
 	// run was created or a skip recorded for that slot.
@@ -200,18 +343,6 @@ type FieldsWrite struct {
 	// Fields are merged into the conversation's ExtractedFields.
 	Fields map[string]any
 	// At becomes its LastAnalyzedAt.
-	At time.Time
-}
-
-// Finish is how a run ends.
-type Finish struct {
-	// Status is RunCompleted or RunFailed.
-	Status RunStatus
-	// Aggregate summarises the items.
-	Aggregate *Aggregate
-	// Error is the operator-safe reason of a failure.
-	Error string
-	// At is when the run finished.
 	At time.Time
 }
 

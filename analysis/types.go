@@ -38,6 +38,10 @@ type Definition struct {
 	// Key is slugified from the name when the definition is created and is
 	// unique in its scope; it never changes.
 	Key string `json:"key"`
+	// Version is 1 when the definition is created and grows by one with
+	// each update; an update that names the version it read fails when
+	// another landed first. It is the definition's entity tag.
+	Version int64 `json:"version"`
 	// Name is the display name.
 	Name string `json:"name"`
 	// FieldSet lists the fields to extract.
@@ -214,19 +218,23 @@ type Run struct {
 	ID string `json:"id"`
 	// DefinitionKey is the key of the definition run.
 	DefinitionKey string `json:"definitionKey"`
+	// DefinitionVersion is the version of the definition the run works with.
+	DefinitionVersion int64 `json:"definitionVersion"`
 	// Status is pending, running, completed or failed.
 	Status RunStatus `json:"status"`
 	// Selection is the selection as requested, with the seed recorded.
 	Selection Selection `json:"selection"`
 	// Trigger says what started the run.
 	Trigger Trigger `json:"trigger"`
-	// ConversationKeys are the conversations selected, fixed when the run is
-	// created.
-	ConversationKeys []string `json:"conversationKeys"`
-	// Aggregate summarises the items; nil until the run completes.
+	// Aggregate summarises the items; nil until the run finishes.
 	Aggregate *Aggregate `json:"aggregate"`
-	// Items holds one result per finished conversation.
+	// Items holds one result per finished conversation, in the order they
+	// were saved — all of them for a run of up to [Config.MaxInlineItems]
+	// items, else the first page and ItemsCursor.
 	Items []Item `json:"items"`
+	// ItemsCursor, when set, is the cursor of the items after those in Items:
+	// read them with [Service.ListRunItems].
+	ItemsCursor string `json:"itemsCursor,omitempty"`
 	// Progress counts the finished items.
 	Progress Progress `json:"progress"`
 	// Usage sums the tokens of every model call of the run.
@@ -240,20 +248,10 @@ type Run struct {
 	// FinishedAt is when it completed or failed.
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 
-	// Lease is the executor's hold on a running run. It is not part of the
+	// Counters are the store-kept sums of the run's items, from which
+	// Progress, Usage and Aggregate are computed. They are not part of the
 	// wire form.
-	Lease Lease `json:"-"`
-}
-
-// A Lease is an executor's claim on a running run: it must be renewed
-// before it expires, or another executor may take the run over.
-type Lease struct {
-	// Owner identifies the executor holding the run.
-	Owner string
-	// ExpiresAt is when the claim lapses.
-	ExpiresAt time.Time
-	// Attempts counts how many times executors have taken the run up.
-	Attempts int
+	Counters Counters `json:"-"`
 }
 
 // An Item is the result of analysing one conversation in a run.
@@ -316,4 +314,10 @@ type Aggregate struct {
 	// AvgExtractionAccuracy averages the accuracy scores of the items that
 	// compared at least one field; nil when none did.
 	AvgExtractionAccuracy *float64 `json:"avgExtractionAccuracy"`
+	// JudgeErrors counts the completed items whose grading failed; omitted
+	// when none did.
+	JudgeErrors int `json:"judgeErrors,omitempty"`
+	// PerFieldAccuracy is each field's accuracy over the run, sorted by
+	// key; omitted when no field was compared.
+	PerFieldAccuracy []accuracy.FieldAccuracy `json:"perFieldAccuracy,omitempty"`
 }

@@ -5,9 +5,12 @@ package memstore
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,20 +19,19 @@ import (
 
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/schedule"
 )
 
 // Store is an in-memory [analysis.Store]. The zero value is not usable:
 // call [New]. It is safe for concurrent use; every method holds one lock
-// for its whole duration, which makes each of them atomic.
+// for its whole duration, which makes each of them atomic. Leases are
+// judged by its clock (see [WithClock]).
 type Store struct {
 	mu     sync.Mutex
+	clock  schedule.Clock
 	scopes map[analysis.Scope]*scopeData
-	runs   []runRef // every run, in creation order, for ClaimRun
-}
-
-type runRef struct {
-	scope analysis.Scope
-	id    string
+	active []*runData // the runs in progress, by creation time then ID
+	token  int64      // the last fencing token handed out
 }
 
 type scopeData struct {
@@ -40,17 +42,69 @@ type scopeData struct {
 	convKeys map[string]string                            // key → ID
 	analyzed map[string]map[string]bool                   // definition key → conversation keys
 	runs     map[string]*runData                          // by ID
+	running  map[string]*runData                          // definition key → its run in progress
 	slots    map[string]map[time.Time]analysis.SlotRecord // definition key → slot → its record
 }
 
 type runData struct {
-	run   analysis.Run
-	items map[string]int // conversation key → index in run.Items
+	scope     analysis.Scope
+	run       analysis.Run // without items; its Counters are kept current
+	keys      []string     // sorted
+	chunkSize int
+	chunks    []chunkData
+	firstOpen int // every chunk before it is done
+	done      int // chunks done
+	items     itemLog
+	itemAt    map[string]int // conversation key → index in items
+}
+
+// itemLog keeps a run's items in save order, in fixed-size blocks, so that
+// appending never copies what is stored.
+type itemLog struct {
+	blocks [][]analysis.Item
+	n      int
+}
+
+const itemBlock = 256
+
+func (l *itemLog) len() int { return l.n }
+
+func (l *itemLog) at(i int) *analysis.Item { return &l.blocks[i/itemBlock][i%itemBlock] }
+
+func (l *itemLog) append(it analysis.Item) {
+	if l.n%itemBlock == 0 {
+		l.blocks = append(l.blocks, make([]analysis.Item, 0, itemBlock))
+	}
+	b := &l.blocks[len(l.blocks)-1]
+	*b = append(*b, it)
+	l.n++
+}
+
+type chunkData struct {
+	done     bool
+	held     bool
+	owner    string // who holds it, for the record: writes are told apart by token
+	token    int64
+	expires  time.Time
+	attempts int
+}
+
+// An Option configures a [Store].
+type Option func(*Store)
+
+// WithClock makes the store judge leases by c; the default is the system
+// clock.
+func WithClock(c schedule.Clock) Option {
+	return func(s *Store) { s.clock = c }
 }
 
 // New returns an empty store.
-func New() *Store {
-	return &Store{scopes: map[analysis.Scope]*scopeData{}}
+func New(opts ...Option) *Store {
+	s := &Store{scopes: map[analysis.Scope]*scopeData{}, clock: schedule.SystemClock{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 var _ analysis.Store = (*Store)(nil)
@@ -63,7 +117,7 @@ func (s *Store) scope(sc analysis.Scope, create bool) *scopeData {
 		d = &scopeData{
 			defs: map[string]*analysis.Definition{}, defKeys: map[string]string{}, retired: map[string]bool{},
 			convs: map[string]*analysis.Conversation{}, convKeys: map[string]string{},
-			analyzed: map[string]map[string]bool{}, runs: map[string]*runData{},
+			analyzed: map[string]map[string]bool{}, runs: map[string]*runData{}, running: map[string]*runData{},
 			slots: map[string]map[time.Time]analysis.SlotRecord{},
 		}
 		s.scopes[sc] = d
@@ -124,7 +178,7 @@ func byIDOrKey[T any](byID map[string]*T, keys map[string]string, idOrKey string
 }
 
 // UpdateDefinition implements [analysis.DefinitionStore].
-func (s *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition) error {
+func (s *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition, ifVersion int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -134,13 +188,14 @@ func (s *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analy
 	if data == nil || data.defs[d.ID] == nil {
 		return analysis.ErrNotFound
 	}
-	if data.defs[d.ID].Key != d.Key {
+	if cur := data.defs[d.ID]; cur.Key != d.Key || cur.Version != ifVersion {
 		return analysis.ErrConflict
 	}
-	if data.inProgress(d.Key) {
+	if data.running[d.Key] != nil {
 		return analysis.ErrRunInProgress
 	}
 	c := cloneDefinition(d)
+	c.Version = ifVersion + 1
 	data.defs[d.ID] = &c
 	return nil
 }
@@ -157,7 +212,7 @@ func (s *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id stri
 		return analysis.ErrNotFound
 	}
 	key := data.defs[id].Key
-	if data.inProgress(key) {
+	if data.running[key] != nil {
 		return analysis.ErrRunInProgress
 	}
 	delete(data.defs, id)
@@ -326,8 +381,8 @@ func (s *Store) ListConversations(ctx context.Context, sc analysis.Scope, q anal
 	return out, nil
 }
 
-// ConversationKeys implements [analysis.ConversationStore].
-func (s *Store) ConversationKeys(ctx context.Context, sc analysis.Scope, q analysis.ConversationQuery) ([]string, error) {
+// ExistingKeys implements [analysis.ConversationStore].
+func (s *Store) ExistingKeys(ctx context.Context, sc analysis.Scope, keys []string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -338,12 +393,11 @@ func (s *Store) ConversationKeys(ctx context.Context, sc analysis.Scope, q analy
 	if data == nil {
 		return out, nil
 	}
-	for _, c := range data.convs {
-		if data.selects(c, q) {
-			out = append(out, c.Key)
+	for _, k := range keys {
+		if _, ok := data.convKeys[k]; ok {
+			out = append(out, k)
 		}
 	}
-	sort.Strings(out)
 	return out, nil
 }
 
@@ -358,51 +412,87 @@ func (d *scopeData) selects(c *analysis.Conversation, q analysis.ConversationQue
 }
 
 // CreateRun implements [analysis.RunStore].
-func (s *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Run) error {
+func (s *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Run, sel analysis.KeySelection) (analysis.Run, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return analysis.Run{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	data := s.scope(sc, true)
-	if _, taken := data.runs[r.ID]; taken {
-		return analysis.ErrConflict
+	d := byIDOrKey(data.defs, data.defKeys, r.DefinitionKey)
+	switch {
+	case d == nil || d.Key != r.DefinitionKey:
+		return analysis.Run{}, analysis.ErrNotFound
+	case d.Version != r.DefinitionVersion:
+		return analysis.Run{}, analysis.ErrConflict
+	case data.runs[r.ID] != nil:
+		return analysis.Run{}, analysis.ErrConflict
+	case data.running[r.DefinitionKey] != nil:
+		return analysis.Run{}, analysis.ErrRunInProgress
 	}
-	if data.inProgress(r.DefinitionKey) {
-		return analysis.ErrRunInProgress
-	}
+	var slot time.Time
 	if r.Trigger.Slot != nil {
-		slot := r.Trigger.Slot.UTC()
+		slot = r.Trigger.Slot.UTC()
 		if _, taken := data.slots[r.DefinitionKey][slot]; taken {
-			return analysis.ErrSlotTaken
+			return analysis.Run{}, analysis.ErrSlotTaken
 		}
+	}
+	keys := data.selectKeys(sel)
+	if len(keys) > sel.Max {
+		return analysis.Run{}, &analysis.SelectionSizeError{Selected: len(keys), Max: sel.Max}
+	}
+	size := max(sel.ChunkSize, 1)
+	rd := &runData{scope: sc, keys: keys, chunkSize: size, chunks: make([]chunkData, max((len(keys)+size-1)/size, 1)), itemAt: map[string]int{}}
+	rd.run = cloneRun(r)
+	rd.run.Status, rd.run.Items, rd.run.Counters = analysis.RunPending, nil, analysis.Counters{}
+	rd.run.Progress = analysis.Progress{Total: len(keys)}
+	if r.Trigger.Slot != nil {
 		data.slot(r.DefinitionKey)[slot] = analysis.SlotRecord{Slot: slot, RunID: r.ID, At: r.CreatedAt}
 	}
-	rd := &runData{run: cloneRun(r), items: map[string]int{}}
-	for i, it := range rd.run.Items {
-		rd.items[it.ConversationKey] = i
-	}
 	data.runs[r.ID] = rd
-	s.runs = append(s.runs, runRef{scope: sc, id: r.ID})
-	return nil
+	data.running[r.DefinitionKey] = rd
+	i := sort.Search(len(s.active), func(i int) bool { return earlier(rd, s.active[i]) })
+	s.active = slices.Insert(s.active, i, rd)
+	return rd.view(), nil
 }
 
-func (d *scopeData) slot(defKey string) map[time.Time]analysis.SlotRecord {
-	m, ok := d.slots[defKey]
-	if !ok {
-		m = map[time.Time]analysis.SlotRecord{}
-		d.slots[defKey] = m
+// earlier orders runs by creation time, then ID.
+func earlier(a, b *runData) bool {
+	if !a.run.CreatedAt.Equal(b.run.CreatedAt) {
+		return a.run.CreatedAt.Before(b.run.CreatedAt)
 	}
-	return m
+	return a.run.ID < b.run.ID
 }
 
-func (d *scopeData) inProgress(defKey string) bool {
-	for _, rd := range d.runs {
-		if rd.run.DefinitionKey == defKey && rd.run.Status.InProgress() {
-			return true
+// selectKeys resolves a key selection, sorted.
+func (d *scopeData) selectKeys(sel analysis.KeySelection) []string {
+	if len(sel.Keys) > 0 {
+		keys := slices.Clone(sel.Keys)
+		sort.Strings(keys)
+		return slices.Compact(keys)
+	}
+	q := analysis.ConversationQuery{Tag: sel.Tag, UnanalyzedBy: sel.UnanalyzedBy}
+	keys := []string{}
+	for _, c := range d.convs {
+		if d.selects(c, q) {
+			keys = append(keys, c.Key)
 		}
 	}
-	return false
+	if sel.SampleSize > 0 {
+		return analysis.SampleKeys(keys, sel.SampleSize, sel.Seed)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// view returns a copy of the run as GetRun returns it.
+func (rd *runData) view() analysis.Run {
+	r := cloneRun(rd.run)
+	r.Items = nil
+	r.Counters = rd.run.Counters.Clone()
+	r.Progress = analysis.Progress{Done: rd.run.Counters.Items, Total: len(rd.keys)}
+	r.Usage = rd.run.Counters.Usage
+	return r
 }
 
 // GetRun implements [analysis.RunStore].
@@ -416,7 +506,7 @@ func (s *Store) GetRun(ctx context.Context, sc analysis.Scope, id string) (analy
 	if rd == nil {
 		return analysis.Run{}, analysis.ErrNotFound
 	}
-	return cloneRun(rd.run), nil
+	return rd.view(), nil
 }
 
 func (s *Store) run(sc analysis.Scope, id string) *runData {
@@ -439,7 +529,7 @@ func (s *Store) ListRuns(ctx context.Context, sc analysis.Scope, q analysis.RunQ
 	if data == nil {
 		return out, nil
 	}
-	var found []*analysis.Run
+	var found []*runData
 	for _, rd := range data.runs {
 		r := &rd.run
 		if q.DefinitionKey != "" && r.DefinitionKey != q.DefinitionKey {
@@ -451,122 +541,206 @@ func (s *Store) ListRuns(ctx context.Context, sc analysis.Scope, q analysis.RunQ
 		if !q.FinishedAfter.IsZero() && (r.FinishedAt == nil || r.FinishedAt.Before(q.FinishedAfter)) {
 			continue
 		}
-		found = append(found, r)
+		found = append(found, rd)
 	}
-	found = first(found, q.Limit, func(a, b *analysis.Run) bool { return newerFirst(a.CreatedAt, b.CreatedAt, a.ID, b.ID) })
-	for _, r := range found {
-		c := *r
-		c.Items = nil // not copied: lists leave items out
-		c = cloneRun(c)
-		out = append(out, c)
+	found = first(found, q.Limit, func(a, b *runData) bool { return newerFirst(a.run.CreatedAt, b.run.CreatedAt, a.run.ID, b.run.ID) })
+	for _, rd := range found {
+		out = append(out, rd.view())
 	}
 	return out, nil
 }
 
-// ClaimRun implements [analysis.RunStore].
-func (s *Store) ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (analysis.Scope, analysis.Run, bool, error) {
+// A cursor is the offset of the next element, bound to its list and run.
+func makeCursor(list, runID string, offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(list + "\x00" + runID + "\x00" + strconv.Itoa(offset)))
+}
+
+func readCursor(cursor, list, runID string, n int) (int, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	bad := fmt.Errorf("memstore: not a cursor of this list: %w", analysis.ErrInvalid)
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return 0, bad
+	}
+	parts := strings.Split(string(raw), "\x00")
+	if len(parts) != 3 || parts[0] != list || parts[1] != runID {
+		return 0, bad
+	}
+	off, err := strconv.Atoi(parts[2])
+	if err != nil || off < 0 || off > n {
+		return 0, bad
+	}
+	return off, nil
+}
+
+// page returns the bounds of the page of a list of n elements.
+func page(p analysis.Page, list, runID string, n int) (from, to int, next string, err error) {
+	from, err = readCursor(p.Cursor, list, runID, n)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	to = min(from+limit, n)
+	if to < n {
+		next = makeCursor(list, runID, to)
+	}
+	return from, to, next, nil
+}
+
+// ListRunItems implements [analysis.RunStore].
+func (s *Store) ListRunItems(ctx context.Context, sc analysis.Scope, runID string, p analysis.Page) ([]analysis.Item, string, error) {
 	if err := ctx.Err(); err != nil {
-		return analysis.Scope{}, analysis.Run{}, false, err
+		return nil, "", err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var pick *runRef
-	var pickRun *runData
-	better := func(rd *runData) bool {
-		if pickRun == nil {
-			return true
-		}
-		a, b := rd.run, pickRun.run
-		if a.Status != b.Status {
-			return a.Status == analysis.RunPending
-		}
-		return a.CreatedAt.Before(b.CreatedAt) || (a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID)
-	}
-	for i := range s.runs {
-		ref := &s.runs[i]
-		rd := s.scopes[ref.scope].runs[ref.id]
-		claimable := rd.run.Status == analysis.RunPending ||
-			(rd.run.Status == analysis.RunRunning && rd.run.Lease.ExpiresAt.Before(now))
-		if claimable && better(rd) {
-			pick, pickRun = ref, rd
-		}
-	}
-	if pick == nil {
-		return analysis.Scope{}, analysis.Run{}, false, nil
-	}
-	r := &pickRun.run
-	r.Status = analysis.RunRunning
-	if r.StartedAt == nil {
-		t := now
-		r.StartedAt = &t
-	}
-	r.Lease = analysis.Lease{Owner: owner, ExpiresAt: leaseUntil, Attempts: r.Lease.Attempts + 1}
-	return pick.scope, cloneRun(*r), true, nil
-}
-
-// held returns the run if owner holds it.
-func (s *Store) held(sc analysis.Scope, runID, owner string) (*runData, error) {
 	rd := s.run(sc, runID)
 	if rd == nil {
-		return nil, analysis.ErrNotFound
+		return nil, "", analysis.ErrNotFound
 	}
-	if rd.run.Status != analysis.RunRunning || rd.run.Lease.Owner != owner {
-		return nil, analysis.ErrLeaseLost
+	from, to, next, err := page(p, "items", runID, rd.items.len())
+	if err != nil {
+		return nil, "", err
 	}
-	return rd, nil
+	out := make([]analysis.Item, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, cloneItem(*rd.items.at(i)))
+	}
+	return out, next, nil
 }
 
-// RenewLease implements [analysis.RunStore].
-func (s *Store) RenewLease(ctx context.Context, sc analysis.Scope, runID, owner string, until time.Time) error {
+// ListRunKeys implements [analysis.RunStore].
+func (s *Store) ListRunKeys(ctx context.Context, sc analysis.Scope, runID string, p analysis.Page) ([]string, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rd := s.run(sc, runID)
+	if rd == nil {
+		return nil, "", analysis.ErrNotFound
+	}
+	from, to, next, err := page(p, "keys", runID, len(rd.keys))
+	if err != nil {
+		return nil, "", err
+	}
+	return slices.Clone(rd.keys[from:to]), next, nil
+}
+
+// ClaimChunk implements [analysis.RunStore].
+func (s *Store) ClaimChunk(ctx context.Context, owner string, lease time.Duration) (analysis.Claim, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return analysis.Claim{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now().UTC()
+	for _, rd := range s.active {
+		for i := rd.firstOpen; i < len(rd.chunks); i++ {
+			ch := &rd.chunks[i]
+			if ch.done || (ch.held && now.Before(ch.expires)) {
+				continue
+			}
+			s.token++
+			ch.held, ch.owner, ch.token, ch.expires = true, owner, s.token, now.Add(lease)
+			ch.attempts++
+			r := &rd.run
+			if r.Status == analysis.RunPending {
+				r.Status = analysis.RunRunning
+				t := now
+				r.StartedAt = &t
+			}
+			c := analysis.Claim{
+				ChunkRef:      analysis.ChunkRef{Scope: rd.scope, RunID: r.ID, Chunk: i, Token: ch.token},
+				DefinitionKey: r.DefinitionKey, DefinitionVersion: r.DefinitionVersion,
+				Keys: []string{}, Attempt: ch.attempts, ExpiresAt: ch.expires,
+			}
+			lo, hi := i*rd.chunkSize, min((i+1)*rd.chunkSize, len(rd.keys))
+			for _, k := range rd.keys[lo:hi] {
+				if _, done := rd.itemAt[k]; !done {
+					c.Keys = append(c.Keys, k)
+				}
+			}
+			return c, true, nil
+		}
+	}
+	return analysis.Claim{}, false, nil
+}
+
+// held returns the run and chunk c holds, or ErrLeaseLost.
+func (s *Store) held(c analysis.ChunkRef) (*runData, *chunkData, error) {
+	rd := s.run(c.Scope, c.RunID)
+	if rd == nil {
+		return nil, nil, analysis.ErrNotFound
+	}
+	if c.Chunk < 0 || c.Chunk >= len(rd.chunks) || rd.run.Status != analysis.RunRunning {
+		return nil, nil, analysis.ErrLeaseLost
+	}
+	ch := &rd.chunks[c.Chunk]
+	if !ch.held || ch.done || ch.token != c.Token || !s.clock.Now().Before(ch.expires) {
+		return nil, nil, analysis.ErrLeaseLost
+	}
+	return rd, ch, nil
+}
+
+// RenewChunk implements [analysis.RunStore].
+func (s *Store) RenewChunk(ctx context.Context, c analysis.ChunkRef, lease time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rd, err := s.held(sc, runID, owner)
+	_, ch, err := s.held(c)
 	if err != nil {
 		return err
 	}
-	rd.run.Lease.ExpiresAt = until
+	ch.expires = s.clock.Now().UTC().Add(lease)
 	return nil
 }
 
-// ReleaseRun implements [analysis.RunStore].
-func (s *Store) ReleaseRun(ctx context.Context, sc analysis.Scope, runID, owner string) error {
+// ReleaseChunk implements [analysis.RunStore].
+func (s *Store) ReleaseChunk(ctx context.Context, c analysis.ChunkRef) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rd, err := s.held(sc, runID, owner)
+	_, ch, err := s.held(c)
 	if err != nil {
 		return err
 	}
-	rd.run.Lease = analysis.Lease{Attempts: max(rd.run.Lease.Attempts-1, 0)}
+	ch.held, ch.expires = false, time.Time{}
+	ch.attempts = max(ch.attempts-1, 0)
 	return nil
 }
 
 // SaveItem implements [analysis.RunStore].
-func (s *Store) SaveItem(ctx context.Context, sc analysis.Scope, runID, owner string, item analysis.Item, write *analysis.FieldsWrite) error {
+func (s *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysis.Item, write *analysis.FieldsWrite) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rd, err := s.held(sc, runID, owner)
+	rd, _, err := s.held(c)
 	if err != nil {
 		return err
 	}
 	it := cloneItem(item)
-	if i, ok := rd.items[item.ConversationKey]; ok {
-		rd.run.Items[i] = it
+	counters := &rd.run.Counters
+	if i, ok := rd.itemAt[item.ConversationKey]; ok {
+		counters.Sub(analysis.ItemCounters(*rd.items.at(i)))
+		*rd.items.at(i) = it
 	} else {
-		rd.items[item.ConversationKey] = len(rd.run.Items)
-		rd.run.Items = append(rd.run.Items, it)
+		rd.itemAt[item.ConversationKey] = rd.items.len()
+		rd.items.append(it)
 	}
-	rd.run.Usage = rd.run.Usage.Add(item.Usage)
-	rd.run.Progress.Done = len(rd.run.Items)
-	data := s.scopes[sc]
+	counters.Add(analysis.ItemCounters(it))
+	data := s.scopes[c.Scope]
 	if item.Error == "" {
 		set, ok := data.analyzed[rd.run.DefinitionKey]
 		if !ok {
@@ -577,41 +751,70 @@ func (s *Store) SaveItem(ctx context.Context, sc analysis.Scope, runID, owner st
 	}
 	if write != nil {
 		if id, ok := data.convKeys[item.ConversationKey]; ok {
-			c := data.convs[id]
-			if c.ExtractedFields == nil {
-				c.ExtractedFields = map[string]any{}
+			conv := data.convs[id]
+			if conv.ExtractedFields == nil {
+				conv.ExtractedFields = map[string]any{}
 			}
-			maps.Copy(c.ExtractedFields, cloneValues(write.Fields))
+			maps.Copy(conv.ExtractedFields, cloneValues(write.Fields))
 			at := write.At
-			c.LastAnalyzedAt = &at
+			conv.LastAnalyzedAt = &at
 		}
 	}
 	return nil
 }
 
-// FinishRun implements [analysis.RunStore].
-func (s *Store) FinishRun(ctx context.Context, sc analysis.Scope, runID, owner string, f analysis.Finish) error {
+// CompleteChunk implements [analysis.RunStore].
+func (s *Store) CompleteChunk(ctx context.Context, c analysis.ChunkRef, at time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rd, ch, err := s.held(c)
+	if err != nil {
+		return false, err
+	}
+	ch.done, ch.held = true, false
+	rd.done++
+	for rd.firstOpen < len(rd.chunks) && rd.chunks[rd.firstOpen].done {
+		rd.firstOpen++
+	}
+	if rd.done < len(rd.chunks) {
+		return false, nil
+	}
+	s.end(rd, analysis.RunCompleted, "", at)
+	return true, nil
+}
+
+// end finishes a run in progress.
+func (s *Store) end(rd *runData, status analysis.RunStatus, reason string, at time.Time) {
+	r := &rd.run
+	r.Status, r.Error = status, reason
+	t := at
+	r.FinishedAt = &t
+	delete(s.scopes[rd.scope].running, r.DefinitionKey)
+	if i := slices.Index(s.active, rd); i >= 0 {
+		s.active = slices.Delete(s.active, i, i+1)
+	}
+}
+
+// FailRun implements [analysis.RunStore].
+func (s *Store) FailRun(ctx context.Context, c analysis.ChunkRef, reason string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rd, err := s.held(sc, runID, owner)
+	rd, _, err := s.held(c)
 	if err != nil {
 		return err
 	}
-	r := &rd.run
-	r.Status = f.Status
-	r.Aggregate = cloneAggregate(f.Aggregate)
-	r.Error = f.Error
-	at := f.At
-	r.FinishedAt = &at
-	r.Lease.Owner, r.Lease.ExpiresAt = "", time.Time{}
+	s.end(rd, analysis.RunFailed, reason, at)
 	return nil
 }
 
 // CancelRun implements [analysis.RunStore].
-func (s *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID string, f analysis.Finish) error {
+func (s *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID, reason string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -624,11 +827,7 @@ func (s *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID string, 
 	if !rd.run.Status.InProgress() {
 		return analysis.ErrConflict
 	}
-	r := &rd.run
-	r.Status, r.Aggregate, r.Error = f.Status, cloneAggregate(f.Aggregate), f.Error
-	at := f.At
-	r.FinishedAt = &at
-	r.Lease.Owner, r.Lease.ExpiresAt = "", time.Time{}
+	s.end(rd, analysis.RunFailed, reason, at)
 	return nil
 }
 
@@ -773,13 +972,9 @@ func cloneRun(r analysis.Run) analysis.Run {
 		t := *r.Trigger.Slot
 		r.Trigger.Slot = &t
 	}
-	r.ConversationKeys = slices.Clone(r.ConversationKeys)
 	r.Aggregate = cloneAggregate(r.Aggregate)
-	items := make([]analysis.Item, len(r.Items))
-	for i, it := range r.Items {
-		items[i] = cloneItem(it)
-	}
-	r.Items = items // never nil: an empty list marshals as []
+	r.Items = nil // a store's runs carry no items
+	r.Counters = r.Counters.Clone()
 	for _, p := range []**time.Time{&r.StartedAt, &r.FinishedAt} {
 		if *p != nil {
 			t := **p
@@ -838,4 +1033,13 @@ func cloneItem(it analysis.Item) analysis.Item {
 		it.Accuracy = &a
 	}
 	return it
+}
+
+func (d *scopeData) slot(defKey string) map[time.Time]analysis.SlotRecord {
+	m, ok := d.slots[defKey]
+	if !ok {
+		m = map[time.Time]analysis.SlotRecord{}
+		d.slots[defKey] = m
+	}
+	return m
 }

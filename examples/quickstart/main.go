@@ -118,7 +118,7 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "Started a run of %q: %s, %d conversations.\n", def.Key, r.Status, r.Progress.Total)
-	if _, err := exec.RunOnce(ctx); err != nil {
+	if _, err := exec.Drain(ctx); err != nil {
 		return err
 	}
 	if r, err = svc.GetRun(ctx, scope, r.ID); err != nil {

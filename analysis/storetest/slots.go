@@ -1,0 +1,307 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/debrief-go/debrief/analysis"
+)
+
+func slotRun(id, defKey string, slot, created time.Time) analysis.Run {
+	r := runOf(id, defKey, created)
+	r.Trigger = analysis.Trigger{Type: analysis.TriggerSchedule, Slot: &slot}
+	return r
+}
+
+// createSlotRun creates a run fired for slot.
+func createSlotRun(s analysis.Store, scope analysis.Scope, id, defKey string, slot, created time.Time) error {
+	_, err := s.CreateRun(ctx(), scope, slotRun(id, defKey, slot, created), keysSel(10, "k"))
+	return err
+}
+
+func testSlots(t *testing.T, h Harness) {
+	s := h.Store
+	define(t, s, scopeA, "nightly")
+	define(t, s, scopeA, "other")
+	define(t, s, scopeB, "nightly")
+	slot1 := t0
+	slot2 := t0.Add(24 * time.Hour)
+	recs, err := s.ListSlots(ctx(), scopeA, "nightly", 10)
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+	assert.NotNil(t, recs)
+
+	require.NoError(t, createSlotRun(s, scopeA, "r1", "nightly", slot1, slot1.Add(time.Second)))
+	completeRun(t, s, scopeA, "r1", slot1.Add(time.Minute))
+	assert.ErrorIs(t, createSlotRun(s, scopeA, "r2", "nightly", slot1, slot1.Add(time.Hour)), analysis.ErrSlotTaken, "one run per slot")
+	_, err = s.GetRun(ctx(), scopeA, "r2")
+	assert.ErrorIs(t, err, analysis.ErrNotFound, "the refused run is not stored")
+	recs, err = s.ListSlots(ctx(), scopeA, "nightly", 10)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.True(t, recs[0].Slot.Equal(slot1))
+	assert.Equal(t, "r1", recs[0].RunID)
+	assert.Empty(t, recs[0].Skipped)
+	assert.True(t, recs[0].At.Equal(slot1.Add(time.Second)), "when the run was created")
+
+	skippedAt := slot2.Add(2 * time.Hour)
+	require.NoError(t, s.SkipSlot(ctx(), scopeA, "nightly", slot2, "a run was in progress", skippedAt))
+	assert.ErrorIs(t, s.SkipSlot(ctx(), scopeA, "nightly", slot2, "again", skippedAt), analysis.ErrSlotTaken)
+	assert.ErrorIs(t, createSlotRun(s, scopeA, "r3", "nightly", slot2, slot2), analysis.ErrSlotTaken, "a skipped slot never fires")
+	assert.ErrorIs(t, s.SkipSlot(ctx(), scopeA, "nightly", slot1, "late", skippedAt), analysis.ErrSlotTaken, "a fired slot cannot be skipped")
+	recs, err = s.ListSlots(ctx(), scopeA, "nightly", 10)
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	assert.Equal(t, analysis.SlotRecord{Slot: slot2, Skipped: "a run was in progress", At: skippedAt}, recs[0], "latest slot first")
+	assert.Equal(t, "r1", recs[1].RunID)
+	recs, err = s.ListSlots(ctx(), scopeA, "nightly", 1)
+	require.NoError(t, err)
+	assert.Len(t, recs, 1)
+
+	require.NoError(t, createSlotRun(s, scopeA, "r4", "other", slot1, slot1), "slots are per definition")
+	require.NoError(t, createSlotRun(s, scopeB, "r5", "nightly", slot1, slot1), "and per scope")
+	recs, err = s.ListSlots(ctx(), scopeC, "nightly", 10)
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+
+	// A slot given in another time zone is the same instant.
+	paris := time.FixedZone("Paris", 3600)
+	completeRun(t, s, scopeA, "r4", slot2)
+	assert.ErrorIs(t, createSlotRun(s, scopeA, "r6", "other", slot1.In(paris), slot2), analysis.ErrSlotTaken)
+	assert.ErrorIs(t, s.SkipSlot(ctx(), scopeA, "nightly", slot2.In(paris), "x", skippedAt), analysis.ErrSlotTaken)
+}
+
+func testSlotsConcurrent(t *testing.T, h Harness) {
+	// For each slot, replicas race to fire it (CreateRun) or skip it
+	// (SkipSlot) at once: exactly one of them takes it.
+	s := h.Store
+	define(t, s, scopeA, "nightly")
+	const slots, replicas = 40, 4
+	for i := range slots {
+		slot := t0.Add(time.Duration(i) * time.Hour)
+		var wg sync.WaitGroup
+		results := make([]error, replicas)
+		start := make(chan struct{})
+		for rep := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if rep%2 == 0 {
+					results[rep] = createSlotRun(s, scopeA, fmt.Sprintf("r-%d-%d", i, rep), "nightly", slot, slot)
+				} else {
+					results[rep] = s.SkipSlot(ctx(), scopeA, "nightly", slot, "late", slot)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		won := 0
+		var runID string
+		for rep, err := range results {
+			switch {
+			case err == nil:
+				won++
+				if rep%2 == 0 {
+					runID = fmt.Sprintf("r-%d-%d", i, rep)
+				}
+			case !errors.Is(err, analysis.ErrSlotTaken) && !errors.Is(err, analysis.ErrRunInProgress):
+				t.Fatalf("slot %d: %v", i, err)
+			}
+		}
+		require.Equal(t, 1, won, "slot %d taken exactly once", i)
+		recs, err := s.ListSlots(ctx(), scopeA, "nightly", 1)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		assert.True(t, recs[0].Slot.Equal(slot))
+		assert.Equal(t, runID, recs[0].RunID, "the record names the winner")
+		if runID != "" {
+			completeRun(t, s, scopeA, runID, slot.Add(time.Minute))
+		}
+	}
+	recs, err := s.ListSlots(ctx(), scopeA, "nightly", 1000)
+	require.NoError(t, err)
+	assert.Len(t, recs, slots, "one record per slot")
+	runs, err := s.ListRuns(ctx(), scopeA, analysis.RunQuery{Limit: 1000})
+	require.NoError(t, err)
+	for _, r := range runs {
+		assert.Equal(t, analysis.RunCompleted, r.Status, "no losing run was stored: %s", r.ID)
+	}
+}
+
+func testSlotsFailedCreate(t *testing.T, h Harness) {
+	// A run refused for another reason takes no slot.
+	s := h.Store
+	define(t, s, scopeA, "nightly")
+	ingest(t, s, scopeA, keyRange("conv", 5))
+	slot := t0
+	_, err := s.CreateRun(ctx(), scopeA, slotRun("too-big", "nightly", slot, slot), analysis.KeySelection{Max: 4, ChunkSize: 10})
+	require.ErrorIs(t, err, analysis.ErrInvalid)
+	recs, err := s.ListSlots(ctx(), scopeA, "nightly", 10)
+	require.NoError(t, err)
+	assert.Empty(t, recs, "a run refused for its size takes no slot")
+
+	startRun(t, s, scopeA, "manual", "nightly", t0, keysSel(10, "k"))
+	assert.ErrorIs(t, createSlotRun(s, scopeA, "busy", "nightly", slot, slot), analysis.ErrRunInProgress)
+	stale := slotRun("stale", "nightly", slot, slot)
+	stale.DefinitionVersion = 7
+	_, err = s.CreateRun(ctx(), scopeA, stale, keysSel(10, "k"))
+	assert.Error(t, err)
+	assert.ErrorIs(t, createSlotRun(s, scopeA, "gone", "nope", slot, slot), analysis.ErrNotFound)
+	recs, err = s.ListSlots(ctx(), scopeA, "nightly", 10)
+	require.NoError(t, err)
+	assert.Empty(t, recs, "a refused run takes no slot")
+	require.NoError(t, s.CancelRun(ctx(), scopeA, "manual", "x", t0))
+	require.NoError(t, createSlotRun(s, scopeA, "fired", "nightly", slot, slot), "the slot is still free")
+}
+
+func testScopeIsolation(t *testing.T, h Harness) {
+	s := h.Store
+	d := define(t, s, scopeA, "intent")
+	require.NoError(t, s.CreateConversations(ctx(), scopeA, []analysis.Conversation{conversation("c1", "call-1", t0)}))
+	startRun(t, s, scopeA, "r1", "intent", t0, keysSel(10, "call-1"))
+	c := claim(t, s, "x")
+	require.NoError(t, s.SaveItem(ctx(), c.ChunkRef, item("call-1", true, 1), nil))
+	require.NoError(t, s.SkipSlot(ctx(), scopeA, "intent", t0, "x", t0))
+	for _, other := range []analysis.Scope{scopeB, scopeC} {
+		_, err := s.GetDefinition(ctx(), other, d.ID)
+		assert.ErrorIs(t, err, analysis.ErrNotFound)
+		_, err = s.GetDefinition(ctx(), other, "intent")
+		assert.ErrorIs(t, err, analysis.ErrNotFound)
+		assert.ErrorIs(t, s.UpdateDefinition(ctx(), other, d, 1), analysis.ErrNotFound)
+		assert.ErrorIs(t, s.DeleteDefinition(ctx(), other, d.ID), analysis.ErrNotFound)
+		defs, err := s.ListDefinitions(ctx(), other, analysis.ListQuery{Limit: 10})
+		require.NoError(t, err)
+		assert.Empty(t, defs)
+		_, err = s.GetConversation(ctx(), other, "call-1")
+		assert.ErrorIs(t, err, analysis.ErrNotFound)
+		convs, err := s.GetConversations(ctx(), other, []string{"call-1"})
+		require.NoError(t, err)
+		assert.Empty(t, convs)
+		keys, err := s.ExistingKeys(ctx(), other, []string{"call-1"})
+		require.NoError(t, err)
+		assert.Empty(t, keys)
+		_, err = s.GetRun(ctx(), other, "r1")
+		assert.ErrorIs(t, err, analysis.ErrNotFound)
+		_, _, err = s.ListRunItems(ctx(), other, "r1", analysis.Page{Limit: 10})
+		assert.ErrorIs(t, err, analysis.ErrNotFound)
+		_, _, err = s.ListRunKeys(ctx(), other, "r1", analysis.Page{Limit: 10})
+		assert.ErrorIs(t, err, analysis.ErrNotFound)
+		assert.ErrorIs(t, s.CancelRun(ctx(), other, "r1", "x", t0), analysis.ErrNotFound)
+		runs, err := s.ListRuns(ctx(), other, analysis.RunQuery{Limit: 10})
+		require.NoError(t, err)
+		assert.Empty(t, runs)
+		listed, err := s.ListConversations(ctx(), other, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10}})
+		require.NoError(t, err)
+		assert.Empty(t, listed)
+		recs, err := s.ListSlots(ctx(), other, "intent", 10)
+		require.NoError(t, err)
+		assert.Empty(t, recs)
+		assert.ErrorIs(t, s.DeleteConversation(ctx(), other, "c1"), analysis.ErrNotFound)
+		_, err = s.CreateRun(ctx(), other, runOf("r1", "intent", t0), keysSel(10, "call-1"))
+		assert.ErrorIs(t, err, analysis.ErrNotFound, "the definition is another scope's")
+
+		define(t, s, other, "intent")
+		startRun(t, s, other, "r1", "intent", t0.Add(time.Hour), keysSel(10, "call-1"))
+		items, _, err := s.ListRunItems(ctx(), other, "r1", analysis.Page{Limit: 10})
+		require.NoError(t, err)
+		assert.Empty(t, items, "the same run ID in another scope is another run")
+		unanalyzed, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10}, UnanalyzedBy: "intent"})
+		require.NoError(t, err)
+		assert.Empty(t, unanalyzed, "scope A's marks stay")
+	}
+	r := getRun(t, s, scopeA, "r1")
+	assert.Equal(t, analysis.RunRunning, r.Status, "the other scopes' cancels did not touch it")
+	assert.Equal(t, 1, r.Counters.Items)
+	got, err := s.GetDefinition(ctx(), scopeA, "intent")
+	require.NoError(t, err)
+	assert.Equal(t, d, got)
+	require.NoError(t, s.SaveItem(ctx(), c.ChunkRef, item("call-1", true, 2), nil), "still held")
+}
+
+func testScopeChunkRef(t *testing.T, h Harness) {
+	// A ChunkRef naming the wrong scope never writes: not to the run it was
+	// given for, nor to a run of the same ID in that scope.
+	s := h.Store
+	define(t, s, scopeA, "intent")
+	define(t, s, scopeB, "intent")
+	startRun(t, s, scopeA, "r1", "intent", t0, keysSel(10, "k1", "k2"))
+	c := claim(t, s, "x")
+	startRun(t, s, scopeB, "r1", "intent", t0.Add(time.Hour), keysSel(10, "k1", "k2"))
+	beforeA, itemsA := checkCounters(t, s, scopeA, "r1")
+	beforeB, itemsB := checkCounters(t, s, scopeB, "r1")
+
+	refused := func(what string, err error) {
+		t.Helper()
+		assert.True(t, errors.Is(err, analysis.ErrNotFound) || errors.Is(err, analysis.ErrLeaseLost), "%s: want ErrNotFound or ErrLeaseLost, got %v", what, err)
+	}
+	for _, other := range []analysis.Scope{scopeB, scopeC} {
+		wrong := c.ChunkRef
+		wrong.Scope = other
+		refused("SaveItem", s.SaveItem(ctx(), wrong, item("k1", true, 1), &analysis.FieldsWrite{Fields: map[string]any{"x": "y"}, At: t0}))
+		refused("RenewChunk", s.RenewChunk(ctx(), wrong, lease))
+		refused("ReleaseChunk", s.ReleaseChunk(ctx(), wrong))
+		_, err := s.CompleteChunk(ctx(), wrong, t0)
+		refused("CompleteChunk", err)
+		refused("FailRun", s.FailRun(ctx(), wrong, "x", t0))
+	}
+	afterA, itemsA2 := checkCounters(t, s, scopeA, "r1")
+	afterB, itemsB2 := checkCounters(t, s, scopeB, "r1")
+	assert.Equal(t, normRun(beforeA), normRun(afterA), "scope A's run unchanged")
+	assert.Equal(t, itemsA, itemsA2)
+	assert.Equal(t, normRun(beforeB), normRun(afterB), "scope B's run unchanged")
+	assert.Equal(t, itemsB, itemsB2)
+	assert.Equal(t, analysis.RunPending, afterB.Status)
+
+	require.NoError(t, s.SaveItem(ctx(), c.ChunkRef, item("k1", true, 1), nil), "the real holder still holds it")
+	finished, err := s.CompleteChunk(ctx(), c.ChunkRef, t0)
+	require.NoError(t, err)
+	assert.True(t, finished)
+	cb := claim(t, s, "y")
+	assert.Equal(t, analysis.ChunkRef{Scope: scopeB, RunID: "r1", Chunk: 0, Token: cb.Token}, cb.ChunkRef)
+	assert.Equal(t, []string{"k1", "k2"}, cb.Keys, "nothing was saved to scope B's run")
+	assert.Equal(t, 1, cb.Attempt)
+}
+
+func testCancelledContext(t *testing.T, h Harness) {
+	s := h.Store
+	define(t, s, scopeA, "live")
+	startRun(t, s, scopeA, "r0", "live", t0, keysSel(10, "k"))
+	c := claim(t, s, "x")
+
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, s.CreateDefinition(cctx, scopeA, definition("d1", "intent", t0)), context.Canceled)
+	assert.ErrorIs(t, s.CreateConversations(cctx, scopeA, []analysis.Conversation{conversation("c1", "call-1", t0)}), context.Canceled)
+	_, err := s.CreateRun(cctx, scopeA, runOf("r1", "live", t0), keysSel(10, "k"))
+	assert.ErrorIs(t, err, context.Canceled)
+	_, _, err = s.ClaimChunk(cctx, "x", lease)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, s.SaveItem(cctx, c.ChunkRef, item("k", true, 1), nil), context.Canceled)
+	_, err = s.CompleteChunk(cctx, c.ChunkRef, t0)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, s.CancelRun(cctx, scopeA, "r0", "x", t0), context.Canceled)
+	_, err = s.GetRun(cctx, scopeA, "r0")
+	assert.ErrorIs(t, err, context.Canceled)
+
+	_, err = s.GetDefinition(ctx(), scopeA, "d1")
+	assert.ErrorIs(t, err, analysis.ErrNotFound, "nothing was stored")
+	_, err = s.GetConversation(ctx(), scopeA, "call-1")
+	assert.ErrorIs(t, err, analysis.ErrNotFound)
+	_, err = s.GetRun(ctx(), scopeA, "r1")
+	assert.ErrorIs(t, err, analysis.ErrNotFound)
+	r := getRun(t, s, scopeA, "r0")
+	assert.Equal(t, analysis.RunRunning, r.Status, "nothing was changed")
+	assert.Zero(t, r.Counters.Items)
+	noClaim(t, s, "the cancelled claim claimed nothing")
+	finished, err := s.CompleteChunk(ctx(), c.ChunkRef, t0)
+	require.NoError(t, err)
+	assert.True(t, finished)
+}
