@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -134,19 +135,30 @@ func TestStartRunRacesDeleteDefinition(t *testing.T) {
 	t.Logf("%d runs started first, %d deletes won", started, deleted)
 }
 
-// TestCancelWhileItemsAreSaved cancels a run while its executor saves
-// items: the cancelled run's aggregate counts exactly the items stored.
+// TestCancelWhileItemsAreSaved cancels a run while its executor works on
+// it — some model answers in flight, some items being saved: the cancelled
+// run's aggregate counts exactly the items stored, and nothing is stored
+// after the cancel.
 func TestCancelWhileItemsAreSaved(t *testing.T) {
 	for round := range 10 {
-		saved := make(chan struct{}, 1000)
-		slow := llm.ModelFunc(func(ctx context.Context, req llm.Request) (llm.Response, error) {
-			select {
-			case saved <- struct{}{}:
-			default:
+		k := int32(40 + round*25)
+		var calls atomic.Int32
+		reached, gate := make(chan struct{}), make(chan struct{})
+		gated := llm.ModelFunc(func(ctx context.Context, req llm.Request) (llm.Response, error) {
+			switch n := calls.Add(1); {
+			case n == k:
+				close(reached)
+				fallthrough
+			case n > k:
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					return llm.Response{}, ctx.Err()
+				}
 			}
 			return fakeModel().Generate(ctx, req)
 		})
-		e := newEnv(t, slow, func(c *analysis.Config, ec *analysis.ExecutorConfig) { c.ChunkSize, ec.Concurrency = 7, 8 })
+		e := newEnv(t, gated, func(c *analysis.Config, ec *analysis.ExecutorConfig) { c.ChunkSize, ec.Concurrency = 7, 8 })
 		ingest(t, e, 300)
 		_, r := startAll(t, e, true)
 		done := make(chan error, 1)
@@ -154,13 +166,11 @@ func TestCancelWhileItemsAreSaved(t *testing.T) {
 			_, err := e.exec.Drain(context.Background())
 			done <- err
 		}()
-		for range 50 + round*20 {
-			<-saved
-		}
+		<-reached
 		cancelled, err := e.svc.CancelRun(context.Background(), scope, r.ID)
 		require.NoError(t, err)
-		err = <-done
-		if err != nil {
+		close(gate) // the answers held back arrive after the cancel
+		if err := <-done; err != nil {
 			require.ErrorIs(t, err, analysis.ErrLeaseLost, "the executor stops at its next write")
 		}
 		final, err := e.svc.GetRun(context.Background(), scope, r.ID)
@@ -171,6 +181,7 @@ func TestCancelWhileItemsAreSaved(t *testing.T) {
 		assert.Equal(t, analysis.Summarize(300, items), final.Aggregate, "round %d: the aggregate counts every stored item", round)
 		assert.Equal(t, cancelled.Aggregate, final.Aggregate, "and nothing was stored after the cancel")
 		assert.Less(t, len(items), 300)
+		assert.Positive(t, len(items))
 	}
 }
 

@@ -36,8 +36,9 @@ type Counters struct {
 	JudgeScoreSum int64 `json:"judgeScoreSum"`
 	// JudgeErrors counts the completed items whose grading failed.
 	JudgeErrors int `json:"judgeErrors"`
-	// Accuracy counts the completed items that compared at least one field.
-	Accuracy int `json:"accuracy"`
+	// AccuracyCount counts the completed items that compared at least one
+	// field.
+	AccuracyCount int `json:"accuracyCount"`
 	// AccuracySum sums their accuracy scores, in millionths.
 	AccuracySum int64 `json:"accuracySum"`
 	// Fields counts, per field key, the items that compared it and those
@@ -77,7 +78,7 @@ func ItemCounters(it Item) Counters {
 	}
 	if a := it.Accuracy; a != nil && a.ComparedCount > 0 && a.Score != nil {
 		if m, ok := micros(*a.Score); ok {
-			c.Accuracy, c.AccuracySum = 1, m
+			c.AccuracyCount, c.AccuracySum = 1, m
 		}
 	}
 	if a := it.Accuracy; a != nil && len(a.PerField) > 0 {
@@ -114,7 +115,7 @@ func (c *Counters) merge(d Counters, sign int) {
 	c.Judged += sign * d.Judged
 	c.JudgeScoreSum += int64(sign) * d.JudgeScoreSum
 	c.JudgeErrors += sign * d.JudgeErrors
-	c.Accuracy += sign * d.Accuracy
+	c.AccuracyCount += sign * d.AccuracyCount
 	c.AccuracySum += int64(sign) * d.AccuracySum
 	if len(d.Fields) > 0 && c.Fields == nil {
 		c.Fields = make(map[string]FieldCount, len(d.Fields))
@@ -154,7 +155,7 @@ func (c Counters) Aggregate(total int) *Aggregate {
 	a.Failed = total - a.Completed
 	a.PassRate = ratio(float64(c.Passed), c.Completed)
 	a.AvgJudgeScore = ratio(float64(c.JudgeScoreSum)/Micros, c.Judged)
-	a.AvgExtractionAccuracy = ratio(float64(c.AccuracySum)/Micros, c.Accuracy)
+	a.AvgExtractionAccuracy = ratio(float64(c.AccuracySum)/Micros, c.AccuracyCount)
 	if len(c.Fields) > 0 {
 		a.PerFieldAccuracy = make([]accuracy.FieldAccuracy, 0, len(c.Fields))
 		for _, k := range slices.Sorted(maps.Keys(c.Fields)) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/debrief-go/debrief/accuracy"
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/analysis/memstore"
 	"github.com/debrief-go/debrief/llm"
 )
 
@@ -88,7 +89,7 @@ func TestCountersNeverHoldNaN(t *testing.T) {
 		it := analysis.Item{Judge: &analysis.ItemJudge{Score: score}, Accuracy: &accuracy.Result{Score: &score, ComparedCount: 1}}
 		c := analysis.ItemCounters(it)
 		assert.Zero(t, c.Judged, "score %v", score)
-		assert.Zero(t, c.Accuracy)
+		assert.Zero(t, c.AccuracyCount)
 		agg := c.Aggregate(1)
 		assert.Nil(t, agg.AvgJudgeScore)
 		assert.Nil(t, agg.AvgExtractionAccuracy)
@@ -150,4 +151,14 @@ func TestRunOfABrokenDefinitionFails(t *testing.T) {
 		assert.Equal(t, 3, got.Aggregate.Failed)
 		require.NotNil(t, got.FinishedAt)
 	}
+}
+
+func TestServiceConfigBounds(t *testing.T) {
+	store := memstore.New()
+	_, err := analysis.NewService(analysis.Config{Store: store, ChunkSize: analysis.MaxChunkSize + 1})
+	assert.ErrorContains(t, err, "chunk of 1001 conversations")
+	_, err = analysis.NewService(analysis.Config{Store: store, MaxInlineItems: analysis.MaxMaxInlineItems + 1})
+	assert.ErrorContains(t, err, "inline items")
+	_, err = analysis.NewService(analysis.Config{Store: store, ChunkSize: analysis.MaxChunkSize, MaxInlineItems: analysis.MaxMaxInlineItems})
+	assert.NoError(t, err, "the bounds themselves are allowed")
 }

@@ -46,11 +46,13 @@ type ExecutorConfig struct {
 	// RenewInterval is how often the executor renews its lease while it
 	// works; it must be shorter than LeaseDuration. Default a third of it.
 	RenewInterval time.Duration
-	// MaxAttempts bounds how many times executors may claim one chunk of a
-	// run: when executors keep dying on a chunk, its conversations that
-	// have no item are recorded as failed items, with a clear reason,
-	// rather than left to block the run. A chunk given back at shutdown
-	// does not count. Default [DefaultMaxAttempts].
+	// MaxAttempts bounds the claims of one chunk whose leases lapsed: when
+	// a chunk is claimed once more after MaxAttempts claims that ended with
+	// its lease lapsing — executors died, hung or lost the store on it —
+	// its conversations that have no item are recorded as failed items,
+	// with a clear reason, rather than left to block the run. A chunk given
+	// back (at shutdown, or after the store failed) does not count.
+	// Default [DefaultMaxAttempts].
 	MaxAttempts int
 	// ItemTimeout bounds the model calls of one conversation; default
 	// [DefaultItemTimeout].
@@ -71,11 +73,17 @@ type ExecutorConfig struct {
 // lapses, without redoing its finished items, and the run completes when
 // its last chunk does.
 //
-// An executor keeps one chunk feeding its workers and claims the next as
-// soon as every conversation of the current one has been handed out, so
-// its workers never wait for the slowest conversation of a chunk; its
-// memory is bounded by Concurrency and the chunk size, whatever the size
-// of the run.
+// An executor claims a chunk only when one of its workers is free, so that
+// it never holds work that idle executors could do, and it claims the next
+// chunk as soon as a worker is free, so that its workers never wait for
+// the slowest conversation of a chunk. It holds at most Concurrency chunks
+// and reads a chunk's conversations at a time: its memory is bounded by
+// Concurrency and the chunk size, whatever the size of the run.
+//
+// A model call that ignores its context cannot be stopped: when one has
+// run for ItemTimeout and a lease more, the executor stops renewing its
+// chunk, which another executor then takes over; the worker stays busy
+// until the call returns, and its answer is dropped.
 type Executor struct {
 	cfg  ExecutorConfig
 	wake chan struct{}
@@ -205,12 +213,54 @@ type chunk struct {
 	// saved counts the items saved; with all of them saved, a chunk is
 	// completed even when the executor is shutting down.
 	saved atomic.Int32
+
+	mu       sync.Mutex
+	inFlight map[string]time.Time // conversation key → when its analysis began
+}
+
+// begin and end bracket the analysis of one conversation of the chunk.
+func (ch *chunk) begin(key string, now time.Time) {
+	ch.mu.Lock()
+	ch.inFlight[key] = now
+	ch.mu.Unlock()
+}
+
+func (ch *chunk) end(key string) {
+	ch.mu.Lock()
+	delete(ch.inFlight, key)
+	ch.mu.Unlock()
+}
+
+// oldest returns when the longest-running analysis of the chunk began.
+func (ch *chunk) oldest() (time.Time, bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	var first time.Time
+	for _, t := range ch.inFlight {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first, !first.IsZero()
 }
 
 type task struct {
-	ch   *chunk
-	key  string
-	conv *Conversation // nil when the conversation was deleted
+	ch    *chunk
+	key   string
+	conv  Conversation
+	found bool // false when the conversation was deleted
+}
+
+// pool is the fixed set of workers of one [Executor.work] call.
+type pool struct {
+	tasks chan task
+	// slots holds a token for every worker busy or promised a task: a
+	// chunk is claimed only once a token is had, so that an executor never
+	// holds a chunk no worker can start on.
+	slots       chan struct{}
+	held        *heldChunks
+	report      func(error)
+	storeFailed atomic.Bool
 }
 
 // work claims up to limit chunks (0: as many as there are) and works on
@@ -220,63 +270,77 @@ func (e *Executor) work(ctx context.Context, limit int) (int, error) {
 		errMu sync.Mutex
 		errs  []error
 	)
-	report := func(err error) {
-		errMu.Lock()
-		errs = append(errs, err)
-		errMu.Unlock()
+	p := &pool{
+		tasks: make(chan task), slots: make(chan struct{}, e.cfg.Concurrency),
+		held: &heldChunks{m: map[*chunk]struct{}{}},
+		report: func(err error) {
+			errMu.Lock()
+			errs = append(errs, err)
+			errMu.Unlock()
+		},
 	}
-	held := &heldChunks{m: map[*chunk]struct{}{}}
-	tasks := make(chan task)
 	var workers sync.WaitGroup
 	for range e.cfg.Concurrency {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			for t := range tasks {
+			for t := range p.tasks {
 				if t.ch.ctx.Err() == nil {
-					if err := e.analyse(t.ch, t.key, t.conv); err != nil {
+					t.ch.begin(t.key, e.cfg.Clock.Now())
+					err := e.analyse(t.ch, t)
+					t.ch.end(t.key)
+					if err != nil {
 						t.ch.cancel(err)
 					} else {
 						t.ch.saved.Add(1)
 					}
 				}
-				e.release(ctx, t.ch, held, report)
+				e.release(ctx, t.ch, p)
+				<-p.slots
 			}
 		}()
 	}
-	stopRenewal := e.renew(ctx, held)
+	stopRenewal := e.renew(ctx, p.held)
 	claimed := 0
-	for limit == 0 || claimed < limit {
-		if ctx.Err() != nil {
-			break
+claim:
+	for (limit == 0 || claimed < limit) && ctx.Err() == nil && !p.storeFailed.Load() {
+		select {
+		case p.slots <- struct{}{}: // a worker is free
+		case <-ctx.Done():
+			break claim
 		}
 		c, ok, err := e.cfg.Store.ClaimChunk(ctx, e.cfg.Owner, e.cfg.LeaseDuration)
-		if err != nil {
-			if ctx.Err() == nil {
-				report(fmt.Errorf("analysis: claim a chunk: %w", err))
+		if err != nil || !ok {
+			<-p.slots
+			if err != nil && ctx.Err() == nil {
+				p.report(fmt.Errorf("analysis: claim a chunk: %w", err))
 			}
 			break
 		}
-		if !ok {
-			break
-		}
 		claimed++
-		e.feed(ctx, c, tasks, held, report)
+		e.feed(ctx, c, p)
 	}
-	close(tasks)
+	close(p.tasks)
 	workers.Wait()
 	stopRenewal()
 	return claimed, errors.Join(errs...)
 }
 
 // feed prepares a claimed chunk and hands its conversations to the
-// workers; it returns once all are handed out.
-func (e *Executor) feed(ctx context.Context, c Claim, tasks chan<- task, held *heldChunks, report func(error)) {
-	ch := &chunk{claim: c}
+// workers, one as each worker is free; it returns once all are handed out.
+// It is called holding one slot, which it uses or gives back.
+func (e *Executor) feed(ctx context.Context, c Claim, p *pool) {
+	ch := &chunk{claim: c, inFlight: map[string]time.Time{}}
 	ch.ctx, ch.cancel = context.WithCancelCause(ctx)
 	ch.open.Store(1)
-	held.add(ch)
-	defer e.release(ctx, ch, held, report) // the feeder's own count
+	p.held.add(ch)
+	reserved := true
+	defer func() {
+		if reserved {
+			<-p.slots
+		}
+		e.release(ctx, ch, p) // the feeder's own count
+	}()
 	log := e.cfg.Logger.With("scope", c.Scope.String(), "run", c.RunID, "chunk", c.Chunk)
 
 	j, reason, err := e.prepare(ch.ctx, c)
@@ -286,7 +350,10 @@ func (e *Executor) feed(ctx context.Context, c Claim, tasks chan<- task, held *h
 	}
 	if reason != "" {
 		log.WarnContext(ctx, "analysis: run failed", "reason", reason)
-		if err := e.cfg.Store.FailRun(ch.ctx, c.ChunkRef, reason, e.cfg.Clock.Now().UTC()); err != nil {
+		err := e.retry(ch.ctx, "fail the run", func(ctx context.Context) error {
+			return e.cfg.Store.FailRun(ctx, c.ChunkRef, reason, e.cfg.Clock.Now().UTC())
+		})
+		if err != nil {
 			ch.cancel(err)
 			return
 		}
@@ -295,8 +362,9 @@ func (e *Executor) feed(ctx context.Context, c Claim, tasks chan<- task, held *h
 	}
 	ch.job = j
 	if c.Attempt > e.cfg.MaxAttempts {
-		// Executors keep dying on this chunk: record its conversations as
-		// failed rather than let it block the run for ever.
+		// Its leases keep lapsing — executors die, hang or lose the store
+		// on it: record its conversations as failed rather than let it
+		// block the run for ever.
 		reason := fmt.Sprintf("the conversation's analysis was abandoned after %d attempts", e.cfg.MaxAttempts)
 		log.WarnContext(ctx, "analysis: chunk abandoned", "attempt", c.Attempt, "conversations", len(c.Keys))
 		for _, key := range c.Keys {
@@ -309,21 +377,38 @@ func (e *Executor) feed(ctx context.Context, c Claim, tasks chan<- task, held *h
 		}
 		return
 	}
-	convs, err := e.cfg.Store.GetConversations(ch.ctx, c.Scope, c.Keys)
+	var convs []Conversation
+	err = e.retry(ch.ctx, "read the chunk's conversations", func(ctx context.Context) (err error) {
+		convs, err = e.cfg.Store.GetConversations(ctx, c.Scope, c.Keys)
+		return err
+	})
 	if err != nil {
 		ch.cancel(err)
 		return
 	}
-	byKey := make(map[string]*Conversation, len(convs))
+	byKey := make(map[string]int, len(convs))
 	for i := range convs {
-		byKey[convs[i].Key] = &convs[i]
+		byKey[convs[i].Key] = i
 	}
 	for _, key := range c.Keys {
+		if !reserved {
+			select {
+			case p.slots <- struct{}{}:
+			case <-ch.ctx.Done():
+				return
+			}
+		}
+		reserved = false
+		t := task{ch: ch, key: key}
+		if i, ok := byKey[key]; ok {
+			t.conv, t.found = convs[i], true
+		}
 		ch.open.Add(1)
 		select {
-		case tasks <- task{ch: ch, key: key, conv: byKey[key]}:
+		case p.tasks <- t:
 		case <-ch.ctx.Done():
 			ch.open.Add(-1)
+			<-p.slots
 			return
 		}
 	}
@@ -342,7 +427,11 @@ func (e *Executor) prepare(ctx context.Context, c Claim) (*job, string, error) {
 	if j != nil {
 		return j, "", nil
 	}
-	d, err := e.cfg.Store.GetDefinition(ctx, c.Scope, c.DefinitionKey)
+	var d Definition
+	err := e.retry(ctx, "read the definition", func(ctx context.Context) (err error) {
+		d, err = e.cfg.Store.GetDefinition(ctx, c.Scope, c.DefinitionKey)
+		return err
+	})
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, "the definition was deleted", nil
@@ -371,29 +460,37 @@ func (e *Executor) prepare(ctx context.Context, c Claim) (*job, string, error) {
 	return j, "", nil
 }
 
+// errStuck stops a chunk one of whose model calls outlived ItemTimeout by
+// a lease: the call ignores its context, so the chunk's lease is left to
+// lapse for another executor to take over.
+var errStuck = errors.New("analysis: a model call did not return in time; the chunk is left to another executor")
+
 // release drops one of the chunk's open counts; the last one finishes the
 // chunk: it is completed when all went well, given back when the executor
-// is shutting down, and left to lapse when its lease was lost or the store
-// failed.
-func (e *Executor) release(ctx context.Context, ch *chunk, held *heldChunks, report func(error)) {
+// is shutting down or its store failed, and left to lapse when its lease
+// was lost or a model call hung.
+func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 	if ch.open.Add(-1) != 0 {
 		return
 	}
-	held.remove(ch)
+	p.held.remove(ch)
 	c := ch.claim
 	cause := context.Cause(ch.ctx)
 	defer ch.cancel(nil)
 	complete := cause == nil ||
 		// shutting down, but every conversation was saved: complete it
 		(ch.job != nil && ctx.Err() != nil && errors.Is(cause, ctx.Err()) && int(ch.saved.Load()) == len(c.Keys))
+	bg := context.WithoutCancel(ch.ctx)
 	switch {
 	case complete:
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ch.ctx), 10*time.Second)
-		defer cancel()
-		finished, err := e.cfg.Store.CompleteChunk(cctx, c.ChunkRef, e.cfg.Clock.Now().UTC())
+		var finished bool
+		err := e.retry(bg, "complete the chunk", func(ctx context.Context) (err error) {
+			finished, err = e.cfg.Store.CompleteChunk(ctx, c.ChunkRef, e.cfg.Clock.Now().UTC())
+			return err
+		})
 		switch {
 		case err != nil:
-			report(fmt.Errorf("analysis: complete chunk %d of run %s: %w", c.Chunk, c.RunID, err))
+			p.report(fmt.Errorf("analysis: complete chunk %d of run %s: %w", c.Chunk, c.RunID, err))
 		case finished:
 			e.cfg.Logger.InfoContext(ctx, "analysis: run completed", "scope", c.Scope.String(), "run", c.RunID)
 			e.mu.Lock()
@@ -401,16 +498,20 @@ func (e *Executor) release(ctx context.Context, ch *chunk, held *heldChunks, rep
 			e.mu.Unlock()
 		}
 	case errors.Is(cause, errRunEnded):
-	case ctx.Err() != nil && !errors.Is(cause, ErrLeaseLost):
-		// Shutting down: give the chunk back, so that another executor
-		// resumes it at once and without counting an attempt.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	case errors.Is(cause, ErrLeaseLost), errors.Is(cause, errStuck):
+		p.report(fmt.Errorf("analysis: chunk %d of run %s: %w", c.Chunk, c.RunID, cause))
+	default:
+		// Shutting down, or the store failed: give the chunk back, so that
+		// it is resumed at once and without counting an attempt.
+		if ctx.Err() == nil {
+			p.storeFailed.Store(true) // claim no more until the next poll
+			p.report(fmt.Errorf("analysis: chunk %d of run %s: %w", c.Chunk, c.RunID, cause))
+		}
+		rctx, cancel := context.WithTimeout(bg, 10*time.Second)
 		defer cancel()
 		if err := e.cfg.Store.ReleaseChunk(rctx, c.ChunkRef); err != nil && !errors.Is(err, ErrLeaseLost) {
 			e.cfg.Logger.WarnContext(ctx, "analysis: releasing a chunk failed; its lease will lapse", "run", c.RunID, "chunk", c.Chunk, "error", err)
 		}
-	default:
-		report(fmt.Errorf("analysis: chunk %d of run %s: %w", c.Chunk, c.RunID, cause))
 	}
 }
 
@@ -443,7 +544,10 @@ func (h *heldChunks) list() []*chunk {
 }
 
 // renew renews the leases of the held chunks every RenewInterval until the
-// returned function is called; a lost lease stops its chunk.
+// returned function is called; a lost lease stops its chunk. A chunk whose
+// oldest model call has run for ItemTimeout and a lease more — a call that
+// ignores its context — is no longer renewed, so that another executor
+// takes it over.
 func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 	stopped := make(chan struct{})
 	finished := make(chan struct{})
@@ -460,7 +564,15 @@ func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 			case <-t.C:
 			}
 			for _, ch := range held.list() {
-				err := e.cfg.Store.RenewChunk(ch.ctx, ch.claim.ChunkRef, e.cfg.LeaseDuration)
+				if began, ok := ch.oldest(); ok && e.cfg.Clock.Now().Sub(began) > e.cfg.ItemTimeout+e.cfg.LeaseDuration {
+					e.cfg.Logger.WarnContext(ctx, "analysis: a model call outlived its timeout; leaving the chunk to lapse",
+						"run", ch.claim.RunID, "chunk", ch.claim.Chunk, "since", began)
+					ch.cancel(errStuck)
+					continue
+				}
+				rctx, cancel := context.WithTimeout(ch.ctx, e.cfg.RenewInterval)
+				err := e.cfg.Store.RenewChunk(rctx, ch.claim.ChunkRef, e.cfg.LeaseDuration)
+				cancel()
 				switch {
 				case errors.Is(err, ErrLeaseLost):
 					ch.cancel(ErrLeaseLost)
@@ -479,12 +591,12 @@ func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 // analyse analyses one conversation and saves its item. It returns an error
 // only when the chunk cannot go on: its context ended, the lease was lost
 // or the store failed. A failing model makes a failed item, not an error.
-func (e *Executor) analyse(ch *chunk, key string, conv *Conversation) error {
+func (e *Executor) analyse(ch *chunk, t task) error {
 	ctx, j := ch.ctx, ch.job
-	item := Item{ConversationKey: key, ExtractedFields: map[string]any{}, Missing: []string{}}
-	if conv == nil {
+	item := Item{ConversationKey: t.key, ExtractedFields: map[string]any{}, Missing: []string{}}
+	if !t.found {
 		item.Error = "the conversation was deleted"
-	} else if err := e.analyseConversation(ctx, ch.claim.RunID, j, *conv, &item); err != nil {
+	} else if err := e.analyseConversation(ctx, ch.claim.RunID, j, t.conv, &item); err != nil {
 		return err
 	}
 	item.FinishedAt = e.cfg.Clock.Now().UTC()
@@ -495,24 +607,31 @@ func (e *Executor) analyse(ch *chunk, key string, conv *Conversation) error {
 	return e.save(ctx, ch.claim.ChunkRef, item, write)
 }
 
-// saveAttempts bounds the tries of one SaveItem; saveBackoff is the wait
-// before the second, doubling after.
+// storeAttempts bounds the tries of one store call; storeBackoff is the
+// wait before the second, doubling after.
 const (
-	saveAttempts = 3
-	saveBackoff  = 100 * time.Millisecond
+	storeAttempts = 3
+	storeBackoff  = 100 * time.Millisecond
 )
 
-// save saves the item, trying again after a store failure that is neither
-// a lost lease nor the end of ctx, so that one hiccup does not abort the run.
+// save saves the item, trying again after a passing store failure.
 func (e *Executor) save(ctx context.Context, ref ChunkRef, item Item, write *FieldsWrite) error {
-	wait := saveBackoff
+	return e.retry(ctx, "save an item", func(ctx context.Context) error {
+		return e.cfg.Store.SaveItem(ctx, ref, item, write)
+	})
+}
+
+// retry calls fn until it succeeds, trying again after a store failure
+// that is neither a lost lease nor the end of ctx, so that one hiccup does
+// not cost the chunk.
+func (e *Executor) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	wait := storeBackoff
 	for attempt := 1; ; attempt++ {
-		err := e.cfg.Store.SaveItem(ctx, ref, item, write)
-		if err == nil || errors.Is(err, ErrLeaseLost) || ctx.Err() != nil || attempt == saveAttempts {
+		err := fn(ctx)
+		if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) || ctx.Err() != nil || attempt == storeAttempts {
 			return err
 		}
-		e.cfg.Logger.WarnContext(ctx, "analysis: saving an item failed; trying again", "run", ref.RunID,
-			"conversation", item.ConversationKey, "error", err)
+		e.cfg.Logger.WarnContext(ctx, "analysis: the store failed; trying again", "call", what, "error", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

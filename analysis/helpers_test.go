@@ -52,6 +52,13 @@ func (s *spyStore) ClaimChunk(ctx context.Context, owner string, lease time.Dura
 	return c, ok, err
 }
 
+// all returns the claims made, in order.
+func (s *spyStore) all() []analysis.Claim {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]analysis.Claim(nil), s.claims...)
+}
+
 // attempts returns the Attempt of every claim made, in order.
 func (s *spyStore) attempts() []int {
 	s.mu.Lock()

@@ -113,11 +113,12 @@ func BenchmarkRunPeakHeap(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				model := &gatedModel{every: int64(2 * n / 20)} // two calls per conversation
-				e := newEnv(b, model, func(c *analysis.Config, ec *analysis.ExecutorConfig) {
-					c.MaxRunConversations = n
-					ec.LeaseDuration = time.Hour
-					ec.Concurrency = 8
-				})
+				e := newEnv(b, nil, func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.MaxRunConversations = n })
+				// An executor on the store itself: the test's claim recorder
+				// would grow with n.
+				var err error
+				e.exec, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: e.store, Model: model, Clock: e.clock, Concurrency: 8, LeaseDuration: time.Hour})
+				require.NoError(b, err)
 				ingestBulk(b, e, n)
 				d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
 				require.NoError(b, err)

@@ -57,6 +57,7 @@ func (s *Service) tryStartRun(ctx context.Context, scope Scope, d Definition, se
 	if err != nil {
 		return Run{}, err
 	}
+	sel.ConversationKeys = nil // they are the run's keys, kept by the store
 	r := Run{
 		ID: s.cfg.NewID(), DefinitionKey: d.Key, DefinitionVersion: d.Version, Status: RunPending, Selection: sel,
 		Trigger: trigger, CreatedAt: s.cfg.Clock.Now().UTC(),
@@ -218,7 +219,10 @@ func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, erro
 	if items == nil {
 		items = []Item{}
 	}
-	r.Items, r.ItemsCursor = items, next
+	r.Items = items
+	if len(items) == s.cfg.MaxInlineItems || r.Status.InProgress() {
+		r.ItemsCursor = next
+	}
 	return r, nil
 }
 
@@ -226,16 +230,20 @@ func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, erro
 type ItemPage struct {
 	// Items are the page's items, in the order they were saved.
 	Items []Item `json:"items"`
-	// NextCursor reads the next page; empty after the last.
+	// NextCursor reads the next page when this one is full; empty when the
+	// page is the last for now.
 	NextCursor string `json:"nextCursor,omitempty"`
+	// ResumeCursor reads what comes after this page, now or later: poll it
+	// to follow a run in progress, item by item, without repeats.
+	ResumeCursor string `json:"resumeCursor"`
 }
 
 // ListRunItems returns a page of the run's items, in the order they were
 // saved: the first page for an empty cursor, else the page after the one
-// that returned cursor; at most limit items (0 for the default; capped at
-// the maximum). Paging while the run works skips and repeats no item. It
-// fails with ErrNotFound for an unknown run and with ErrInvalid for a
-// cursor that no page returned.
+// that returned cursor (as NextCursor or ResumeCursor); at most limit items
+// (0 for the default; capped at the maximum). Paging while the run works
+// skips and repeats no item. It fails with ErrNotFound for an unknown run
+// and with ErrInvalid for a cursor that no page of this run returned.
 func (s *Service) ListRunItems(ctx context.Context, scope Scope, runID, cursor string, limit int) (ItemPage, error) {
 	p, err := s.page(scope, cursor, limit)
 	if err != nil {
@@ -248,7 +256,11 @@ func (s *Service) ListRunItems(ctx context.Context, scope Scope, runID, cursor s
 	if items == nil {
 		items = []Item{}
 	}
-	return ItemPage{Items: items, NextCursor: next}, nil
+	page := ItemPage{Items: items, ResumeCursor: next}
+	if len(items) == p.Limit {
+		page.NextCursor = next
+	}
+	return page, nil
 }
 
 // A KeyPage is a page of a run's selected conversation keys.

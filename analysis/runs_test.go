@@ -121,6 +121,10 @@ func TestSelections(t *testing.T) {
 
 	r := run(analysis.Selection{Strategy: analysis.SelectKeys, ConversationKeys: []string{"call-3", "call-1", "call-3"}})
 	assert.Equal(t, []string{"call-1", "call-3"}, runKeys(t, e, r), "keys, without repeats")
+	assert.Nil(t, r.Selection.ConversationKeys, "the run does not carry its keys: the store pages them")
+	stored, err := e.store.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.Nil(t, stored.Selection.ConversationKeys)
 
 	r = run(analysis.Selection{Strategy: analysis.SelectTag, Tag: "even"})
 	assert.Equal(t, []string{"call-10", "call-2", "call-4", "call-6", "call-8"}, runKeys(t, e, r))

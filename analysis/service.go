@@ -21,9 +21,13 @@ const (
 	DefaultMaxRunConversations = 100_000
 	DefaultChunkSize           = 50
 	DefaultMaxInlineItems      = 1000
-	DefaultListLimit           = 100
-	DefaultMaxListLimit        = 1000
-	DefaultMaxIngest           = 5000
+	// MaxChunkSize and MaxMaxInlineItems bound the batches of a run a
+	// process may be asked to hold at once.
+	MaxChunkSize        = 1000
+	MaxMaxInlineItems   = 10_000
+	DefaultListLimit    = 100
+	DefaultMaxListLimit = 1000
+	DefaultMaxIngest    = 5000
 )
 
 // Config configures a [Service]. Only Store is required.
@@ -42,12 +46,13 @@ type Config struct {
 	// refused, never silently cut.
 	MaxRunConversations int
 	// ChunkSize is how many conversations a chunk of a run holds — the unit
-	// of work an executor claims; default [DefaultChunkSize]. Smaller chunks
+	// of work an executor claims; default [DefaultChunkSize], at most
+	// [MaxChunkSize]. Smaller chunks
 	// spread a small run over more executors; larger ones cost fewer claims.
 	ChunkSize int
 	// MaxInlineItems bounds the items [Service.GetRun] returns with a run;
 	// the rest are read with [Service.ListRunItems]. Default
-	// [DefaultMaxInlineItems].
+	// [DefaultMaxInlineItems], at most [MaxMaxInlineItems].
 	MaxInlineItems int
 	// DefaultListLimit is the limit of a list call that sets none; default
 	// [DefaultListLimit]. MaxListLimit caps any limit asked for; default
@@ -87,6 +92,12 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if cfg.MaxRunConversations <= 0 {
 		cfg.MaxRunConversations = DefaultMaxRunConversations
+	}
+	if cfg.ChunkSize > MaxChunkSize {
+		return nil, fmt.Errorf("analysis: NewService: a chunk of %d conversations is more than %d", cfg.ChunkSize, MaxChunkSize)
+	}
+	if cfg.MaxInlineItems > MaxMaxInlineItems {
+		return nil, fmt.Errorf("analysis: NewService: %d inline items are more than %d", cfg.MaxInlineItems, MaxMaxInlineItems)
 	}
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = DefaultChunkSize

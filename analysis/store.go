@@ -196,7 +196,9 @@ type Page struct {
 
 // A ChunkRef names a claim on a chunk of a run. Every write an executor
 // makes carries it; its Token fences writes of an executor that lost the
-// chunk.
+// chunk. A write whose ref does not hold its chunk — a stale token, a lapsed
+// lease, a completed chunk, a run no longer running, or no such run in the
+// ref's scope — fails with ErrLeaseLost and changes nothing.
 type ChunkRef struct {
 	// Scope is the run's scope.
 	Scope Scope
@@ -262,16 +264,18 @@ type RunStore interface {
 	// most q.Limit of them, as GetRun returns them.
 	ListRuns(ctx context.Context, scope Scope, q RunQuery) ([]Run, error)
 	// ListRunItems returns a page of the run's items in the order they were
-	// first saved (an item replaced keeps its place), and the cursor of the
-	// next page, empty after the last. Paging while items are saved skips
-	// and repeats none: items saved after a page was read come in a later
-	// one. A cursor stays valid: the same page may be read again.
-	// ErrNotFound if there is no such run; ErrInvalid for a cursor the
-	// store did not make for this list of this run.
+	// first saved (an item replaced keeps its place), at most p.Limit, and
+	// next, the cursor of what comes after the page — the items there now
+	// and those saved later — which is never empty: a page of fewer than
+	// p.Limit items is the last for now, and its next cursor is the one to
+	// poll for more. Paging while items are saved skips and repeats none. A
+	// cursor stays valid: the same page may be read again. ErrNotFound if
+	// there is no such run; ErrInvalid for a cursor the store did not make
+	// for this list of this run.
 	ListRunItems(ctx context.Context, scope Scope, runID string, p Page) (items []Item, next string, err error)
 	// ListRunKeys returns a page of the run's selected keys, sorted, and the
-	// cursor of the next page, empty after the last; errors as for
-	// ListRunItems.
+	// cursor of the next page, empty after the last (the keys of a run never
+	// change); errors as for ListRunItems.
 	ListRunKeys(ctx context.Context, scope Scope, runID string, p Page) (keys []string, next string, err error)
 	// ClaimChunk gives owner a chunk to work on, leased for lease from the
 	// store's now: the first chunk (by index) of the oldest run in progress
@@ -298,7 +302,8 @@ type RunStore interface {
 	// item has no error, and, when write is set, merges write.Fields into
 	// the conversation's ExtractedFields and sets its LastAnalyzedAt (a
 	// deleted conversation is skipped, not an error). ErrLeaseLost unless c
-	// holds the chunk; the item's conversation need not be in it.
+	// holds the chunk; ErrInvalid when the item's conversation is not one
+	// of the run's keys (it need not be one of the chunk's).
 	SaveItem(ctx context.Context, c ChunkRef, item Item, write *FieldsWrite) error
 	// CompleteChunk marks the chunk done. When it was the run's last chunk
 	// not done, the run completes in the same atomic step — status

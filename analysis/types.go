@@ -222,7 +222,9 @@ type Run struct {
 	DefinitionVersion int64 `json:"definitionVersion"`
 	// Status is pending, running, completed or failed.
 	Status RunStatus `json:"status"`
-	// Selection is the selection as requested, with the seed recorded.
+	// Selection is the selection as requested, with the seed recorded and
+	// without its conversationKeys: the keys a run selected, whatever the
+	// strategy, are read with [Service.ListRunKeys].
 	Selection Selection `json:"selection"`
 	// Trigger says what started the run.
 	Trigger Trigger `json:"trigger"`
@@ -232,8 +234,9 @@ type Run struct {
 	// were saved — all of them for a run of up to [Config.MaxInlineItems]
 	// items, else the first page and ItemsCursor.
 	Items []Item `json:"items"`
-	// ItemsCursor, when set, is the cursor of the items after those in Items:
-	// read them with [Service.ListRunItems].
+	// ItemsCursor, when set, reads the items after those in Items with
+	// [Service.ListRunItems]: the rest of a run of more than
+	// [Config.MaxInlineItems] items, or those a run in progress saves later.
 	ItemsCursor string `json:"itemsCursor,omitempty"`
 	// Progress counts the finished items.
 	Progress Progress `json:"progress"`

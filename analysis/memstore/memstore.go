@@ -575,8 +575,9 @@ func readCursor(cursor, list, runID string, n int) (int, error) {
 	return off, nil
 }
 
-// page returns the bounds of the page of a list of n elements.
-func page(p analysis.Page, list, runID string, n int) (from, to int, next string, err error) {
+// page returns the bounds of the page of a list of n elements; the next
+// cursor is empty after the last unless the list grows (resume).
+func page(p analysis.Page, list, runID string, n int, resume bool) (from, to int, next string, err error) {
 	from, err = readCursor(p.Cursor, list, runID, n)
 	if err != nil {
 		return 0, 0, "", err
@@ -586,7 +587,7 @@ func page(p analysis.Page, list, runID string, n int) (from, to int, next string
 		limit = 100
 	}
 	to = min(from+limit, n)
-	if to < n {
+	if to < n || resume {
 		next = makeCursor(list, runID, to)
 	}
 	return from, to, next, nil
@@ -603,7 +604,7 @@ func (s *Store) ListRunItems(ctx context.Context, sc analysis.Scope, runID strin
 	if rd == nil {
 		return nil, "", analysis.ErrNotFound
 	}
-	from, to, next, err := page(p, "items", runID, rd.items.len())
+	from, to, next, err := page(p, "items", runID, rd.items.len(), true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -625,7 +626,7 @@ func (s *Store) ListRunKeys(ctx context.Context, sc analysis.Scope, runID string
 	if rd == nil {
 		return nil, "", analysis.ErrNotFound
 	}
-	from, to, next, err := page(p, "keys", runID, len(rd.keys))
+	from, to, next, err := page(p, "keys", runID, len(rd.keys), false)
 	if err != nil {
 		return nil, "", err
 	}
@@ -676,7 +677,7 @@ func (s *Store) ClaimChunk(ctx context.Context, owner string, lease time.Duratio
 func (s *Store) held(c analysis.ChunkRef) (*runData, *chunkData, error) {
 	rd := s.run(c.Scope, c.RunID)
 	if rd == nil {
-		return nil, nil, analysis.ErrNotFound
+		return nil, nil, analysis.ErrLeaseLost // nothing to hold, in this scope
 	}
 	if c.Chunk < 0 || c.Chunk >= len(rd.chunks) || rd.run.Status != analysis.RunRunning {
 		return nil, nil, analysis.ErrLeaseLost
@@ -729,6 +730,9 @@ func (s *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysis
 	rd, _, err := s.held(c)
 	if err != nil {
 		return err
+	}
+	if _, in := slices.BinarySearch(rd.keys, item.ConversationKey); !in {
+		return fmt.Errorf("memstore: conversation %q is not in run %s: %w", item.ConversationKey, c.RunID, analysis.ErrInvalid)
 	}
 	it := cloneItem(item)
 	counters := &rd.run.Counters

@@ -211,11 +211,7 @@ func testRunPagingWhileSaving(t *testing.T, h Harness) {
 		items, next, err := s.ListRunItems(ctx(), scopeA, "r1", analysis.Page{Cursor: cursor, Limit: 4})
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(items), 4)
-		if next == "" && !finished {
-			// The end for now: read this page again once more is saved.
-			pause()
-			continue
-		}
+		require.NotEmpty(t, next, "the next cursor of items is never empty")
 		for _, it := range items {
 			require.False(t, seen[it.ConversationKey], "item %s seen twice while paging", it.ConversationKey)
 			seen[it.ConversationKey] = true
@@ -231,10 +227,13 @@ func testRunPagingWhileSaving(t *testing.T, h Harness) {
 		case 4:
 			progressed()
 		}
-		if next == "" {
-			break
-		}
 		cursor = next
+		if len(items) < 4 {
+			if finished {
+				break // the end, and nothing more will come
+			}
+			pause() // the end for now: poll the next cursor once more is saved
+		}
 	}
 	require.NoError(t, saveErr)
 	assert.GreaterOrEqual(t, whileSaving, 4, "pages were read while items were saved")

@@ -408,7 +408,11 @@ func testSelectionEmpty(t *testing.T, h Harness) {
 	items, next, err := s.ListRunItems(ctx(), scopeA, "r1", analysis.Page{Limit: 10})
 	require.NoError(t, err)
 	assert.Empty(t, items)
-	assert.Empty(t, next)
+	require.NotEmpty(t, next, "the cursor to poll for items")
+	items, again, err := s.ListRunItems(ctx(), scopeA, "r1", analysis.Page{Cursor: next, Limit: 10})
+	require.NoError(t, err)
+	assert.Empty(t, items)
+	assert.NotEmpty(t, again)
 
 	c := claim(t, s, "x")
 	assert.Equal(t, "r1", c.RunID)
@@ -490,11 +494,15 @@ func testRunSaveItem(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"call-1", "call-2"}, keysOfConversations(listed), "per definition")
 
-	// An item of a conversation outside the chunk is saved too.
-	require.NoError(t, s.SaveItem(ctx(), ref, item("call-9", true, 1), nil))
+	// An item of a conversation the run did not select is refused, and
+	// changes nothing.
+	before, _ := checkCounters(t, s, scopeA, "r1")
+	err = s.SaveItem(ctx(), ref, item("call-9", true, 1), nil)
+	assert.ErrorIs(t, err, analysis.ErrInvalid)
+	after, _ := checkCounters(t, s, scopeA, "r1")
+	assert.Equal(t, before.Counters, after.Counters)
 	items = allItems(t, s, scopeA, "r1")
-	assert.Equal(t, []string{"call-1", "call-2", "call-3", "call-9"}, keysOfItems(items))
-	checkCounters(t, s, scopeA, "r1")
+	assert.Equal(t, []string{"call-1", "call-2", "call-3"}, keysOfItems(items))
 }
 
 func testRunCounters(t *testing.T, h Harness) {
@@ -525,7 +533,7 @@ func testRunCounters(t *testing.T, h Harness) {
 	}
 	want := analysis.Counters{
 		Items: 4, Completed: 3, Passed: 1, Judged: 2, JudgeScoreSum: 1_050_000, JudgeErrors: 1,
-		Accuracy: 2, AccuracySum: 1_500_000,
+		AccuracyCount: 2, AccuracySum: 1_500_000,
 		Fields: map[string]analysis.FieldCount{"intent": {Compared: 2, Matched: 2}, "resolved": {Compared: 2, Matched: 1}},
 		Usage:  llm.Usage{InputTokens: 158, OutputTokens: 16, CachedInputTokens: 5},
 	}
@@ -538,7 +546,7 @@ func testRunCounters(t *testing.T, h Harness) {
 	require.NoError(t, s.SaveItem(ctx(), c.ChunkRef, b2, nil))
 	want = analysis.Counters{
 		Items: 4, Completed: 3, Passed: 2, Judged: 2, JudgeScoreSum: 1_800_000, JudgeErrors: 1,
-		Accuracy: 1, AccuracySum: 1_000_000,
+		AccuracyCount: 1, AccuracySum: 1_000_000,
 		Fields: map[string]analysis.FieldCount{"intent": {Compared: 1, Matched: 1}, "resolved": {Compared: 1, Matched: 1}},
 		Usage:  llm.Usage{InputTokens: 111, OutputTokens: 11, CachedInputTokens: 5},
 	}
@@ -553,7 +561,7 @@ func testRunCounters(t *testing.T, h Harness) {
 	require.NoError(t, s.SaveItem(ctx(), c.ChunkRef, a2, nil))
 	want = analysis.Counters{
 		Items: 4, Completed: 3, Passed: 1, Judged: 1, JudgeScoreSum: 1_000_000, JudgeErrors: 1,
-		Accuracy: 1, AccuracySum: 0,
+		AccuracyCount: 1, AccuracySum: 0,
 		Fields: map[string]analysis.FieldCount{"intent": {Compared: 1, Matched: 0}},
 		Usage:  llm.Usage{InputTokens: 4, OutputTokens: 1},
 	}
@@ -587,7 +595,7 @@ func testRunCountersNonFinite(t *testing.T, h Harness) {
 	r, _ := checkCounters(t, s, scopeA, "r1")
 	assert.Equal(t, 0, r.Counters.Judged, "a judge score that is not a finite number in [0, 1] is left out")
 	assert.Equal(t, int64(0), r.Counters.JudgeScoreSum)
-	assert.Equal(t, 0, r.Counters.Accuracy, "an accuracy score that is not a finite number in [0, 1] is left out")
+	assert.Equal(t, 0, r.Counters.AccuracyCount, "an accuracy score that is not a finite number in [0, 1] is left out")
 	assert.Equal(t, int64(0), r.Counters.AccuracySum)
 	assert.Equal(t, len(bad), r.Counters.Completed)
 
@@ -601,7 +609,7 @@ func testRunCountersNonFinite(t *testing.T, h Harness) {
 	r, _ = checkCounters(t, s, scopeA, "r1")
 	assert.Equal(t, 1, r.Counters.Judged)
 	assert.Equal(t, int64(500_000), r.Counters.JudgeScoreSum)
-	assert.Equal(t, 1, r.Counters.Accuracy)
+	assert.Equal(t, 1, r.Counters.AccuracyCount)
 	assert.Equal(t, int64(250_000), r.Counters.AccuracySum)
 	agg := r.Counters.Aggregate(r.Progress.Total)
 	for name, p := range map[string]*float64{"pass rate": agg.PassRate, "judge score": agg.AvgJudgeScore, "accuracy": agg.AvgExtractionAccuracy} {

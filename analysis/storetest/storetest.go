@@ -259,8 +259,9 @@ func allItems(t *testing.T, s analysis.Store, scope analysis.Scope, runID string
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(items), 7, "a page holds at most Limit items")
 		out = append(out, items...)
-		if next == "" {
-			return out
+		require.NotEmpty(t, next, "the next cursor of items is never empty")
+		if len(items) < 7 {
+			return out // the last page for now
 		}
 		cursor = next
 	}

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/debrief-go/debrief/accuracy"
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/analysis/memstore"
 	"github.com/debrief-go/debrief/extract"
@@ -129,14 +128,8 @@ func run(ctx context.Context, w io.Writer) error {
 	a := r.Aggregate
 	fmt.Fprintf(w, "Run %s: total %d, completed %d, failed %d, passed %d, pass rate %s, avg judge score %s, avg extraction accuracy %s\n",
 		r.Status, a.Total, a.Completed, a.Failed, a.Passed, pct(a.PassRate), pct(a.AvgJudgeScore), pct(a.AvgExtractionAccuracy))
-	var results []accuracy.Result
-	for _, it := range r.Items {
-		if it.Accuracy != nil {
-			results = append(results, *it.Accuracy)
-		}
-	}
 	fmt.Fprintln(w, "Accuracy per field:")
-	for _, fa := range accuracy.PerField(results) {
+	for _, fa := range a.PerFieldAccuracy { // kept by the store, whatever the size of the run
 		fmt.Fprintf(w, "  %-11s %s (%d/%d)\n", fa.Key, pct(fa.Accuracy), fa.Matched, fa.Compared)
 	}
 	items := append([]analysis.Item(nil), r.Items...)
