@@ -88,8 +88,15 @@ type Executor struct {
 	cfg  ExecutorConfig
 	wake chan struct{}
 
-	mu   sync.Mutex
-	jobs map[jobKey]*job // the prepared definitions of recent runs
+	mu       sync.Mutex
+	jobs     map[jobKey]*job   // the prepared definitions of recent runs
+	gaveBack map[chunkKey]bool // chunks given back after a store failure
+}
+
+type chunkKey struct {
+	scope Scope
+	runID string
+	chunk int
 }
 
 // NewExecutor returns an executor for cfg.
@@ -122,7 +129,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[jobKey]*job{}}, nil
+	return &Executor{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[jobKey]*job{}, gaveBack: map[chunkKey]bool{}}, nil
 }
 
 func positive(d, def time.Duration) time.Duration {
@@ -143,7 +150,8 @@ func (e *Executor) Wake() {
 // Run works until ctx is done, then returns nil: it drains every claimable
 // chunk (see [Executor.Drain]), then waits for [Executor.Wake] or the poll
 // interval. Chunks it holds when ctx ends are released, so that another
-// executor resumes them at once. Errors of the store are logged and
+// executor resumes them at once; it returns once its model calls have
+// (a call that ignores ctx delays it). Errors of the store are logged and
 // retried at the next poll.
 func (e *Executor) Run(ctx context.Context) error {
 	for {
@@ -479,12 +487,14 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 	defer ch.cancel(nil)
 	complete := cause == nil ||
 		// shutting down, but every conversation was saved: complete it
-		(ch.job != nil && ctx.Err() != nil && errors.Is(cause, ctx.Err()) && int(ch.saved.Load()) == len(c.Keys))
+		(ch.job != nil && ctx.Err() != nil && errors.Is(cause, context.Cause(ctx)) && int(ch.saved.Load()) == len(c.Keys))
 	bg := context.WithoutCancel(ch.ctx)
 	switch {
 	case complete:
+		cctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		defer cancel()
 		var finished bool
-		err := e.retry(bg, "complete the chunk", func(ctx context.Context) (err error) {
+		err := e.retry(cctx, "complete the chunk", func(ctx context.Context) (err error) {
 			finished, err = e.cfg.Store.CompleteChunk(ctx, c.ChunkRef, e.cfg.Clock.Now().UTC())
 			return err
 		})
@@ -502,10 +512,24 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 		p.report(fmt.Errorf("analysis: chunk %d of run %s: %w", c.Chunk, c.RunID, cause))
 	default:
 		// Shutting down, or the store failed: give the chunk back, so that
-		// it is resumed at once and without counting an attempt.
+		// it is resumed at once and without counting an attempt — but only
+		// once after a store failure: a chunk the store keeps failing on is
+		// left to lapse, so that its attempts count and it cannot hold the
+		// run for ever.
 		if ctx.Err() == nil {
 			p.storeFailed.Store(true) // claim no more until the next poll
 			p.report(fmt.Errorf("analysis: chunk %d of run %s: %w", c.Chunk, c.RunID, cause))
+			k := chunkKey{c.Scope, c.RunID, c.Chunk}
+			e.mu.Lock()
+			again := e.gaveBack[k]
+			if len(e.gaveBack) >= maxJobs*16 {
+				clear(e.gaveBack)
+			}
+			e.gaveBack[k] = !again
+			e.mu.Unlock()
+			if again {
+				return
+			}
 		}
 		rctx, cancel := context.WithTimeout(bg, 10*time.Second)
 		defer cancel()
@@ -568,6 +592,7 @@ func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 					e.cfg.Logger.WarnContext(ctx, "analysis: a model call outlived its timeout; leaving the chunk to lapse",
 						"run", ch.claim.RunID, "chunk", ch.claim.Chunk, "since", began)
 					ch.cancel(errStuck)
+					held.remove(ch) // warned once; renewed no more
 					continue
 				}
 				rctx, cancel := context.WithTimeout(ch.ctx, e.cfg.RenewInterval)
@@ -628,7 +653,8 @@ func (e *Executor) retry(ctx context.Context, what string, fn func(context.Conte
 	wait := storeBackoff
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
-		if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) || ctx.Err() != nil || attempt == storeAttempts {
+		if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) ||
+			ctx.Err() != nil || attempt == storeAttempts {
 			return err
 		}
 		e.cfg.Logger.WarnContext(ctx, "analysis: the store failed; trying again", "call", what, "error", err)

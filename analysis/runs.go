@@ -200,9 +200,10 @@ func (s *Service) CancelRun(ctx context.Context, scope Scope, id string) (Run, e
 }
 
 // GetRun returns the run with its items — all of them when there are at
-// most [Config.MaxInlineItems], else the first that many and, in
-// ItemsCursor, the cursor of the rest (see [Service.ListRunItems]);
-// ErrNotFound if the scope has none.
+// most [Config.MaxInlineItems], else the first that many — and, in
+// ItemsCursor, the cursor of those that follow (see
+// [Service.ListRunItems]): the rest of a large run, or the items a run in
+// progress saves later. ErrNotFound if the scope has none.
 func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, error) {
 	if err := scope.Validate(); err != nil {
 		return Run{}, err
@@ -220,7 +221,7 @@ func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, erro
 		items = []Item{}
 	}
 	r.Items = items
-	if len(items) == s.cfg.MaxInlineItems || r.Status.InProgress() {
+	if r.Status.InProgress() || len(items) < r.Progress.Done {
 		r.ItemsCursor = next
 	}
 	return r, nil
@@ -230,8 +231,8 @@ func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, erro
 type ItemPage struct {
 	// Items are the page's items, in the order they were saved.
 	Items []Item `json:"items"`
-	// NextCursor reads the next page when this one is full; empty when the
-	// page is the last for now.
+	// NextCursor reads the next page; set when this page is full, so that
+	// more may follow, empty when it is the last for now.
 	NextCursor string `json:"nextCursor,omitempty"`
 	// ResumeCursor reads what comes after this page, now or later: poll it
 	// to follow a run in progress, item by item, without repeats.

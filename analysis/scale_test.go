@@ -3,6 +3,7 @@ package analysis_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -383,4 +384,68 @@ func TestStoreHiccupsCostNoAttempt(t *testing.T) {
 		assert.Equal(t, 1, a, "a chunk given back counts no attempt")
 	}
 	assert.Len(t, spy.attempts(), 2, "three tries in the first claim, the rest in the second")
+}
+
+// poisonStore always fails to read one conversation, as a row the database
+// cannot decode would.
+type poisonStore struct {
+	analysis.Store
+	poison string
+}
+
+func (p *poisonStore) GetConversations(ctx context.Context, sc analysis.Scope, keys []string) ([]analysis.Conversation, error) {
+	if slices.Contains(keys, p.poison) {
+		return nil, fmt.Errorf("cannot decode row")
+	}
+	return p.Store.GetConversations(ctx, sc, keys)
+}
+
+// TestPoisonedChunkCannotHoldTheRun: a chunk the store always fails on is
+// given back once, then left to lapse so that its attempts count; the
+// executor works on the other chunks meanwhile, and the poisoned one is
+// finally given up, its conversation recorded as failed.
+func TestPoisonedChunkCannotHoldTheRun(t *testing.T) {
+	e := newEnv(t, fakeModel(), func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.ChunkSize = 1 })
+	ingest(t, e, 3)
+	_, r := startAll(t, e, false)
+	spy := &spyStore{Store: &poisonStore{Store: e.store, poison: "call-1"}}
+	ex, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: spy, Model: fakeModel(), Clock: e.clock, MaxAttempts: 2, LeaseDuration: time.Minute})
+	require.NoError(t, err)
+	for range 40 { // polls, a third of a lease apart
+		_, err := ex.Drain(context.Background())
+		if err != nil {
+			require.ErrorContains(t, err, "cannot decode row")
+		}
+		if got, _ := e.svc.GetRun(context.Background(), scope, r.ID); got.Status == analysis.RunCompleted {
+			break
+		}
+		e.clock.Advance(20 * time.Second)
+	}
+	got, err := e.svc.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	require.Equal(t, analysis.RunCompleted, got.Status, "claims %v", spy.all())
+	byKey := map[string]analysis.Item{}
+	for _, it := range got.Items {
+		byKey[it.ConversationKey] = it
+	}
+	assert.Equal(t, "the conversation's analysis was abandoned after 2 attempts", byKey["call-1"].Error)
+	assert.Empty(t, byKey["call-2"].Error)
+	assert.Empty(t, byKey["call-3"].Error)
+	assert.Equal(t, 2, got.Aggregate.Completed)
+	assert.Contains(t, chunksOf(spy.all())[:3], 1, "the other chunks were worked on before the poisoned one was given up")
+}
+
+func TestRunOfExactlyTheInlineBoundHasNoCursor(t *testing.T) {
+	e := newEnv(t, fakeModel(), func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.MaxInlineItems = 3 })
+	ingest(t, e, 3)
+	_, r := startAll(t, e, false)
+	pending, err := e.svc.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.NotEmpty(t, pending.ItemsCursor, "a run in progress has a cursor to follow")
+	_, err = e.exec.Drain(context.Background())
+	require.NoError(t, err)
+	got, err := e.svc.GetRun(context.Background(), scope, r.ID)
+	require.NoError(t, err)
+	assert.Len(t, got.Items, 3)
+	assert.Empty(t, got.ItemsCursor, "every item is there: no cursor to an empty page")
 }
