@@ -1,0 +1,465 @@
+// Command bench runs N conversations through debrief's whole analysis
+// pipeline — ingest, a run with extraction, judge, accuracy and store
+// modes, an executor with bounded concurrency — against a simulated model
+// that answers after a fixed latency, and prints what it measured: how
+// close the run's wall time comes to the ideal the model's latency allows,
+// and what the harness costs in CPU time and allocation per conversation.
+//
+//	go run ./examples/bench -n 10000 -latency 20ms -concurrency 64 -baseline
+//	go run ./examples/bench -n 10000 -latency 0 -json
+//
+// With -baseline it also runs a bare pool of as many goroutines making the
+// same model calls, in the same process, so that the harness's overhead is
+// read against the floor of the same machine at the same moment.
+//
+// The conversations are sixty STAR dialogues (MIT licence, in testdata),
+// repeated with unique keys.
+//
+// Flags:
+//
+//	-n            conversations to run (default 10000)
+//	-latency      the model's latency, a Go duration (default 20ms; 0 for instant)
+//	-concurrency  the executor's workers, and the baseline's (default 64)
+//	-modes        comma list of extract,judge,accuracy,store (default all)
+//	-store        memory (a PostgreSQL URL once the PostgreSQL store lands)
+//	-llm-base-url an OpenAI-compatible server, once its adapter lands
+//	-baseline     also run the bare worker pool
+//	-cpuprofile   write a CPU profile of the harness run to this file
+//	-json         print one JSON object instead of text
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/analysis/memstore"
+	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/judge"
+	"github.com/debrief-go/debrief/llm"
+)
+
+//go:embed testdata/star-sample-60.json
+var sample []byte
+
+// config is what the flags ask for.
+type config struct {
+	n           int
+	latency     time.Duration
+	concurrency int
+	modes       []string
+	store       string
+	llmBaseURL  string
+	baseline    bool
+	cpuprofile  string
+	json        bool
+}
+
+var allModes = []string{"extract", "judge", "accuracy", "store"}
+
+func parseFlags(args []string, errOut io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.IntVar(&cfg.n, "n", 10000, "conversations to run")
+	fs.DurationVar(&cfg.latency, "latency", 20*time.Millisecond, "the simulated model's latency (0 for instant)")
+	fs.IntVar(&cfg.concurrency, "concurrency", 64, "the executor's workers, and the baseline's")
+	modes := fs.String("modes", strings.Join(allModes, ","), "comma list of extract,judge,accuracy,store")
+	fs.StringVar(&cfg.store, "store", "memory", "memory (a PostgreSQL URL once the PostgreSQL store lands)")
+	fs.StringVar(&cfg.llmBaseURL, "llm-base-url", "", "an OpenAI-compatible server (once its adapter lands)")
+	fs.BoolVar(&cfg.baseline, "baseline", false, "also run a bare worker pool making the same model calls")
+	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the harness run to this file")
+	fs.BoolVar(&cfg.json, "json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	switch {
+	case cfg.n < 1:
+		return cfg, fmt.Errorf("-n: %d conversations: at least 1", cfg.n)
+	case cfg.latency < 0:
+		return cfg, fmt.Errorf("-latency: %s is negative", cfg.latency)
+	case cfg.concurrency < 1:
+		return cfg, fmt.Errorf("-concurrency: %d: at least 1", cfg.concurrency)
+	}
+	cfg.modes = []string{"extract"}
+	for _, m := range strings.Split(*modes, ",") {
+		m = strings.TrimSpace(m)
+		switch {
+		case m == "":
+		case !slices.Contains(allModes, m):
+			return cfg, fmt.Errorf("-modes: %q is not a mode: use extract, judge, accuracy, store", m)
+		case !slices.Contains(cfg.modes, m):
+			cfg.modes = append(cfg.modes, m)
+		}
+	}
+	if cfg.store != "memory" {
+		if strings.HasPrefix(cfg.store, "postgres://") || strings.HasPrefix(cfg.store, "postgresql://") {
+			return cfg, errors.New("-store: the PostgreSQL store is not available yet: use memory")
+		}
+		return cfg, fmt.Errorf("-store: %q is neither memory nor a PostgreSQL URL", cfg.store)
+	}
+	if cfg.llmBaseURL != "" {
+		return cfg, errors.New("-llm-base-url: the OpenAI-compatible adapter is not available yet: leave it unset to use the simulated model")
+	}
+	return cfg, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	rep, err := run(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if err := rep.print(os.Stdout, cfg.json); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// report is what the bench measured. Its JSON names are a contract.
+type report struct {
+	// WallS is the run's wall time, from its start to its completion.
+	WallS float64 `json:"wall_s"`
+	// IdealS is the wall time the model's latency alone allows: every
+	// conversation's calls, one after another, spread over the workers.
+	IdealS float64 `json:"ideal_s"`
+	// Ratio is WallS / IdealS; null with an instant model.
+	Ratio *float64 `json:"ratio"`
+	// BaselineRatio is the bare pool's wall time / IdealS; null without
+	// -baseline or with an instant model.
+	BaselineRatio *float64 `json:"baseline_ratio"`
+	// BaselineWallS is the bare pool's wall time; null without -baseline.
+	BaselineWallS *float64 `json:"baseline_wall_s"`
+	// CPUMicrosPerConv is the process's CPU time during the run, per
+	// conversation, the simulated model's included.
+	CPUMicrosPerConv float64 `json:"cpu_us_per_conv"`
+	// AllocBytesPerConv is the memory allocated during the run, per
+	// conversation.
+	AllocBytesPerConv float64 `json:"alloc_bytes_per_conv"`
+	// AllocsPerConv is the number of allocations during the run, per
+	// conversation.
+	AllocsPerConv float64 `json:"allocs_per_conv"`
+	// GCPercentCPU is the share of CPU time spent collecting garbage during
+	// the run, as the runtime estimates it.
+	GCPercentCPU float64 `json:"gc_cpu_percent"`
+	// PeakRSSBytes is the process's peak resident set size, ingest and
+	// stored data included.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// Conversations is the number of conversations run.
+	Conversations int `json:"conversations"`
+	// ModelCalls counts the calls the harness made to the model.
+	ModelCalls int64 `json:"model_calls"`
+	// Completed and Failed are the run's aggregate.
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+	// Modes, LatencyMS and Concurrency repeat the settings.
+	Modes       []string `json:"modes"`
+	LatencyMS   float64  `json:"latency_ms"`
+	Concurrency int      `json:"concurrency"`
+	// GoVersion and CPUs describe the machine.
+	GoVersion string `json:"go_version"`
+	CPUs      int    `json:"cpus"`
+}
+
+func (r report) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		return enc.Encode(r)
+	}
+	ratio := func(p *float64) string {
+		if p == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.4f", *p)
+	}
+	_, err := fmt.Fprintf(w, `debrief bench: %d conversations, modes %s, model latency %gms, concurrency %d (%s, %d CPUs)
+  run:       %.3fs wall, ideal %.3fs, ratio %s; completed %d, failed %d, %d model calls
+  baseline:  ratio %s (a bare pool of %d goroutines making the same calls)
+  harness:   %.1f µs CPU, %.0f bytes and %.1f allocations per conversation; GC %.1f%% of CPU
+  memory:    peak RSS %.1f MB
+`, r.Conversations, strings.Join(r.Modes, ","), r.LatencyMS, r.Concurrency, r.GoVersion, r.CPUs,
+		r.WallS, r.IdealS, ratio(r.Ratio), r.Completed, r.Failed, r.ModelCalls,
+		ratio(r.BaselineRatio), r.Concurrency,
+		r.CPUMicrosPerConv, r.AllocBytesPerConv, r.AllocsPerConv, r.GCPercentCPU,
+		float64(r.PeakRSSBytes)/1e6)
+	return err
+}
+
+// simModel answers every request after its latency: a valid extraction
+// for the bench's field set, or a verdict. It counts its calls.
+type simModel struct {
+	latency time.Duration
+	calls   atomic.Int64
+}
+
+const (
+	extraction = `{"task":"apartment_schedule","completion":"complete","caller_name":"Alexis","resolved":true,` +
+		`"sentiment":"neutral","turns_to_resolution":6,"follow_up_needed":false}`
+	verdict = `{"reasoning":"The agent stayed polite and closed the conversation.",` +
+		`"evidence":[{"turn":1,"quote":"please"}],"score":0.8}`
+)
+
+func (m *simModel) Generate(ctx context.Context, req llm.Request) (llm.Response, error) {
+	m.calls.Add(1)
+	if m.latency > 0 {
+		t := time.NewTimer(m.latency)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return llm.Response{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+	usage := llm.Usage{InputTokens: 900, OutputTokens: 60}
+	if req.SchemaName == extract.SchemaName {
+		return llm.Response{Content: extraction, Usage: usage, FinishReason: llm.FinishStop}, nil
+	}
+	return llm.Response{Content: verdict, Usage: usage, FinishReason: llm.FinishStop}, nil
+}
+
+// definition is what the bench extracts: the two fields the STAR sample
+// has references for, and five more.
+func definition(modes []string) analysis.DefinitionInput {
+	var tasks struct {
+		Conversations []struct {
+			ReferenceFields map[string]any `json:"referenceFields"`
+		} `json:"conversations"`
+	}
+	_ = json.Unmarshal(sample, &tasks) // embedded, known good
+	var labels []string
+	for _, c := range tasks.Conversations {
+		if s, ok := c.ReferenceFields["task"].(string); ok && !slices.Contains(labels, s) {
+			labels = append(labels, s)
+		}
+	}
+	slices.Sort(labels)
+	in := analysis.DefinitionInput{
+		Name: "Bench",
+		FieldSet: extract.FieldSet{
+			{Key: "task", Type: extract.Enum, EnumValues: labels, Required: true, Description: "What the caller wants done."},
+			{Key: "completion", Type: extract.Enum, EnumValues: []string{"complete", "other"}, Required: true},
+			{Key: "caller_name", Type: extract.String, Description: "The caller's name, if given."},
+			{Key: "resolved", Type: extract.Boolean},
+			{Key: "sentiment", Type: extract.Enum, EnumValues: []string{"negative", "neutral", "positive"}},
+			{Key: "turns_to_resolution", Type: extract.Number},
+			{Key: "follow_up_needed", Type: extract.Boolean},
+		},
+		ExtractionInstructions: "Label the caller's task from the whole dialogue.",
+		ExtractionModelKey:     "sim-extract",
+		Modes: analysis.Modes{
+			Store:    slices.Contains(modes, "store"),
+			Accuracy: slices.Contains(modes, "accuracy"),
+		},
+	}
+	if slices.Contains(modes, "judge") {
+		in.Modes.Judge = &analysis.JudgeMode{Rubric: "Did the agent close the conversation politely, offering more help?"}
+		in.JudgeModelKey = "sim-judge"
+	}
+	return in
+}
+
+// conversations returns n conversations: the sample, repeated with unique
+// keys and names.
+func conversations(n int) ([]analysis.ConversationInput, error) {
+	var body struct {
+		Conversations []analysis.ConversationInput `json:"conversations"`
+	}
+	if err := json.Unmarshal(sample, &body); err != nil {
+		return nil, err
+	}
+	out := make([]analysis.ConversationInput, n)
+	for i := range out {
+		c := body.Conversations[i%len(body.Conversations)]
+		c.Key = fmt.Sprintf("bench-%07d", i)
+		c.Name = fmt.Sprintf("%s #%d", c.Name, i/len(body.Conversations)+1)
+		out[i] = c
+	}
+	return out, nil
+}
+
+// run ingests the conversations, runs the definition over them and, when
+// asked, the baseline, and reports.
+func run(ctx context.Context, cfg config) (report, error) {
+	rep := report{Conversations: cfg.n, Modes: cfg.modes, LatencyMS: float64(cfg.latency) / float64(time.Millisecond),
+		Concurrency: cfg.concurrency, GoVersion: runtime.Version(), CPUs: runtime.NumCPU()}
+	model := &simModel{latency: cfg.latency}
+	store := memstore.New()
+	exec, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency})
+	if err != nil {
+		return rep, err
+	}
+	svc, err := analysis.NewService(analysis.Config{Store: store, MaxRunConversations: max(cfg.n, analysis.DefaultMaxRunConversations)})
+	if err != nil {
+		return rep, err
+	}
+	scope := analysis.Scope{Tenant: "bench", Project: "bench"}
+	ins, err := conversations(cfg.n)
+	if err != nil {
+		return rep, err
+	}
+	for start := 0; start < len(ins); start += analysis.DefaultMaxIngest {
+		if _, err := svc.IngestConversations(ctx, scope, ins[start:min(start+analysis.DefaultMaxIngest, len(ins))]); err != nil {
+			return rep, fmt.Errorf("ingest: %w", err)
+		}
+	}
+	ins = nil
+	def, err := svc.CreateDefinition(ctx, scope, definition(cfg.modes))
+	if err != nil {
+		return rep, err
+	}
+	callsPerConv := 1
+	if def.Modes.Judge != nil {
+		callsPerConv = 2
+	}
+	ideal := time.Duration(int64(cfg.n) * int64(callsPerConv) * int64(cfg.latency) / int64(cfg.concurrency))
+	rep.IdealS = ideal.Seconds()
+	ratioOf := func(wall time.Duration) *float64 {
+		if ideal <= 0 {
+			return nil
+		}
+		r := float64(wall) / float64(ideal)
+		return &r
+	}
+
+	// The harness run.
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu0, _ := usage()
+	gc0 := gcCPU()
+	if cfg.cpuprofile != "" {
+		f, err := os.Create(cfg.cpuprofile)
+		if err != nil {
+			return rep, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return rep, fmt.Errorf("-cpuprofile: %w", err)
+		}
+	}
+	start := time.Now()
+	r, err := svc.StartRun(ctx, scope, def.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	if err != nil {
+		return rep, err
+	}
+	if _, err := exec.Drain(ctx); err != nil {
+		return rep, fmt.Errorf("run: %w", err)
+	}
+	wall := time.Since(start)
+	if cfg.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	cpu1, _ := usage()
+	gc1 := gcCPU()
+	runtime.ReadMemStats(&after)
+	r, err = svc.GetRun(ctx, scope, r.ID)
+	if err != nil {
+		return rep, err
+	}
+	if r.Status != analysis.RunCompleted {
+		return rep, fmt.Errorf("the run ended %s: %s", r.Status, r.Error)
+	}
+	n := float64(cfg.n)
+	rep.WallS, rep.Ratio = wall.Seconds(), ratioOf(wall)
+	rep.CPUMicrosPerConv = float64(cpu1-cpu0) / float64(time.Microsecond) / n
+	rep.AllocBytesPerConv = float64(after.TotalAlloc-before.TotalAlloc) / n
+	rep.AllocsPerConv = float64(after.Mallocs-before.Mallocs) / n
+	if total := gc1[1] - gc0[1]; total > 0 {
+		rep.GCPercentCPU = 100 * (gc1[0] - gc0[0]) / total
+	}
+	rep.ModelCalls = model.calls.Load()
+	rep.Completed, rep.Failed = r.Aggregate.Completed, r.Aggregate.Failed
+
+	if cfg.baseline {
+		b, err := baseline(ctx, cfg, def, callsPerConv)
+		if err != nil {
+			return rep, err
+		}
+		s := b.Seconds()
+		rep.BaselineWallS, rep.BaselineRatio = &s, ratioOf(b)
+	}
+	_, rep.PeakRSSBytes = usage()
+	return rep, nil
+}
+
+// gcCPU returns the CPU seconds the garbage collector has used and the
+// CPU seconds the Go runtime has accounted for in all, as the runtime
+// estimates them.
+func gcCPU() [2]float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+	metrics.Read(s)
+	return [2]float64{s[0].Value.Float64(), s[1].Value.Float64()}
+}
+
+// baseline runs a bare pool of cfg.concurrency goroutines making the same
+// model calls as the run — an extraction request and, with the judge on, a
+// grading request per conversation — and returns its wall time.
+func baseline(ctx context.Context, cfg config, def analysis.Definition, callsPerConv int) (time.Duration, error) {
+	model := &simModel{latency: cfg.latency}
+	ex, err := extract.New(extract.Config{FieldSet: def.FieldSet, Model: def.ExtractionModelKey})
+	if err != nil {
+		return 0, err
+	}
+	ins, err := conversations(1)
+	if err != nil {
+		return 0, err
+	}
+	reqs := []llm.Request{ex.Render(ins[0].Transcript)}
+	if callsPerConv == 2 {
+		g, err := judge.New(judge.Config{Rubric: def.Modes.Judge.Rubric, Model: def.JudgeModelKey})
+		if err != nil {
+			return 0, err
+		}
+		reqs = append(reqs, g.Render(ins[0].Transcript, 0))
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, cfg.concurrency)
+	start := time.Now()
+	for range cfg.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(cfg.n) {
+				for _, req := range reqs {
+					if _, err := model.Generate(ctx, req); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return wall, nil
+}
