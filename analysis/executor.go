@@ -672,7 +672,12 @@ func (e *Executor) retry(ctx context.Context, what string, fn func(context.Conte
 func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job, conv Conversation, item *Item) error {
 	itemCtx, cancel := context.WithTimeout(ctx, e.cfg.ItemTimeout)
 	defer cancel()
-	res, err := j.ex.Extract(itemCtx, e.cfg.Model, conv.Transcript)
+	prepared, err := extract.Prepare(conv.Transcript) // rendered once, for extraction and judge
+	if err != nil {
+		item.Error = OperatorMessage(err)
+		return nil
+	}
+	res, err := j.ex.ExtractPrepared(itemCtx, e.cfg.Model, prepared)
 	item.Usage = res.Usage
 	if err != nil {
 		if ctx.Err() != nil {
@@ -690,7 +695,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 		item.Extra = res.Extra
 	}
 	if j.grader != nil {
-		v, err := j.grader.Grade(itemCtx, e.cfg.Model, conv.Transcript)
+		v, err := j.grader.GradePrepared(itemCtx, e.cfg.Model, prepared)
 		item.Usage = item.Usage.Add(v.Usage)
 		switch {
 		case err != nil && ctx.Err() != nil:

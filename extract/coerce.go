@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -19,6 +20,9 @@ func Coerce(f Field, raw json.RawMessage) (any, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("no value")
 	}
+	if v, ok := scalar(raw); ok {
+		return CoerceValue(f, v)
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -29,6 +33,46 @@ func Coerce(f Field, raw json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("not valid JSON: more than one value")
 	}
 	return CoerceValue(f, v)
+}
+
+// scalar reads raw as a JSON null, boolean, number or string without a
+// decoder — what a model's answer holds nearly always — and reports false
+// for anything else (objects, arrays, strings with escapes or invalid
+// UTF-8, text that is not one JSON value), which the decoder then reads.
+// Numbers come back as json.Number, as the decoder would give them.
+func scalar(raw []byte) (any, bool) {
+	switch {
+	case string(raw) == "null":
+		return nil, true
+	case string(raw) == "true":
+		return true, true
+	case string(raw) == "false":
+		return false, true
+	case raw[0] == '"':
+		if len(raw) < 2 || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
+			return nil, false
+		}
+		body := raw[1 : len(raw)-1]
+		if bytes.IndexByte(body, '"') >= 0 || hasControl(body) {
+			return nil, false
+		}
+		return string(body), true
+	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
+		if !json.Valid(raw) {
+			return nil, false
+		}
+		return json.Number(raw), true
+	}
+	return nil, false
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // CoerceValue turns v — a value decoded from JSON (string, float64,

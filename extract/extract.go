@@ -205,16 +205,51 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // Render returns the request Extract sends for t: the instructions and the
 // field list as system instructions, then one user message holding the
 // transcript's data block (see [RenderTranscript]). It does not validate t.
-func (e *Extractor) Render(t Transcript) llm.Request {
+func (e *Extractor) Render(t Transcript) llm.Request { return e.render(RenderTranscript(t)) }
+
+// A Prepared is a transcript validated and rendered once, so that every
+// request about it — its extraction, each sample of its grading — sends
+// the same data block without rendering it again. Make one with [Prepare];
+// the zero Prepared is refused.
+type Prepared struct {
+	transcript Transcript
+	block      string
+}
+
+// errNotPrepared refuses a Prepared that [Prepare] did not make.
+var errNotPrepared = fmt.Errorf("extract: the transcript was not prepared with Prepare: %w", ErrInvalid)
+
+// Prepare validates t ([*ValidationError] with paths under
+// "$.transcript") and renders its data block ([RenderTranscript]).
+func Prepare(t Transcript) (Prepared, error) {
+	if err := t.Validate(); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			err = ve.Under("$.transcript")
+		}
+		return Prepared{}, err
+	}
+	return Prepared{transcript: t, block: RenderTranscript(t)}, nil
+}
+
+// Transcript returns the prepared transcript. The caller must not modify
+// it.
+func (p Prepared) Transcript() Transcript { return p.transcript }
+
+// Block returns the transcript's data block, as [RenderTranscript] renders
+// it; empty for the zero Prepared.
+func (p Prepared) Block() string { return p.block }
+
+// render returns the extraction request around a rendered data block.
+func (e *Extractor) render(block string) llm.Request {
 	temp := 0.0
 	if e.cfg.Temperature != nil {
 		temp = *e.cfg.Temperature
 	}
 	return llm.Request{
-		Model:  e.cfg.Model,
-		System: e.system,
-		Messages: []llm.Message{{Role: llm.RoleUser, Content: "Extract the fields from this transcript.\n" +
-			RenderTranscript(t)}},
+		Model:           e.cfg.Model,
+		System:          e.system,
+		Messages:        []llm.Message{{Role: llm.RoleUser, Content: "Extract the fields from this transcript.\n" + block}},
 		Schema:          e.schema.JSON(),
 		SchemaName:      e.schema.Name(),
 		Temperature:     &temp,
@@ -265,14 +300,21 @@ type Result struct {
 // dropped silently. Errors of the model keep their class (see the llm
 // package). On error the Result still reports the attempts and usage spent.
 func (e *Extractor) Extract(ctx context.Context, m llm.Model, t Transcript) (Result, error) {
-	if err := t.Validate(); err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			err = ve.Under("$.transcript")
-		}
+	p, err := Prepare(t)
+	if err != nil {
 		return Result{}, err
 	}
-	res, err := llm.GenerateStructured[map[string]json.RawMessage](ctx, m, e.schema, e.Render(t), e.options...)
+	return e.ExtractPrepared(ctx, m, p)
+}
+
+// ExtractPrepared is [Extractor.Extract] for a transcript already prepared
+// with [Prepare] — the way to share one rendering of a conversation
+// between its extraction and its grading.
+func (e *Extractor) ExtractPrepared(ctx context.Context, m llm.Model, p Prepared) (Result, error) {
+	if p.block == "" {
+		return Result{}, errNotPrepared
+	}
+	res, err := llm.GenerateStructured[map[string]json.RawMessage](ctx, m, e.schema, e.render(p.block), e.options...)
 	out := Result{Attempts: res.Attempts, Usage: res.Usage, Model: res.Response.Model}
 	if err != nil {
 		return out, err

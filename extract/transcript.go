@@ -1,10 +1,10 @@
 package extract
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/debrief-go/debrief/internal/schemaval"
 )
@@ -63,23 +63,87 @@ const (
 // turn's text can close the block, end a JSON string or pose as a system
 // message. Turns are numbered from 0; judges cite them by that index.
 func RenderTranscript(t Transcript) string {
-	type indexedTurn struct {
-		Index   int    `json:"index"`
-		Role    string `json:"role"`
-		Content string `json:"content"`
+	size := len(DataBlockStart) + len(DataBlockEnd) + 16
+	for _, turn := range t {
+		size += len(turn.Role) + len(turn.Content) + 40
 	}
-	turns := make([]indexedTurn, len(t))
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(DataBlockStart)
+	b.WriteString("\n{\"turns\":[")
 	for i, turn := range t {
-		turns[i] = indexedTurn{Index: i, Role: turn.Role, Content: turn.Content}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"index":`)
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString(`,"role":`)
+		writeString(&b, turn.Role)
+		b.WriteString(`,"content":`)
+		writeString(&b, turn.Content)
+		b.WriteByte('}')
 	}
-	var buf bytes.Buffer
-	buf.WriteString(DataBlockStart)
-	buf.WriteByte('\n')
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(true)
-	_ = enc.Encode(struct {
-		Turns []indexedTurn `json:"turns"`
-	}{turns}) // strings and ints only: cannot fail
-	buf.WriteString(DataBlockEnd)
-	return buf.String()
+	b.WriteString("]}\n")
+	b.WriteString(DataBlockEnd)
+	return b.String()
+}
+
+// writeString writes s as a JSON string exactly as encoding/json does with
+// HTML escaping on: ", \\ and control characters escaped, "<", ">" and "&"
+// as \u003c, \u003e and \u0026, U+2028 and U+2029 as \u2028 and \u2029,
+// and each byte of invalid UTF-8 as \ufffd.
+func writeString(b *strings.Builder, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case '\b':
+				b.WriteString(`\b`)
+			case '\f':
+				b.WriteString(`\f`)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			default:
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString(s[start:i])
+			b.WriteString(`\ufffd`)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b.WriteString(s[start:i])
+			b.WriteString(`\u202`)
+			b.WriteByte(hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }

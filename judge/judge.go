@@ -13,7 +13,6 @@ package judge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -209,12 +208,16 @@ func systemPrompt(rubric string) string {
 
 // Render returns the request for sample i (from 0) of t's verdict.
 func (g *Grader) Render(t extract.Transcript, i int) llm.Request {
+	return g.render(extract.RenderTranscript(t), i)
+}
+
+// render returns the request for sample i around a rendered data block.
+func (g *Grader) render(block string, i int) llm.Request {
 	temp := g.temp
 	req := llm.Request{
-		Model:  g.cfg.Model,
-		System: g.system,
-		Messages: []llm.Message{{Role: llm.RoleUser, Content: "Grade this transcript against the rubric.\n" +
-			extract.RenderTranscript(t)}},
+		Model:           g.cfg.Model,
+		System:          g.system,
+		Messages:        []llm.Message{{Role: llm.RoleUser, Content: "Grade this transcript against the rubric.\n" + block}},
 		Temperature:     &temp,
 		MaxOutputTokens: g.cfg.MaxOutputTokens,
 	}
@@ -238,13 +241,21 @@ func (g *Grader) Render(t extract.Transcript, i int) llm.Request {
 // sample still fails, or the model fails, Grade returns that error, with its
 // class, and the Verdict reports the attempts and usage spent so far.
 func (g *Grader) Grade(ctx context.Context, m llm.Model, t extract.Transcript) (Verdict, error) {
-	if err := t.Validate(); err != nil {
-		var ve *extract.ValidationError
-		if errors.As(err, &ve) {
-			err = ve.Under("$.transcript")
-		}
+	p, err := extract.Prepare(t)
+	if err != nil {
 		return Verdict{}, err
 	}
+	return g.GradePrepared(ctx, m, p)
+}
+
+// GradePrepared is [Grader.Grade] for a transcript already prepared with
+// [extract.Prepare] — the way to share one rendering of a conversation
+// between its extraction and its grading.
+func (g *Grader) GradePrepared(ctx context.Context, m llm.Model, p extract.Prepared) (Verdict, error) {
+	if p.Block() == "" {
+		return Verdict{}, fmt.Errorf("judge: the transcript was not prepared with extract.Prepare: %w", extract.ErrInvalid)
+	}
+	t, block := p.Transcript(), p.Block()
 	var opts []llm.StructuredOption
 	if g.cfg.MaxAttempts > 0 {
 		opts = append(opts, llm.WithMaxAttempts(g.cfg.MaxAttempts))
@@ -252,13 +263,13 @@ func (g *Grader) Grade(ctx context.Context, m llm.Model, t extract.Transcript) (
 	results := make([]llm.Result[answer], g.samples)
 	var err error
 	if g.samples == 1 {
-		results[0], err = llm.GenerateStructured[answer](ctx, m, answerSchema, g.Render(t, 0), opts...)
+		results[0], err = llm.GenerateStructured[answer](ctx, m, answerSchema, g.render(block, 0), opts...)
 	} else {
 		grp, gctx := errgroup.WithContext(ctx)
 		for i := range g.samples {
 			grp.Go(func() error {
 				var err error
-				results[i], err = llm.GenerateStructured[answer](gctx, m, answerSchema, g.Render(t, i), opts...)
+				results[i], err = llm.GenerateStructured[answer](gctx, m, answerSchema, g.render(block, i), opts...)
 				return err
 			})
 		}

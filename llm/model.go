@@ -88,7 +88,11 @@ type Request struct {
 
 // Validate reports every problem of r as one error that wraps [ErrInvalidRequest].
 // Each problem names the field.
-func (r Request) Validate() error {
+func (r Request) Validate() error { return r.validate(false) }
+
+// validate is Validate, leaving out the check of a schema known to be
+// valid: one set from a compiled [Schema].
+func (r Request) validate(schemaTrusted bool) error {
 	var errs []error
 	if len(r.Messages) == 0 {
 		errs = append(errs, errors.New("messages: at least one message is required"))
@@ -98,7 +102,7 @@ func (r Request) Validate() error {
 			errs = append(errs, fmt.Errorf("messages[%d].role: %q is not %q or %q", i, m.Role, RoleUser, RoleAssistant))
 		}
 	}
-	if len(r.Schema) > 0 && !json.Valid(r.Schema) {
+	if !schemaTrusted && len(r.Schema) > 0 && !json.Valid(r.Schema) {
 		errs = append(errs, errors.New("schema: not valid JSON"))
 	}
 	if r.Temperature != nil && !(*r.Temperature >= 0 && *r.Temperature <= 2) { // NaN fails too

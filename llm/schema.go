@@ -16,6 +16,9 @@ type Schema struct {
 	name     string
 	raw      json.RawMessage
 	compiled *schemaval.Schema
+	// plainObject is set for {"type":"object"}: any object satisfies it,
+	// which is checked without the validator.
+	plainObject bool
 }
 
 var schemaNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
@@ -37,7 +40,7 @@ func NewSchema(name string, raw json.RawMessage) (*Schema, error) {
 	if err := json.Compact(&compact, raw); err != nil {
 		return nil, fmt.Errorf("llm: schema %q: %w", name, err)
 	}
-	return &Schema{name: name, raw: compact.Bytes(), compiled: compiled}, nil
+	return &Schema{name: name, raw: compact.Bytes(), compiled: compiled, plainObject: compact.String() == `{"type":"object"}`}, nil
 }
 
 // MustSchema is like [NewSchema] but panics on error. It is meant for

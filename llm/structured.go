@@ -26,6 +26,7 @@ type StructuredOption interface {
 type structuredConfig struct {
 	maxAttempts int
 	validate    *Schema
+	accept      func(data []byte) bool
 }
 
 type optionFunc func(*structuredConfig)
@@ -45,6 +46,17 @@ func WithMaxAttempts(n int) StructuredOption {
 // object and leaving field types to the caller. A nil s changes nothing.
 func WithValidation(s *Schema) StructuredOption {
 	return optionFunc(func(c *structuredConfig) { c.validate = s })
+}
+
+// WithFastCheck gives [GenerateStructured] a check written in Go for the
+// answers it sees most: accept(data) reports that data, one JSON value,
+// certainly satisfies the schema answers are checked against, so that the
+// schema's own validation — the costly part of checking an answer — is
+// skipped. When accept reports false, the schema validates as usual and
+// reports the problems. accept must never report true for a value the
+// schema rejects; it may report false for one it accepts.
+func WithFastCheck(accept func(data []byte) bool) StructuredOption {
+	return optionFunc(func(c *structuredConfig) { c.accept = accept })
 }
 
 // A Result is what [GenerateStructured] got from the model.
@@ -99,7 +111,7 @@ func GenerateStructured[T any](ctx context.Context, m Model, schema *Schema, req
 	}
 	req.Schema, req.SchemaName = schema.JSON(), schema.Name()
 	req.Messages = append([]Message(nil), req.Messages...)
-	if err := req.Validate(); err != nil {
+	if err := req.validate(true); err != nil { // a compiled schema is valid JSON
 		return res, err
 	}
 	for {
@@ -116,7 +128,7 @@ func GenerateStructured[T any](ctx context.Context, m Model, schema *Schema, req
 		if err := resp.Err(); err != nil {
 			return res, err
 		}
-		value, problems := decodeAnswer[T](check, resp.Content)
+		value, problems := decodeAnswer[T](check, cfg.accept, resp.Content)
 		if problems == nil {
 			res.Value = value
 			return res, nil
@@ -143,11 +155,11 @@ const maxEmbeddedScans = 16
 // candidate, and the answer is accepted only when exactly one distinct
 // candidate fits: a sample in the prose before the real answer, or two
 // answers, make it ambiguous.
-func decodeAnswer[T any](schema *Schema, content string) (T, []Problem) {
+func decodeAnswer[T any](schema *Schema, accept func([]byte) bool, content string) (T, []Problem) {
 	var zero T
 	trimmed := strings.TrimSpace(content)
 	if json.Valid([]byte(trimmed)) {
-		return decodeCandidate[T](schema, trimmed)
+		return decodeCandidate[T](schema, accept, trimmed)
 	}
 	candidates := embeddedJSON(content)
 	if len(candidates) == 0 {
@@ -158,7 +170,7 @@ func decodeAnswer[T any](schema *Schema, content string) (T, []Problem) {
 		firstBad []Problem
 	)
 	for _, c := range candidates {
-		v, problems := decodeCandidate[T](schema, c)
+		v, problems := decodeCandidate[T](schema, accept, c)
 		if problems == nil {
 			fits = append(fits, v)
 		} else if firstBad == nil {
@@ -175,13 +187,19 @@ func decodeAnswer[T any](schema *Schema, content string) (T, []Problem) {
 		"the answer holds %d different JSON values that satisfy the schema; answer with exactly one", len(fits))}}
 }
 
-// decodeCandidate validates one JSON text and decodes it into a T.
-func decodeCandidate[T any](schema *Schema, text string) (T, []Problem) {
+// decodeCandidate validates one JSON text, known to be valid JSON, and
+// decodes it into a T. The schema's validation is skipped when the plain
+// object schema meets an object, or the caller's fast check accepts it.
+func decodeCandidate[T any](schema *Schema, accept func([]byte) bool, text string) (T, []Problem) {
 	var v T
-	if problems := schema.Problems([]byte(text)); problems != nil {
-		return v, problems
+	data := []byte(text)
+	trusted := (schema.plainObject && text != "" && text[0] == '{') || (accept != nil && accept(data))
+	if !trusted {
+		if problems := schema.Problems(data); problems != nil {
+			return v, problems
+		}
 	}
-	if err := json.Unmarshal([]byte(text), &v); err != nil {
+	if err := json.Unmarshal(data, &v); err != nil {
 		var zero T
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
