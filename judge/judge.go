@@ -13,6 +13,7 @@ package judge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -85,6 +86,68 @@ type answer struct {
 }
 
 var answerSchema = llm.MustSchemaFor[answer]("verdict")
+
+// acceptAnswer checks, in Go, the verdicts models write nearly always —
+// the three members and nothing else, a string, an array of {turn, quote}
+// with a plain non-negative integer turn, and a score written plainly in
+// [0, 1] — so that answerSchema's validator runs only for the others (see
+// [llm.WithFastCheck]). It accepts nothing the schema rejects.
+func acceptAnswer(data []byte) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil || len(top) != 3 {
+		return false
+	}
+	reasoning, score, evidence := top["reasoning"], top["score"], top["evidence"]
+	if len(reasoning) == 0 || reasoning[0] != '"' || !plainScore(score) || len(evidence) == 0 || evidence[0] != '[' {
+		return false
+	}
+	var items []map[string]json.RawMessage
+	if json.Unmarshal(evidence, &items) != nil {
+		return false
+	}
+	for _, it := range items {
+		turn, quote := it["turn"], it["quote"]
+		if len(it) != 2 || !plainIndex(turn) || len(quote) == 0 || quote[0] != '"' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainScore reports a number written 0, 1, 0.d… or 1.0… with at most 15
+// decimals — within [0, 1] exactly, without rounding.
+func plainScore(raw []byte) bool {
+	if len(raw) == 0 || (raw[0] != '0' && raw[0] != '1') {
+		return false
+	}
+	if len(raw) == 1 {
+		return true
+	}
+	frac := raw[2:]
+	if raw[1] != '.' || len(frac) == 0 || len(frac) > 15 {
+		return false
+	}
+	for _, c := range frac {
+		if c < '0' || c > '9' || (raw[0] == '1' && c != '0') {
+			return false
+		}
+	}
+	return true
+}
+
+// plainIndex reports a non-negative integer written with digits only,
+// short enough for an int.
+func plainIndex(raw []byte) bool {
+	if len(raw) == 0 || len(raw) > 9 || (raw[0] == '0' && len(raw) > 1) {
+		return false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // A Sample is one verdict drawn from the model, its evidence checked.
 type Sample struct {
@@ -256,7 +319,7 @@ func (g *Grader) GradePrepared(ctx context.Context, m llm.Model, p extract.Prepa
 		return Verdict{}, fmt.Errorf("judge: the transcript was not prepared with extract.Prepare: %w", extract.ErrInvalid)
 	}
 	t, block := p.Transcript(), p.Block()
-	var opts []llm.StructuredOption
+	opts := []llm.StructuredOption{llm.WithFastCheck(acceptAnswer)}
 	if g.cfg.MaxAttempts > 0 {
 		opts = append(opts, llm.WithMaxAttempts(g.cfg.MaxAttempts))
 	}
