@@ -13,7 +13,6 @@ package judge
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -88,30 +87,147 @@ type answer struct {
 var answerSchema = llm.MustSchemaFor[answer]("verdict")
 
 // acceptAnswer checks, in Go, the verdicts models write nearly always —
-// the three members and nothing else, a string, an array of {turn, quote}
-// with a plain non-negative integer turn, and a score written plainly in
-// [0, 1] — so that answerSchema's validator runs only for the others (see
-// [llm.WithFastCheck]). It accepts nothing the schema rejects.
+// the three members and nothing else, each once and spelled plainly: a
+// string, an array of {turn, quote} with a plain non-negative integer
+// turn, and a score written plainly in [0, 1] — so that answerSchema's
+// validator runs only for the others (see [llm.WithFastCheck]). It reads
+// data, valid JSON, in one pass without allocating, and accepts nothing
+// the schema rejects.
 func acceptAnswer(data []byte) bool {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(data, &top) != nil || len(top) != 3 {
+	s := scan{b: data}
+	var seen [3]bool
+	ok := s.object(func(key []byte) bool {
+		switch string(key) {
+		case `"reasoning"`:
+			return !seen[0] && s.str() && set(&seen[0])
+		case `"score"`:
+			return !seen[1] && plainScore(s.literal()) && set(&seen[1])
+		case `"evidence"`:
+			return !seen[2] && s.evidence() && set(&seen[2])
+		}
+		return false
+	})
+	return ok && seen == [3]bool{true, true, true} && s.end()
+}
+
+func set(b *bool) bool {
+	*b = true
+	return true
+}
+
+// scan walks JSON text known to be valid.
+type scan struct {
+	b []byte
+	i int
+}
+
+func (s *scan) ws() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+func (s *scan) is(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *scan) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// object walks an object, calling member for each key (raw, with its
+// quotes) with the scanner at the member's value.
+func (s *scan) object(member func(key []byte) bool) bool {
+	if !s.is('{') {
 		return false
 	}
-	reasoning, score, evidence := top["reasoning"], top["score"], top["evidence"]
-	if len(reasoning) == 0 || reasoning[0] != '"' || !plainScore(score) || len(evidence) == 0 || evidence[0] != '[' {
-		return false
+	if s.is('}') {
+		return true
 	}
-	var items []map[string]json.RawMessage
-	if json.Unmarshal(evidence, &items) != nil {
-		return false
-	}
-	for _, it := range items {
-		turn, quote := it["turn"], it["quote"]
-		if len(it) != 2 || !plainIndex(turn) || len(quote) == 0 || quote[0] != '"' {
+	for {
+		s.ws()
+		start := s.i
+		if !s.str() {
+			return false
+		}
+		key := s.b[start:s.i]
+		if !s.is(':') || !member(key) {
+			return false
+		}
+		if s.is('}') {
+			return true
+		}
+		if !s.is(',') {
 			return false
 		}
 	}
-	return true
+}
+
+// str skips a string.
+func (s *scan) str() bool {
+	if !s.is('"') {
+		return false
+	}
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '\\':
+			s.i += 2
+		case '"':
+			s.i++
+			return true
+		default:
+			s.i++
+		}
+	}
+	return false
+}
+
+// literal returns the number, true, false or null at the scanner.
+func (s *scan) literal() []byte {
+	s.ws()
+	start := s.i
+	for s.i < len(s.b) && strings.IndexByte("-+.0123456789eEtruefalsn", s.b[s.i]) >= 0 {
+		s.i++
+	}
+	return s.b[start:s.i]
+}
+
+// evidence walks the evidence array: objects of exactly a plain turn and
+// a quote.
+func (s *scan) evidence() bool {
+	if !s.is('[') {
+		return false
+	}
+	if s.is(']') {
+		return true
+	}
+	for {
+		var turn, quote bool
+		ok := s.object(func(key []byte) bool {
+			switch string(key) {
+			case `"turn"`:
+				return !turn && plainIndex(s.literal()) && set(&turn)
+			case `"quote"`:
+				return !quote && s.str() && set(&quote)
+			}
+			return false
+		})
+		if !ok || !turn || !quote {
+			return false
+		}
+		if s.is(']') {
+			return true
+		}
+		if !s.is(',') {
+			return false
+		}
+	}
 }
 
 // plainScore reports a number written 0, 1, 0.d… or 1.0… with at most 15

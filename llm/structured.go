@@ -49,12 +49,14 @@ func WithValidation(s *Schema) StructuredOption {
 }
 
 // WithFastCheck gives [GenerateStructured] a check written in Go for the
-// answers it sees most: accept(data) reports that data, one JSON value,
-// certainly satisfies the schema answers are checked against, so that the
-// schema's own validation — the costly part of checking an answer — is
-// skipped. When accept reports false, the schema validates as usual and
-// reports the problems. accept must never report true for a value the
-// schema rejects; it may report false for one it accepts.
+// answers it sees most: accept(data) reports that data, if it is valid
+// JSON, certainly satisfies the schema answers are checked against, so
+// that the schema's own validation — the costly part of checking an
+// answer — is skipped. accept may be given text that is not valid JSON:
+// such text is refused however accept answers. When accept reports false,
+// the schema validates as usual and reports the problems. accept must
+// never report true for a valid value the schema rejects; it may report
+// false for one it accepts.
 func WithFastCheck(accept func(data []byte) bool) StructuredOption {
 	return optionFunc(func(c *structuredConfig) { c.accept = accept })
 }
@@ -158,7 +160,16 @@ const maxEmbeddedScans = 16
 func decodeAnswer[T any](schema *Schema, accept func([]byte) bool, content string) (T, []Problem) {
 	var zero T
 	trimmed := strings.TrimSpace(content)
-	if json.Valid([]byte(trimmed)) {
+	data := []byte(trimmed)
+	if (schema.plainObject || accept != nil) && len(data) > 0 && data[0] == '{' {
+		// The common answer: one object that a fast check trusts, decoded
+		// in one pass. Anything else takes the full path below.
+		var v T
+		if (schema.plainObject || accept(data)) && json.Unmarshal(data, &v) == nil {
+			return v, nil
+		}
+	}
+	if json.Valid(data) {
 		return decodeCandidate[T](schema, accept, trimmed)
 	}
 	candidates := embeddedJSON(content)
