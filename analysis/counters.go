@@ -61,37 +61,68 @@ type FieldCount struct {
 // accuracy and fields; a score that is not a finite number in [0, 1] is
 // left out, so that NaN or Inf can never enter a sum.
 func ItemCounters(it Item) Counters {
-	c := Counters{Items: 1, Usage: it.Usage}
+	var c Counters
+	c.item(it, 1)
+	return c
+}
+
+// AddItem adds [ItemCounters] of it to c without building them: what a
+// store does when it saves an item.
+func (c *Counters) AddItem(it Item) { c.item(it, 1) }
+
+// SubItem takes [ItemCounters] of it from c: what a store does with the
+// item a save replaces.
+func (c *Counters) SubItem(it Item) { c.item(it, -1) }
+
+func (c *Counters) item(it Item, sign int) {
+	c.Items += sign
+	c.Usage = addUsage(c.Usage, it.Usage, sign)
 	if it.Error != "" {
-		return c
+		return
 	}
-	c.Completed = 1
+	c.Completed += sign
 	if it.Passed {
-		c.Passed = 1
+		c.Passed += sign
 	}
 	if it.Judge != nil {
 		if m, ok := micros(it.Judge.Score); ok {
-			c.Judged, c.JudgeScoreSum = 1, m
+			c.Judged += sign
+			c.JudgeScoreSum += int64(sign) * m
 		}
 	} else if it.JudgeError != "" {
-		c.JudgeErrors = 1
+		c.JudgeErrors += sign
 	}
-	if a := it.Accuracy; a != nil && a.ComparedCount > 0 && a.Score != nil {
+	a := it.Accuracy
+	if a == nil {
+		return
+	}
+	if a.ComparedCount > 0 && a.Score != nil {
 		if m, ok := micros(*a.Score); ok {
-			c.AccuracyCount, c.AccuracySum = 1, m
+			c.AccuracyCount += sign
+			c.AccuracySum += int64(sign) * m
 		}
 	}
-	if a := it.Accuracy; a != nil && len(a.PerField) > 0 {
-		c.Fields = make(map[string]FieldCount, len(a.PerField))
-		for k, fr := range a.PerField {
-			fc := FieldCount{Compared: 1}
-			if fr.Match {
-				fc.Matched = 1
-			}
+	for k, fr := range a.PerField {
+		if c.Fields == nil {
+			c.Fields = make(map[string]FieldCount, len(a.PerField))
+		}
+		fc := c.Fields[k]
+		fc.Compared += sign
+		if fr.Match {
+			fc.Matched += sign
+		}
+		if fc == (FieldCount{}) {
+			delete(c.Fields, k)
+		} else {
 			c.Fields[k] = fc
 		}
 	}
-	return c
+}
+
+func addUsage(u, d llm.Usage, sign int) llm.Usage {
+	s := int64(sign)
+	return llm.Usage{InputTokens: u.InputTokens + s*d.InputTokens, OutputTokens: u.OutputTokens + s*d.OutputTokens,
+		CachedInputTokens: u.CachedInputTokens + s*d.CachedInputTokens}
 }
 
 func micros(score float64) (int64, bool) {
@@ -130,11 +161,7 @@ func (c *Counters) merge(d Counters, sign int) {
 			c.Fields[k] = fc
 		}
 	}
-	if sign > 0 {
-		c.Usage = c.Usage.Add(d.Usage)
-	} else {
-		c.Usage = c.Usage.Add(llm.Usage{InputTokens: -d.Usage.InputTokens, OutputTokens: -d.Usage.OutputTokens, CachedInputTokens: -d.Usage.CachedInputTokens})
-	}
+	c.Usage = addUsage(c.Usage, d.Usage, sign)
 }
 
 // Clone returns a copy of c that shares no memory with it.

@@ -52,8 +52,8 @@ func randomItem(rng *rand.Rand, key string) analysis.Item {
 // kept, and the aggregate Summarize's.
 func TestCountersAddAndSub(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	kept := map[string]analysis.Item{}
-	var c analysis.Counters
+	kept, replaced := map[string]analysis.Item{}, map[string]analysis.Item{}
+	var c, direct analysis.Counters // built with Add and Sub, and with AddItem and SubItem
 	for i := range 3000 {
 		key := fmt.Sprint("call-", rng.IntN(400))
 		it := randomItem(rng, key)
@@ -62,6 +62,11 @@ func TestCountersAddAndSub(t *testing.T) {
 		}
 		kept[key] = it
 		c.Add(analysis.ItemCounters(it))
+		direct.AddItem(it)
+		if old, ok := replaced[key]; ok {
+			direct.SubItem(old)
+		}
+		replaced[key] = it
 		if i%500 == 0 || i == 2999 {
 			var sum analysis.Counters
 			items := []analysis.Item{}
@@ -70,6 +75,7 @@ func TestCountersAddAndSub(t *testing.T) {
 				items = append(items, it)
 			}
 			require.Equal(t, sum, c, "after %d saves", i+1)
+			require.Equal(t, sum, direct, "AddItem and SubItem agree, after %d saves", i+1)
 			require.Equal(t, analysis.Summarize(400, items), c.Aggregate(400))
 		}
 	}

@@ -2,7 +2,11 @@ package judge
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -51,6 +55,21 @@ func FuzzAcceptAnswer(f *testing.F) {
 		}
 		if p := answerSchema.Problems([]byte(data)); p != nil {
 			t.Fatalf("accepted %s, which the schema rejects: %v", data, p)
+		}
+	})
+}
+
+// FuzzWordsASCII: the ASCII fast path of words folds exactly as NFKC and
+// full case folding do.
+func FuzzWordsASCII(f *testing.F) {
+	f.Add("Hello, WORLD! It's 42 o'clock")
+	f.Add("K\x7f\x01 ~`")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !ascii(s) {
+			return
+		}
+		if got, want := strings.ToLower(s), cases.Fold().String(norm.NFKC.String(s)); got != want {
+			t.Fatalf("%q: fast %q, full %q", s, got, want)
 		}
 	})
 }

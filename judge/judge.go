@@ -534,10 +534,23 @@ func QuoteFound(content, quote string) bool {
 // words returns the words of s — maximal runs of letters, digits and
 // combining marks — normalised and case-folded.
 func words(s string) []string {
-	s = cases.Fold().String(norm.NFKC.String(s))
+	if ascii(s) {
+		s = strings.ToLower(s) // what NFKC and full case folding make of ASCII
+	} else {
+		s = cases.Fold().String(norm.NFKC.String(s))
+	}
 	return strings.FieldsFunc(s, func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.M, r)
 	})
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func stats(samples []Sample) Stats {

@@ -737,13 +737,13 @@ func (s *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysis
 	it := cloneItem(item)
 	counters := &rd.run.Counters
 	if i, ok := rd.itemAt[item.ConversationKey]; ok {
-		counters.Sub(analysis.ItemCounters(*rd.items.at(i)))
+		counters.SubItem(*rd.items.at(i))
 		*rd.items.at(i) = it
 	} else {
 		rd.itemAt[item.ConversationKey] = rd.items.len()
 		rd.items.append(it)
 	}
-	counters.Add(analysis.ItemCounters(it))
+	counters.AddItem(it)
 	data := s.scopes[c.Scope]
 	if item.Error == "" {
 		set, ok := data.analyzed[rd.run.DefinitionKey]
