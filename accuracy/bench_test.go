@@ -90,3 +90,17 @@ func BenchmarkExtractAndCompare(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompare measures the comparison alone: one STAR conversation's
+// coerced fields against its reference fields.
+func BenchmarkCompare(b *testing.B) {
+	c := loadStar(b)[1]
+	extracted := map[string]any{"task": "trip_directions", "completion": "complete", "happy_path": true, "kb_queries": 1.0,
+		"agent_helpful": true, "user_annoyed": false}
+	b.ReportAllocs()
+	for b.Loop() {
+		if cmp := accuracy.Compare(starFields, extracted, c.ReferenceFields, accuracy.Options{}); cmp.ComparedCount == 0 {
+			b.Fatal("nothing compared")
+		}
+	}
+}

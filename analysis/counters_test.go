@@ -168,3 +168,38 @@ func TestServiceConfigBounds(t *testing.T) {
 	_, err = analysis.NewService(analysis.Config{Store: store, ChunkSize: analysis.MaxChunkSize, MaxInlineItems: analysis.MaxMaxInlineItems})
 	assert.NoError(t, err, "the bounds themselves are allowed")
 }
+
+// BenchmarkCountersAddItem measures what a store adds to a run's counters
+// per item saved.
+func BenchmarkCountersAddItem(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	items := make([]analysis.Item, 256)
+	for i := range items {
+		items[i] = randomItem(rng, fmt.Sprint("call-", i))
+	}
+	var c analysis.Counters
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c.AddItem(items[i%len(items)])
+		i++
+	}
+	if c.Items == 0 {
+		b.Fatal("nothing counted")
+	}
+}
+
+// BenchmarkAggregate measures turning a run's counters into its aggregate.
+func BenchmarkAggregate(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var c analysis.Counters
+	for i := range 1000 {
+		c.AddItem(randomItem(rng, fmt.Sprint("call-", i)))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if a := c.Aggregate(1000); a.PassRate == nil {
+			b.Fatal("no pass rate")
+		}
+	}
+}

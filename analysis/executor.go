@@ -259,13 +259,20 @@ type task struct {
 	found bool // false when the conversation was deleted
 }
 
-// pool is the fixed set of workers of one [Executor.work] call.
+// pool is the fixed set of workers of one [Executor.work] call. The
+// workers take their tasks themselves, one at a time, from the chunk being
+// handed out; the worker that finds it empty claims the next one. So a
+// chunk is claimed only when a worker is free — an executor never holds
+// work that idle executors could do — and no worker waits on another
+// goroutine to be handed its next conversation.
 type pool struct {
-	tasks chan task
-	// slots holds a token for every worker busy or promised a task: a
-	// chunk is claimed only once a token is had, so that an executor never
-	// holds a chunk no worker can start on.
-	slots       chan struct{}
+	mu      sync.Mutex
+	cur     *chunk // the chunk being handed out
+	queue   []task // its conversations not yet taken
+	claimed int
+	limit   int  // the most chunks to claim; 0 for no limit
+	done    bool // claim no more
+
 	held        *heldChunks
 	report      func(error)
 	storeFailed atomic.Bool
@@ -279,20 +286,24 @@ func (e *Executor) work(ctx context.Context, limit int) (int, error) {
 		errs  []error
 	)
 	p := &pool{
-		tasks: make(chan task), slots: make(chan struct{}, e.cfg.Concurrency),
-		held: &heldChunks{m: map[*chunk]struct{}{}},
+		limit: limit, held: &heldChunks{m: map[*chunk]struct{}{}},
 		report: func(err error) {
 			errMu.Lock()
 			errs = append(errs, err)
 			errMu.Unlock()
 		},
 	}
+	stopRenewal := e.renew(ctx, p.held)
 	var workers sync.WaitGroup
 	for range e.cfg.Concurrency {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			for t := range p.tasks {
+			for {
+				t, ok := e.next(ctx, p)
+				if !ok {
+					return
+				}
 				if t.ch.ctx.Err() == nil {
 					t.ch.begin(t.key, e.cfg.Clock.Now())
 					err := e.analyse(t.ch, t)
@@ -304,57 +315,63 @@ func (e *Executor) work(ctx context.Context, limit int) (int, error) {
 					}
 				}
 				e.release(ctx, t.ch, p)
-				<-p.slots
 			}
 		}()
 	}
-	stopRenewal := e.renew(ctx, p.held)
-	claimed := 0
-claim:
-	for (limit == 0 || claimed < limit) && ctx.Err() == nil && !p.storeFailed.Load() {
-		select {
-		case p.slots <- struct{}{}: // a worker is free
-		case <-ctx.Done():
-			break claim
+	workers.Wait()
+	stopRenewal()
+	return p.claimed, errors.Join(errs...)
+}
+
+// next returns the next conversation to analyse: the next of the chunk
+// being handed out or, when it has none left, the first of a chunk it
+// claims. ok is false when there is nothing more to do.
+func (e *Executor) next(ctx context.Context, p *pool) (task, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		if len(p.queue) > 0 {
+			t := p.queue[0]
+			p.queue[0] = task{} // the queue does not keep the conversation alive
+			p.queue = p.queue[1:]
+			return t, true
+		}
+		if p.cur != nil {
+			ch := p.cur
+			p.cur = nil
+			e.release(ctx, ch, p) // the hand-out's own count
+		}
+		if p.done || ctx.Err() != nil || p.storeFailed.Load() || (p.limit > 0 && p.claimed >= p.limit) {
+			p.done = true
+			return task{}, false
 		}
 		c, ok, err := e.cfg.Store.ClaimChunk(ctx, e.cfg.Owner, e.cfg.LeaseDuration)
 		if err != nil || !ok {
-			<-p.slots
 			if err != nil && ctx.Err() == nil {
 				p.report(fmt.Errorf("analysis: claim a chunk: %w", err))
 			}
-			break
+			p.done = true
+			return task{}, false
 		}
-		claimed++
-		e.feed(ctx, c, p)
+		p.claimed++
+		p.cur, p.queue = e.open(ctx, c, p)
 	}
-	close(p.tasks)
-	workers.Wait()
-	stopRenewal()
-	return claimed, errors.Join(errs...)
 }
 
-// feed prepares a claimed chunk and hands its conversations to the
-// workers, one as each worker is free; it returns once all are handed out.
-// It is called holding one slot, which it uses or gives back.
-func (e *Executor) feed(ctx context.Context, c Claim, p *pool) {
+// open prepares a claimed chunk and returns it with the conversations to
+// hand out; the chunk's open count holds one for the hand-out, released
+// when the queue runs dry (or at once, when there is nothing to hand out).
+func (e *Executor) open(ctx context.Context, c Claim, p *pool) (*chunk, []task) {
 	ch := &chunk{claim: c, inFlight: map[string]time.Time{}}
 	ch.ctx, ch.cancel = context.WithCancelCause(ctx)
 	ch.open.Store(1)
 	p.held.add(ch)
-	reserved := true
-	defer func() {
-		if reserved {
-			<-p.slots
-		}
-		e.release(ctx, ch, p) // the feeder's own count
-	}()
 	log := e.cfg.Logger.With("scope", c.Scope.String(), "run", c.RunID, "chunk", c.Chunk)
 
 	j, reason, err := e.prepare(ch.ctx, c)
 	if err != nil {
 		ch.cancel(err)
-		return
+		return ch, nil
 	}
 	if reason != "" {
 		log.WarnContext(ctx, "analysis: run failed", "reason", reason)
@@ -363,10 +380,10 @@ func (e *Executor) feed(ctx context.Context, c Claim, p *pool) {
 		})
 		if err != nil {
 			ch.cancel(err)
-			return
+			return ch, nil
 		}
 		ch.cancel(errRunEnded)
-		return
+		return ch, nil
 	}
 	ch.job = j
 	if c.Attempt > e.cfg.MaxAttempts {
@@ -379,11 +396,11 @@ func (e *Executor) feed(ctx context.Context, c Claim, p *pool) {
 			it := Item{ConversationKey: key, ExtractedFields: map[string]any{}, Missing: []string{}, Error: reason, FinishedAt: e.cfg.Clock.Now().UTC()}
 			if err := e.save(ch.ctx, c.ChunkRef, it, nil); err != nil {
 				ch.cancel(err)
-				return
+				return ch, nil
 			}
 			ch.saved.Add(1)
 		}
-		return
+		return ch, nil
 	}
 	var convs []Conversation
 	err = e.retry(ch.ctx, "read the chunk's conversations", func(ctx context.Context) (err error) {
@@ -392,34 +409,21 @@ func (e *Executor) feed(ctx context.Context, c Claim, p *pool) {
 	})
 	if err != nil {
 		ch.cancel(err)
-		return
+		return ch, nil
 	}
 	byKey := make(map[string]int, len(convs))
 	for i := range convs {
 		byKey[convs[i].Key] = i
 	}
-	for _, key := range c.Keys {
-		if !reserved {
-			select {
-			case p.slots <- struct{}{}:
-			case <-ch.ctx.Done():
-				return
-			}
-		}
-		reserved = false
-		t := task{ch: ch, key: key}
-		if i, ok := byKey[key]; ok {
-			t.conv, t.found = convs[i], true
-		}
-		ch.open.Add(1)
-		select {
-		case p.tasks <- t:
-		case <-ch.ctx.Done():
-			ch.open.Add(-1)
-			<-p.slots
-			return
+	queue := make([]task, len(c.Keys))
+	for i, key := range c.Keys {
+		queue[i] = task{ch: ch, key: key}
+		if k, ok := byKey[key]; ok {
+			queue[i].conv, queue[i].found = convs[k], true
 		}
 	}
+	ch.open.Add(int32(len(queue)))
+	return ch, queue
 }
 
 // errRunEnded stops a chunk whose run the executor failed.
@@ -595,7 +599,7 @@ func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 					held.remove(ch) // warned once; renewed no more
 					continue
 				}
-				rctx, cancel := context.WithTimeout(ch.ctx, e.cfg.RenewInterval)
+				rctx, cancel := context.WithTimeout(ch.ctx, e.cfg.LeaseDuration/2)
 				err := e.cfg.Store.RenewChunk(rctx, ch.claim.ChunkRef, e.cfg.LeaseDuration)
 				cancel()
 				switch {

@@ -247,9 +247,12 @@ func (e *Extractor) render(block string) llm.Request {
 		temp = *e.cfg.Temperature
 	}
 	return llm.Request{
-		Model:           e.cfg.Model,
-		System:          e.system,
-		Messages:        []llm.Message{{Role: llm.RoleUser, Content: "Extract the fields from this transcript.\n" + block}},
+		Model:  e.cfg.Model,
+		System: e.system,
+		// The system prompt says what to do; the user message is the data
+		// block alone, so that extraction and grading send the very same
+		// string and a conversation's transcript is held once.
+		Messages:        []llm.Message{{Role: llm.RoleUser, Content: block}},
 		Schema:          e.schema.JSON(),
 		SchemaName:      e.schema.Name(),
 		Temperature:     &temp,

@@ -73,3 +73,14 @@ func FuzzWordsASCII(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAcceptAnswer measures the Go check of a typical verdict.
+func BenchmarkAcceptAnswer(b *testing.B) {
+	data := []byte(`{"reasoning":"The agent stayed polite and closed the conversation.","evidence":[{"turn":1,"quote":"please"},{"turn":13,"quote":"Thank you and goodbye"}],"score":0.8}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !acceptAnswer(data) {
+			b.Fatal("refused")
+		}
+	}
+}

@@ -324,6 +324,7 @@ type Grader struct {
 	samples   int
 	temp      float64
 	system    string
+	options   []llm.StructuredOption // never appended to: shared by every call
 }
 
 // New validates cfg and returns its grader. Problems are reported as an
@@ -363,6 +364,10 @@ func New(cfg Config) (*Grader, error) {
 		return nil, &extract.ValidationError{Problems: problems}
 	}
 	g.system = systemPrompt(cfg.Rubric)
+	g.options = []llm.StructuredOption{llm.WithFastCheck(acceptAnswer)}
+	if cfg.MaxAttempts > 0 {
+		g.options = append(g.options, llm.WithMaxAttempts(cfg.MaxAttempts))
+	}
 	return g, nil
 }
 
@@ -396,7 +401,7 @@ func (g *Grader) render(block string, i int) llm.Request {
 	req := llm.Request{
 		Model:           g.cfg.Model,
 		System:          g.system,
-		Messages:        []llm.Message{{Role: llm.RoleUser, Content: "Grade this transcript against the rubric.\n" + block}},
+		Messages:        []llm.Message{{Role: llm.RoleUser, Content: block}}, // the data block alone: see extract's render
 		Temperature:     &temp,
 		MaxOutputTokens: g.cfg.MaxOutputTokens,
 	}
@@ -435,10 +440,7 @@ func (g *Grader) GradePrepared(ctx context.Context, m llm.Model, p extract.Prepa
 		return Verdict{}, fmt.Errorf("judge: the transcript was not prepared with extract.Prepare: %w", extract.ErrInvalid)
 	}
 	t, block := p.Transcript(), p.Block()
-	opts := []llm.StructuredOption{llm.WithFastCheck(acceptAnswer)}
-	if g.cfg.MaxAttempts > 0 {
-		opts = append(opts, llm.WithMaxAttempts(g.cfg.MaxAttempts))
-	}
+	opts := g.options
 	results := make([]llm.Result[answer], g.samples)
 	var err error
 	if g.samples == 1 {

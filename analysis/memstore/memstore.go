@@ -759,7 +759,7 @@ func (s *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysis
 			if conv.ExtractedFields == nil {
 				conv.ExtractedFields = map[string]any{}
 			}
-			maps.Copy(conv.ExtractedFields, cloneValues(write.Fields))
+			maps.Copy(conv.ExtractedFields, write.Fields) // scalar values: copying the entries copies them
 			at := write.At
 			conv.LastAnalyzedAt = &at
 		}
