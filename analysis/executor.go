@@ -591,6 +591,9 @@ func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 				return
 			case <-t.C:
 			}
+			// One deadline for the whole pass: a store call that hangs for one
+			// chunk must not hold back the renewal of the others for long.
+			deadline := time.Now().Add(min(e.cfg.LeaseDuration/3, max(e.cfg.RenewInterval, time.Second)))
 			for _, ch := range held.list() {
 				if began, ok := ch.oldest(); ok && e.cfg.Clock.Now().Sub(began) > e.cfg.ItemTimeout+e.cfg.LeaseDuration {
 					e.cfg.Logger.WarnContext(ctx, "analysis: a model call outlived its timeout; leaving the chunk to lapse",
@@ -599,7 +602,7 @@ func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 					held.remove(ch) // warned once; renewed no more
 					continue
 				}
-				rctx, cancel := context.WithTimeout(ch.ctx, e.cfg.LeaseDuration/2)
+				rctx, cancel := context.WithDeadline(ch.ctx, deadline)
 				err := e.cfg.Store.RenewChunk(rctx, ch.claim.ChunkRef, e.cfg.LeaseDuration)
 				cancel()
 				switch {
@@ -679,6 +682,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 	prepared, err := extract.Prepare(conv.Transcript) // rendered once, for extraction and judge
 	if err != nil {
 		item.Error = OperatorMessage(err)
+		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", err)
 		return nil
 	}
 	res, err := j.ex.ExtractPrepared(itemCtx, e.cfg.Model, prepared)

@@ -145,8 +145,9 @@ func main() {
 type report struct {
 	// WallS is the run's wall time, from its start to its completion.
 	WallS float64 `json:"wall_s"`
-	// IdealS is the wall time the model's latency alone allows: every
-	// conversation's calls, one after another, spread over the workers.
+	// IdealS is the wall time the model's latency alone allows: each worker
+	// makes its conversations' calls one after another, and the busiest
+	// has ⌈n / concurrency⌉ conversations.
 	IdealS float64 `json:"ideal_s"`
 	// Ratio is WallS / IdealS; null with an instant model.
 	Ratio *float64 `json:"ratio"`
@@ -164,8 +165,9 @@ type report struct {
 	// AllocsPerConv is the number of allocations during the run, per
 	// conversation.
 	AllocsPerConv float64 `json:"allocs_per_conv"`
-	// GCPercentCPU is the share of CPU time spent collecting garbage during
-	// the run, as the runtime estimates it.
+	// GCPercentCPU is the share of the CPU time used during the run that
+	// collecting garbage took, as the runtime estimates it at each
+	// collection.
 	GCPercentCPU float64 `json:"gc_cpu_percent"`
 	// PeakRSSBytes is the process's peak resident set size, ingest and
 	// stored data included.
@@ -336,7 +338,11 @@ func run(ctx context.Context, cfg config) (report, error) {
 	if def.Modes.Judge != nil {
 		callsPerConv = 2
 	}
-	ideal := time.Duration(int64(cfg.n) * int64(callsPerConv) * int64(cfg.latency) / int64(cfg.concurrency))
+	// Every worker makes its conversations' calls one after another, so the
+	// run takes at least as many rounds as the busiest worker has
+	// conversations.
+	rounds := (cfg.n + cfg.concurrency - 1) / cfg.concurrency
+	ideal := time.Duration(int64(rounds) * int64(callsPerConv) * int64(cfg.latency))
 	rep.IdealS = ideal.Seconds()
 	ratioOf := func(wall time.Duration) *float64 {
 		if ideal <= 0 {
@@ -389,8 +395,8 @@ func run(ctx context.Context, cfg config) (report, error) {
 	rep.CPUMicrosPerConv = float64(cpu1-cpu0) / float64(time.Microsecond) / n
 	rep.AllocBytesPerConv = float64(after.TotalAlloc-before.TotalAlloc) / n
 	rep.AllocsPerConv = float64(after.Mallocs-before.Mallocs) / n
-	if total := gc1[1] - gc0[1]; total > 0 {
-		rep.GCPercentCPU = 100 * (gc1[0] - gc0[0]) / total
+	if used := (gc1[1] - gc1[2]) - (gc0[1] - gc0[2]); used > 0 {
+		rep.GCPercentCPU = 100 * (gc1[0] - gc0[0]) / used
 	}
 	rep.ModelCalls = model.calls.Load()
 	rep.Completed, rep.Failed = r.Aggregate.Completed, r.Aggregate.Failed
@@ -407,13 +413,16 @@ func run(ctx context.Context, cfg config) (report, error) {
 	return rep, nil
 }
 
-// gcCPU returns the CPU seconds the garbage collector has used and the
-// CPU seconds the Go runtime has accounted for in all, as the runtime
-// estimates them.
-func gcCPU() [2]float64 {
-	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+// gcCPU returns, as the runtime estimates them, the CPU seconds the
+// garbage collector has used, the CPU seconds available in all
+// (GOMAXPROCS × wall time) and those of them spent idle. The runtime
+// updates them at each collection, so they describe the run up to its last
+// one; a run too short to collect reports 0.
+func gcCPU() [3]float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"}}
 	metrics.Read(s)
-	return [2]float64{s[0].Value.Float64(), s[1].Value.Float64()}
+	return [3]float64{s[0].Value.Float64(), s[1].Value.Float64(), s[2].Value.Float64()}
 }
 
 // baseline runs a bare pool of cfg.concurrency goroutines making the same
