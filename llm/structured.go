@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultMaxAttempts is how many answers [GenerateStructured] asks for, at
@@ -164,9 +165,10 @@ func decodeAnswer[T any](schema *Schema, accept func([]byte) bool, content strin
 	if (schema.plainObject || accept != nil) && len(data) > 0 && data[0] == '{' {
 		// The common answer: one object that a fast check trusts, decoded
 		// in one pass. Anything else takes the full path below.
-		var v T
-		if (schema.plainObject || accept(data)) && json.Unmarshal(data, &v) == nil {
-			return v, nil
+		if schema.plainObject || accept(data) {
+			if v, ok := decodeTrusted[T](data); ok {
+				return v, nil
+			}
 		}
 	}
 	if json.Valid(data) {
@@ -196,6 +198,104 @@ func decodeAnswer[T any](schema *Schema, accept func([]byte) bool, content strin
 	}
 	return zero, []Problem{{Path: "$", Message: fmt.Sprintf(
 		"the answer holds %d different JSON values that satisfy the schema; answer with exactly one", len(fits))}}
+}
+
+// decodeTrusted decodes data, an answer its schema trusts, into a T in one
+// pass; ok is false when data does not decode. A map of raw members — what
+// extraction asks for — is split without reflection, each member's value a
+// slice of data.
+func decodeTrusted[T any](data []byte) (T, bool) {
+	var v T
+	if m, isRaw := any(&v).(*map[string]json.RawMessage); isRaw {
+		if split, ok := splitObject(data); ok {
+			*m = split
+			return v, true
+		}
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		var zero T
+		return zero, false
+	}
+	return v, true
+}
+
+// splitObject returns the members of data, one JSON object, exactly as
+// json.Unmarshal into a map[string]json.RawMessage would, or false for
+// anything it leaves to json.Unmarshal: text that is not one valid object,
+// and keys with escapes or invalid UTF-8 (which the decoder rewrites).
+func splitObject(data []byte) (map[string]json.RawMessage, bool) {
+	if !json.Valid(data) {
+		return nil, false
+	}
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, false
+	}
+	out := map[string]json.RawMessage{}
+	i = skipSpace(data, i+1)
+	if data[i] == '}' {
+		return out, true
+	}
+	for {
+		end := skipString(data, i)
+		key := data[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+			return nil, false
+		}
+		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
+		vEnd := skipValue(data, i)
+		out[string(key)] = data[i:vEnd:vEnd]
+		i = skipSpace(data, vEnd)
+		if data[i] == '}' {
+			return out, true
+		}
+		i = skipSpace(data, i+1) // past the comma
+	}
+}
+
+// The skippers walk text known to be valid JSON.
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at i.
+func skipString(data []byte, i int) int {
+	for i++; data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// skipValue returns the index just past the value starting at i.
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(data) && !strings.ContainsRune(",}] \t\n\r", rune(data[i])) {
+		i++
+	}
+	return i
 }
 
 // decodeCandidate validates one JSON text, known to be valid JSON, and

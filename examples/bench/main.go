@@ -10,7 +10,8 @@
 //
 // With -baseline it also runs a bare pool of as many goroutines making the
 // same model calls, in the same process, so that the harness's overhead is
-// read against the floor of the same machine at the same moment.
+// read against the floor of the same machine at the same moment — once in
+// lockstep, and once with the goroutines' starts spread over one latency.
 //
 // The conversations are sixty STAR dialogues (MIT licence, in testdata),
 // repeated with unique keys.
@@ -156,6 +157,11 @@ type report struct {
 	BaselineRatio *float64 `json:"baseline_ratio"`
 	// BaselineWallS is the bare pool's wall time; null without -baseline.
 	BaselineWallS *float64 `json:"baseline_wall_s"`
+	// BaselineSpreadRatio is the ratio of the same pool with its goroutines'
+	// starts spread over one latency (its ideal lengthened to match), so
+	// that their simulated calls do not end in lockstep; null without
+	// -baseline or with an instant model.
+	BaselineSpreadRatio *float64 `json:"baseline_spread_ratio"`
 	// CPUMicrosPerConv is the process's CPU time during the run, per
 	// conversation, the simulated model's included.
 	CPUMicrosPerConv float64 `json:"cpu_us_per_conv"`
@@ -201,12 +207,12 @@ func (r report) print(w io.Writer, asJSON bool) error {
 	}
 	_, err := fmt.Fprintf(w, `debrief bench: %d conversations, modes %s, model latency %gms, concurrency %d (%s, %d CPUs)
   run:       %.3fs wall, ideal %.3fs, ratio %s; completed %d, failed %d, %d model calls
-  baseline:  ratio %s (a bare pool of %d goroutines making the same calls)
+  baseline:  ratio %s (a bare pool of %d goroutines making the same calls); %s with their starts spread
   harness:   %.1f µs CPU, %.0f bytes and %.1f allocations per conversation; GC %.1f%% of CPU
   memory:    peak RSS %.1f MB
 `, r.Conversations, strings.Join(r.Modes, ","), r.LatencyMS, r.Concurrency, r.GoVersion, r.CPUs,
 		r.WallS, r.IdealS, ratio(r.Ratio), r.Completed, r.Failed, r.ModelCalls,
-		ratio(r.BaselineRatio), r.Concurrency,
+		ratio(r.BaselineRatio), r.Concurrency, ratio(r.BaselineSpreadRatio),
 		r.CPUMicrosPerConv, r.AllocBytesPerConv, r.AllocsPerConv, r.GCPercentCPU,
 		float64(r.PeakRSSBytes)/1e6)
 	return err
@@ -402,12 +408,23 @@ func run(ctx context.Context, cfg config) (report, error) {
 	rep.Completed, rep.Failed = r.Aggregate.Completed, r.Aggregate.Failed
 
 	if cfg.baseline {
-		b, err := baseline(ctx, cfg, def, callsPerConv)
+		b, err := baseline(ctx, cfg, def, callsPerConv, false)
 		if err != nil {
 			return rep, err
 		}
 		s := b.Seconds()
 		rep.BaselineWallS, rep.BaselineRatio = &s, ratioOf(b)
+		if ideal > 0 {
+			// The spread pool's last goroutine starts a latency late: its
+			// ideal is that much longer.
+			spread, err := baseline(ctx, cfg, def, callsPerConv, true)
+			if err != nil {
+				return rep, err
+			}
+			offset := cfg.latency * time.Duration(cfg.concurrency-1) / time.Duration(cfg.concurrency)
+			r := float64(spread) / float64(ideal+offset)
+			rep.BaselineSpreadRatio = &r
+		}
 	}
 	_, rep.PeakRSSBytes = usage()
 	return rep, nil
@@ -428,7 +445,13 @@ func gcCPU() [3]float64 {
 // baseline runs a bare pool of cfg.concurrency goroutines making the same
 // model calls as the run — an extraction request and, with the judge on, a
 // grading request per conversation — and returns its wall time.
-func baseline(ctx context.Context, cfg config, def analysis.Definition, callsPerConv int) (time.Duration, error) {
+//
+// With spread set, goroutine w starts w/concurrency of a latency late, so
+// that the pool's calls do not all end at the same instant: in lockstep,
+// the timers of the simulated calls expire together and one wake-up of
+// the process serves them all, which no real workload enjoys — and which
+// any work between calls, the harness's included, breaks.
+func baseline(ctx context.Context, cfg config, def analysis.Definition, callsPerConv int, spread bool) (time.Duration, error) {
 	model := &simModel{latency: cfg.latency}
 	ex, err := extract.New(extract.Config{FieldSet: def.FieldSet, Model: def.ExtractionModelKey})
 	if err != nil {
@@ -450,10 +473,13 @@ func baseline(ctx context.Context, cfg config, def analysis.Definition, callsPer
 	var wg sync.WaitGroup
 	errs := make(chan error, cfg.concurrency)
 	start := time.Now()
-	for range cfg.concurrency {
+	for w := range cfg.concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if spread {
+				time.Sleep(cfg.latency * time.Duration(w) / time.Duration(cfg.concurrency))
+			}
 			for next.Add(1) <= int64(cfg.n) {
 				for _, req := range reqs {
 					if _, err := model.Generate(ctx, req); err != nil {

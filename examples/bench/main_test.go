@@ -31,6 +31,7 @@ func TestBenchReportsItsFigures(t *testing.T) {
 	assert.InDelta(t, (10 * 2 * time.Millisecond).Seconds(), got["ideal_s"], 1e-9, "⌈150/16⌉ rounds of two 1 ms calls")
 	assert.GreaterOrEqual(t, got["ratio"], 1.0, "nothing beats the model's latency")
 	assert.GreaterOrEqual(t, got["baseline_ratio"], 1.0)
+	assert.GreaterOrEqual(t, got["baseline_spread_ratio"], 1.0)
 	assert.Positive(t, got["alloc_bytes_per_conv"])
 	assert.Positive(t, got["peak_rss_bytes"])
 
@@ -47,6 +48,7 @@ func TestBenchWithAnInstantModelAndFewerModes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, rep.Ratio, "no ratio without a latency")
 	assert.Nil(t, rep.BaselineRatio)
+	assert.Nil(t, rep.BaselineSpreadRatio)
 	assert.EqualValues(t, 70, rep.ModelCalls, "no judge calls")
 	assert.Equal(t, 70, rep.Completed)
 }
