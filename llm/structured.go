@@ -53,7 +53,8 @@ func WithValidation(s *Schema) StructuredOption {
 // answers it sees most: accept(data) reports that data, if it is valid
 // JSON, certainly satisfies the schema answers are checked against, so
 // that the schema's own validation — the costly part of checking an
-// answer — is skipped. accept may be given text that is not valid JSON:
+// answer — is skipped. accept must not keep or change data. accept may be
+// given text that is not valid JSON:
 // such text is refused however accept answers. When accept reports false,
 // the schema validates as usual and reports the problems. accept must
 // never report true for a valid value the schema rejects; it may report

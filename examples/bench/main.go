@@ -415,14 +415,11 @@ func run(ctx context.Context, cfg config) (report, error) {
 		s := b.Seconds()
 		rep.BaselineWallS, rep.BaselineRatio = &s, ratioOf(b)
 		if ideal > 0 {
-			// The spread pool's last goroutine starts a latency late: its
-			// ideal is that much longer.
 			spread, err := baseline(ctx, cfg, def, callsPerConv, true)
 			if err != nil {
 				return rep, err
 			}
-			offset := cfg.latency * time.Duration(cfg.concurrency-1) / time.Duration(cfg.concurrency)
-			r := float64(spread) / float64(ideal+offset)
+			r := float64(spread) / float64(ideal+spreadOffset(cfg.n, cfg.concurrency, cfg.latency))
 			rep.BaselineSpreadRatio = &r
 		}
 	}
@@ -440,6 +437,17 @@ func gcCPU() [3]float64 {
 		{Name: "/cpu/classes/idle:cpu-seconds"}}
 	metrics.Read(s)
 	return [3]float64{s[0].Value.Float64(), s[1].Value.Float64(), s[2].Value.Float64()}
+}
+
+// spreadOffset is how much later than the lockstep pool the spread pool
+// can finish at best. Goroutine w starts w/c of a latency late, and the
+// goroutines pull conversations from one counter, so the last round is
+// made by the n − c·(rounds − 1) earliest: the latest of them started
+// (that number − 1)/c of a latency late.
+func spreadOffset(n, c int, latency time.Duration) time.Duration {
+	rounds := (n + c - 1) / c
+	last := n - c*(rounds-1)
+	return latency * time.Duration(last-1) / time.Duration(c)
 }
 
 // baseline runs a bare pool of cfg.concurrency goroutines making the same

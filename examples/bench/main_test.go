@@ -75,3 +75,11 @@ func TestBenchFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, config{n: 10000, latency: 20 * time.Millisecond, concurrency: 64, modes: []string{"extract", "judge", "accuracy", "store"}, store: "memory"}, cfg)
 }
+
+func TestSpreadOffset(t *testing.T) {
+	ms := time.Millisecond
+	assert.Equal(t, 16*ms*63/64, spreadOffset(64, 64, 16*ms), "one full round: the last starter ends last")
+	assert.Equal(t, time.Duration(0), spreadOffset(17, 16, 16*ms), "the second round is the first starter's alone")
+	assert.Equal(t, 15*ms*16/64, spreadOffset(10000, 64, 16*ms), "10,000 = 156 rounds of 64 and 16 more")
+	assert.Equal(t, time.Duration(0), spreadOffset(1, 64, 16*ms))
+}
