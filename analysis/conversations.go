@@ -1,11 +1,13 @@
 package analysis
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -45,41 +47,46 @@ type ConversationInput struct {
 // Ingest stores the conversations of an ingest body: one conversation
 // object, or {"conversations": [...]} for a bulk import. It is all or
 // nothing: when any conversation is invalid nothing is stored, and the
-// [*extract.ValidationError] names every problem with its index and path
-// ("$.conversations[3].transcript[0].role"). Conversations are returned in
-// the order given, with their keys.
+// [*extract.ValidationError] names the problems with their index and path
+// ("$.conversations[3].transcript[0].role"), at most [MaxReportedProblems]
+// of them. Conversations are returned in the order given, with their keys.
+//
+// The body is bounded before anything is decoded: at most
+// [Config.MaxIngestBytes] in all, each conversation at most
+// [Config.MaxConversationBytes], and a bulk body is read one conversation
+// at a time and refused at the first one past [Config.MaxIngest], so that
+// a body never costs much more memory than its size.
 func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conversation, error) {
 	if err := scope.Validate(); err != nil {
 		return nil, err
 	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return nil, decodeError(err, "$")
+	if len(body) > s.cfg.MaxIngestBytes {
+		return nil, invalid("$", fmt.Sprintf("the body is %d bytes, more than the %d one call may ingest", len(body), s.cfg.MaxIngestBytes))
 	}
-	raw, bulk := probe["conversations"]
+	items, bulk, err := s.splitIngest(body)
+	if err != nil {
+		return nil, err
+	}
 	if !bulk {
+		if len(body) > s.cfg.MaxConversationBytes {
+			return nil, invalid("$", fmt.Sprintf("the conversation is %d bytes, more than %d", len(body), s.cfg.MaxConversationBytes))
+		}
 		var in ConversationInput
 		if err := decodeStrict(body, &in, "$"); err != nil {
 			return nil, err
 		}
 		return s.ingest(ctx, scope, []ConversationInput{in}, "$")
 	}
-	if len(probe) > 1 {
-		for k := range probe {
-			if k != "conversations" {
-				return nil, invalid("$"+schemaval.Key(k), "unknown member of a bulk body")
-			}
-		}
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, invalid("$.conversations", "must be an array of conversations")
-	}
 	ins := make([]ConversationInput, len(items))
 	var p problems
 	decoded := make([]bool, len(items))
 	for i, item := range items {
-		err := decodeStrict(item, &ins[i], "$.conversations"+schemaval.Index(i))
+		at := "$.conversations" + schemaval.Index(i)
+		if len(item) > s.cfg.MaxConversationBytes {
+			p.add(i, at, fmt.Sprintf("the conversation is %d bytes, more than %d", len(item), s.cfg.MaxConversationBytes))
+			continue
+		}
+		err := decodeStrict(item, &ins[i], at)
 		if merr := p.merge(err, i, "$"); merr != nil {
 			return nil, merr
 		}
@@ -96,9 +103,77 @@ func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conve
 			}
 		}
 		sort.SliceStable(p.list, func(a, b int) bool { return p.list[a].Index < p.list[b].Index })
-		return nil, p.err()
+		return nil, p.capped()
 	}
 	return s.ingest(ctx, scope, ins, "$.conversations")
+}
+
+// splitIngest reads an ingest body's top level without decoding any
+// conversation: for a bulk body it returns the raw conversations, reading
+// them one at a time and stopping at the first past the maximum; for a
+// single conversation, bulk is false.
+func (s *Service) splitIngest(body []byte) (items []json.RawMessage, bulk bool, err error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		var probe map[string]json.RawMessage // the decoder says what is wrong
+		if err := json.Unmarshal(body, &probe); err != nil {
+			return nil, false, decodeError(err, "$")
+		}
+		return nil, false, invalid("$", `the body must be a JSON object: one conversation, or {"conversations": [...]}`)
+	}
+	var seen []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false, decodeError(err, "$")
+		}
+		key, _ := tok.(string) // object keys are strings
+		if slices.Contains(seen, key) {
+			return nil, false, invalid("$"+schemaval.Key(key), "the member appears more than once")
+		}
+		seen = append(seen, key)
+		if key != "conversations" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, false, decodeError(err, "$")
+			}
+			continue
+		}
+		bulk = true
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+			return nil, false, invalid("$.conversations", "must be an array of conversations")
+		}
+		for dec.More() {
+			if len(items) == s.cfg.MaxIngest {
+				return nil, false, invalid("$.conversations", fmt.Sprintf("more than the %d conversations one call may ingest", s.cfg.MaxIngest))
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, false, decodeError(err, "$.conversations"+schemaval.Index(len(items)))
+			}
+			items = append(items, raw)
+		}
+		if _, err := dec.Token(); err != nil { // the closing bracket
+			return nil, false, decodeError(err, "$.conversations")
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, false, decodeError(err, "$")
+	}
+	if dec.More() {
+		return nil, false, invalid("$", "more than one JSON value")
+	}
+	if bulk {
+		for _, k := range seen {
+			if k != "conversations" {
+				return nil, false, invalid("$"+schemaval.Key(k), "unknown member of a bulk body")
+			}
+		}
+		if len(items) == 0 {
+			return nil, false, invalid("$.conversations", "no conversations to ingest")
+		}
+	}
+	return items, bulk, nil
 }
 
 // IngestConversations is [Service.Ingest] for conversations already
@@ -137,7 +212,7 @@ func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInp
 			explicit[in.Key] = i
 		}
 	}
-	if err := p.err(); err != nil {
+	if err := p.capped(); err != nil {
 		return nil, err
 	}
 	now := s.cfg.Clock.Now().UTC()

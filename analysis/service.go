@@ -28,6 +28,10 @@ const (
 	DefaultListLimit    = 100
 	DefaultMaxListLimit = 1000
 	DefaultMaxIngest    = 5000
+	// DefaultMaxIngestBytes and DefaultMaxConversationBytes bound an
+	// ingest body and each of its conversations.
+	DefaultMaxIngestBytes       = 32 << 20
+	DefaultMaxConversationBytes = 2 << 20
 )
 
 // Config configures a [Service]. Only Store is required.
@@ -61,6 +65,11 @@ type Config struct {
 	// MaxIngest bounds the conversations of one ingest call; default
 	// [DefaultMaxIngest].
 	MaxIngest int
+	// MaxIngestBytes bounds the body of one [Service.Ingest] call; default
+	// [DefaultMaxIngestBytes] (32 MiB). MaxConversationBytes bounds each
+	// conversation of it, as JSON; default [DefaultMaxConversationBytes]
+	// (2 MiB).
+	MaxIngestBytes, MaxConversationBytes int
 	// Wake, when set, is called after a run is created, so that an
 	// in-process [Executor] takes it up at once (pass [Executor.Wake]).
 	Wake func()
@@ -115,6 +124,12 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.MaxIngest <= 0 {
 		cfg.MaxIngest = DefaultMaxIngest
 	}
+	if cfg.MaxIngestBytes <= 0 {
+		cfg.MaxIngestBytes = DefaultMaxIngestBytes
+	}
+	if cfg.MaxConversationBytes <= 0 {
+		cfg.MaxConversationBytes = DefaultMaxConversationBytes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -167,6 +182,19 @@ func (p *problems) merge(err error, index int, root string) error {
 		p.list = append(p.list, pr)
 	}
 	return nil
+}
+
+// MaxReportedProblems bounds the problems a validation error of an ingest
+// lists; a last problem at "$" says how many more there were.
+const MaxReportedProblems = 100
+
+// capped is err with at most MaxReportedProblems problems.
+func (p *problems) capped() error {
+	if n := len(p.list); n > MaxReportedProblems {
+		p.list = append(p.list[:MaxReportedProblems:MaxReportedProblems],
+			extract.Problem{Index: -1, Path: "$", Message: fmt.Sprintf("and %d more problems", n-MaxReportedProblems)})
+	}
+	return p.err()
 }
 
 func (p *problems) err() error {

@@ -1,0 +1,122 @@
+package analysis_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/analysis/memstore"
+)
+
+const oneTurn = `{"transcript":[{"role":"caller","content":"I was charged twice."}]}`
+
+// bulkBody is {"conversations":[...]} with n copies of conv.
+func bulkBody(n int, conv string) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"conversations":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(conv)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+func storedCount(t testing.TB, s *memstore.Store) int {
+	t.Helper()
+	cs, err := s.ListConversations(context.Background(), scope, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 1 << 30}})
+	require.NoError(t, err)
+	return len(cs)
+}
+
+func TestIngestBounds(t *testing.T) {
+	e := newEnv(t, nil, func(c *analysis.Config, _ *analysis.ExecutorConfig) {
+		c.MaxIngest, c.MaxIngestBytes, c.MaxConversationBytes = 3, 4096, 200
+	})
+	ctx := context.Background()
+
+	_, err := e.svc.Ingest(ctx, scope, bulkBody(100, oneTurn))
+	assert.Equal(t, []string{"$"}, paths(problemsOf(t, err)), "the body is over its bound before anything is decoded")
+	assert.ErrorContains(t, err, "more than the 4096 one call may ingest")
+
+	_, err = e.svc.Ingest(ctx, scope, bulkBody(4, `{}`))
+	assert.Equal(t, []string{"$.conversations"}, paths(problemsOf(t, err)))
+	assert.ErrorContains(t, err, "more than the 3 conversations one call may ingest")
+
+	long := fmt.Sprintf(`{"transcript":[{"role":"caller","content":%q}]}`, strings.Repeat("x", 300))
+	_, err = e.svc.Ingest(ctx, scope, bulkBody(2, long))
+	assert.Equal(t, []string{"$.conversations[0]", "$.conversations[1]"}, paths(problemsOf(t, err)))
+	assert.ErrorContains(t, err, "bytes, more than 200")
+	_, err = e.svc.Ingest(ctx, scope, []byte(long))
+	assert.Equal(t, []string{"$"}, paths(problemsOf(t, err)), "a single conversation too")
+
+	_, err = e.svc.Ingest(ctx, scope, []byte(`{"conversations":[`+oneTurn+`],"conversations":[]}`))
+	assert.Equal(t, []string{"$.conversations"}, paths(problemsOf(t, err)))
+	assert.ErrorContains(t, err, "more than once")
+	_, err = e.svc.Ingest(ctx, scope, []byte(`{"conversations":[`+oneTurn+`],"extra":1}`))
+	assert.Equal(t, []string{"$.extra"}, paths(problemsOf(t, err)))
+	_, err = e.svc.Ingest(ctx, scope, []byte(`null`))
+	assert.ErrorContains(t, err, "the body must be a JSON object")
+	_, err = e.svc.Ingest(ctx, scope, []byte(`{"conversations":[`+oneTurn+`]} {}`))
+	assert.ErrorIs(t, err, analysis.ErrInvalid, "one JSON value")
+	_, err = e.svc.Ingest(ctx, scope, []byte(`{"conversations":[`+oneTurn+`,]}`))
+	assert.ErrorIs(t, err, analysis.ErrInvalid)
+
+	assert.Zero(t, storedCount(t, e.store), "a refused ingest stores nothing")
+	cs, err := e.svc.Ingest(ctx, scope, bulkBody(3, oneTurn))
+	require.NoError(t, err, "within every bound")
+	assert.Len(t, cs, 3)
+}
+
+func TestIngestReportsAtMostAHundredProblems(t *testing.T) {
+	e := newEnv(t, nil, func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.MaxIngest = 1000 })
+	_, err := e.svc.Ingest(context.Background(), scope, bulkBody(500, `{"transcript":[]}`))
+	ps := problemsOf(t, err)
+	require.Len(t, ps, analysis.MaxReportedProblems+1)
+	assert.Equal(t, "$.conversations[0].transcript", ps[0].Path)
+	last := ps[len(ps)-1]
+	assert.Equal(t, "$", last.Path)
+	assert.Equal(t, "and 400 more problems", last.Message)
+	assert.Less(t, len(err.Error()), 20_000, "the message stays small")
+	assert.Zero(t, storedCount(t, e.store))
+}
+
+// BenchmarkIngestRefusals measures what refusing a hostile ingest body
+// costs (see B/op): a 50 MB conversation, 100,000 small conversations, and
+// 100,000 invalid ones, and the same with the count limit raised so that
+// every one is checked and the problems are capped.
+func BenchmarkIngestRefusals(b *testing.B) {
+	huge := []byte(fmt.Sprintf(`{"transcript":[{"role":"caller","content":%q}]}`, strings.Repeat("x", 50<<20)))
+	many := bulkBody(100_000, `{"transcript":[{"role":"a","content":"b"}]}`)
+	invalid := bulkBody(100_000, `{"transcript":[]}`)
+	for _, tc := range []struct {
+		name     string
+		body     []byte
+		maxCount int
+	}{
+		{"50MB-conversation", huge, 0},
+		{"100k-conversations", many, 0},
+		{"100k-invalid", invalid, 0},
+		{"100k-invalid-all-checked", invalid, 200_000},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			svc, err := analysis.NewService(analysis.Config{Store: memstore.New(), MaxIngest: tc.maxCount})
+			require.NoError(b, err)
+			b.SetBytes(int64(len(tc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := svc.Ingest(context.Background(), scope, tc.body); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
+	}
+}
