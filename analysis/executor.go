@@ -682,7 +682,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 	prepared, err := extract.Prepare(conv.Transcript) // rendered once, for extraction and judge
 	if err != nil {
 		item.Error = OperatorMessage(err)
-		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", err)
+		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
 		return nil
 	}
 	res, err := j.ex.ExtractPrepared(itemCtx, e.cfg.Model, prepared)
@@ -692,7 +692,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 			return ctx.Err()
 		}
 		item.Error = OperatorMessage(err)
-		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", err)
+		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
 		return nil
 	}
 	item.ExtractedFields, item.Missing = res.Fields, res.Missing
@@ -710,7 +710,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 			return ctx.Err()
 		case err != nil:
 			item.JudgeError = OperatorMessage(err)
-			e.cfg.Logger.WarnContext(ctx, "analysis: judging failed", "run", runID, "conversation", conv.Key, "error", err)
+			e.cfg.Logger.WarnContext(ctx, "analysis: judging failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
 		default:
 			item.Judge = &ItemJudge{Score: v.Score, Passed: v.Passed, Reasoning: v.Reasoning, DroppedEvidence: v.DroppedEvidence}
 		}

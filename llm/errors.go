@@ -182,3 +182,43 @@ func ParseRetryAfter(header http.Header, now time.Time) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// SafeText describes err for a log an operator reads, leaving out what a
+// provider wrote — its message, its body, and the text of the causes an
+// adapter wrapped (a URL with a key in it, say):
+//   - an [*Error]: its class, status and retry-after ("llm: rate limited
+//     (status 429) (retry after 2s)"), or "llm: provider error" with the
+//     status for an unclassified one;
+//   - an [*InvalidOutputError]: its own text, which names the schema, the
+//     attempts and the paths of the problems, never the answer;
+//   - a request the caller got wrong ([ErrInvalidRequest]), a context
+//     cancelled or past its deadline: their text;
+//   - anything else: its Go type only.
+//
+// It returns "" for nil.
+func SafeText(err error) string {
+	var e *Error
+	var inv *InvalidOutputError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &inv):
+		return inv.Error()
+	case errors.As(err, &e):
+		safe := *e
+		safe.Message, safe.Err = "", nil
+		return safe.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "context deadline exceeded: the call timed out"
+	case errors.Is(err, context.Canceled):
+		return context.Canceled.Error()
+	case errors.Is(err, ErrInvalidRequest):
+		return err.Error()
+	}
+	for _, class := range []error{ErrRateLimited, ErrTransient, ErrRefused, ErrContextTooLong, ErrOutputTruncated, ErrInvalidOutput} {
+		if errors.Is(err, class) {
+			return class.Error()
+		}
+	}
+	return fmt.Sprintf("an error of type %T", err)
+}

@@ -159,3 +159,26 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+func TestSafeText(t *testing.T) {
+	const secret = "sk-SECRET"
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{&llm.Error{Kind: llm.ErrRateLimited, StatusCode: 429, RetryAfter: 2 * time.Second, Message: secret, Err: errors.New(secret)}, "llm: rate limited (status 429) (retry after 2s)"},
+		{&llm.Error{StatusCode: 401, Message: "bad key " + secret}, "llm: provider error (status 401)"},
+		{fmt.Errorf("wrapped: %w", &llm.Error{Kind: llm.ErrTransient, Message: secret}), "llm: transient failure"},
+		{fmt.Errorf("%s: %w", secret, llm.ErrRefused), "llm: refused"},
+		{context.DeadlineExceeded, "context deadline exceeded: the call timed out"},
+		{fmt.Errorf("%s: %w", secret, context.Canceled), "context canceled"},
+		{errors.New("dial https://x?key=" + secret), "an error of type *errors.errorString"},
+		{&llm.InvalidOutputError{Schema: "verdict", Problems: []llm.Problem{{Path: "$.score", Message: secret}}, Content: secret, Attempts: 2},
+			`llm: invalid output for schema "verdict" after 2 attempt(s): problems at $.score`},
+	} {
+		got := llm.SafeText(tc.err)
+		assert.Equal(t, tc.want, got)
+		assert.NotContains(t, got, secret)
+	}
+}

@@ -142,7 +142,7 @@ func (r *retrier) generate(ctx context.Context, next Model, req Request) (Respon
 			return resp, fmt.Errorf("llm: not retrying: the wait of %s would outlast the deadline: %w", delay, wrapAttempts(err, attempt))
 		}
 		r.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "llm: retrying",
-			slog.String("model", req.Model), slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.Any("error", err))
+			slog.String("model", req.Model), slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.String("error", SafeText(err)))
 		if serr := r.opts.Sleep(ctx, delay); serr != nil {
 			return Response{}, fmt.Errorf("llm: retry interrupted after %d attempt(s): %w", attempt, joinErrs(serr, err))
 		}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/debrief-go/debrief/internal/uuid"
+	"github.com/debrief-go/debrief/llm"
 )
 
 // Defaults of a [Config].
@@ -487,7 +488,7 @@ func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) {
 	if err != nil {
 		a.Status, a.Error = StatusFailed, FailureMessage(ctx, err)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "timeline analysis failed",
-			append(attrs, slog.String("reason", a.Error), slog.String("error", err.Error()))...)
+			append(attrs, slog.String("reason", a.Error), slog.String("error", llm.SafeText(err)))...)
 	} else {
 		a.Status, a.Result = StatusCompleted, &rep.Verdict
 		s.log.LogAttrs(ctx, slog.LevelInfo, "timeline analysis completed", append(attrs,
