@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -116,6 +117,9 @@ func (r Rule) Validate() error {
 	}
 	if r.Window <= 0 {
 		p.add(-1, "$.window", "the window must be a positive duration")
+	}
+	if math.IsNaN(r.Threshold) || math.IsInf(r.Threshold, 0) {
+		p.add(-1, "$.threshold", fmt.Sprintf("%v is not a finite number: a rule with it would never fire, or always", r.Threshold))
 	}
 	return p.err()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/judge"
@@ -67,8 +68,10 @@ func (in DefinitionInput) validate(maxConv int) error {
 		}
 	}
 	if sch := in.Schedule; sch != nil {
-		if _, err := schedule.Parse(sch.Cron); err != nil {
+		if c, err := schedule.Parse(sch.Cron); err != nil {
 			p.add(-1, "$.schedule.cron", err.Error())
+		} else if sch.Enabled && c.Next(time.Unix(0, 0)).IsZero() {
+			p.add(-1, "$.schedule.cron", fmt.Sprintf("%q names no day that exists (such as February 31st): an enabled schedule would never fire", sch.Cron))
 		}
 		if sch.Enabled && strings.TrimSpace(in.ExtractionModelKey) == "" {
 			p.add(-1, "$.extractionModelKey", "an extraction model is required for an enabled schedule")

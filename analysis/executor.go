@@ -723,6 +723,13 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 	return nil
 }
 
+// isTimeout reports a network timeout an adapter left unclassified, such
+// as an HTTP client's own.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
 // OperatorMessage turns an error of a model call into a fixed sentence fit
 // for an operator's eyes: it says what kind of failure happened and never
 // repeats the provider's text, a key, a URL or a stack.
@@ -730,7 +737,7 @@ func OperatorMessage(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return "the model call timed out"
 	case errors.Is(err, context.Canceled):
 		return "the model call was cancelled"

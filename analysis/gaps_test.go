@@ -1,0 +1,57 @@
+package analysis_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/llm"
+)
+
+func TestAScheduleThatCanNeverFireIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	in := intentDefinition()
+	in.Schedule = &analysis.Schedule{Cron: "0 0 31 2 *", Enabled: true}
+	_, err := e.svc.CreateDefinition(context.Background(), scope, in)
+	assert.Equal(t, []string{"$.schedule.cron"}, paths(problemsOf(t, err)))
+	assert.ErrorContains(t, err, "would never fire")
+
+	in.Schedule.Enabled = false
+	d, err := e.svc.CreateDefinition(context.Background(), scope, in)
+	require.NoError(t, err, "a disabled schedule is only kept")
+	_, err = e.svc.UpdateDefinition(context.Background(), scope, d.Key, []byte(`{"schedule":{"cron":"0 0 31 2 *","enabled":true}}`))
+	assert.Equal(t, []string{"$.schedule.cron"}, paths(problemsOf(t, err)), "nor enabled by a patch")
+	in.Schedule = &analysis.Schedule{Cron: "0 0 29 2 *", Enabled: true}
+	in.Name = "Leap days"
+	_, err = e.svc.CreateDefinition(context.Background(), scope, in)
+	assert.NoError(t, err, "February 29th exists")
+}
+
+func TestAlertThresholdsMustBeFinite(t *testing.T) {
+	for _, th := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		err := analysis.Rule{Name: "r", Metric: analysis.MetricPassRate, Op: analysis.OpLT, Threshold: th, Window: analysis.Window(time.Hour)}.Validate()
+		assert.Equal(t, []string{"$.threshold"}, paths(problemsOf(t, err)), "%v", th)
+	}
+}
+
+type netTimeout struct{}
+
+func (netTimeout) Error() string   { return "i/o timeout" }
+func (netTimeout) Timeout() bool   { return true }
+func (netTimeout) Temporary() bool { return true }
+
+var _ net.Error = netTimeout{}
+
+func TestATimeoutSaysTimedOut(t *testing.T) {
+	assert.Equal(t, "the model call timed out", analysis.OperatorMessage(fmt.Errorf("Post: %w", netTimeout{})))
+	assert.Equal(t, "the model call timed out", analysis.OperatorMessage(&llm.Error{Kind: llm.ErrTransient, Err: netTimeout{}}))
+	assert.Equal(t, "the model call timed out", analysis.OperatorMessage(context.DeadlineExceeded))
+	assert.Equal(t, "the model provider failed temporarily", analysis.OperatorMessage(&llm.Error{Kind: llm.ErrTransient}))
+}
