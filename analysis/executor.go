@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/debrief-go/debrief/accuracy"
 	"github.com/debrief-go/debrief/extract"
@@ -681,7 +683,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 	defer cancel()
 	prepared, err := extract.Prepare(conv.Transcript) // rendered once, for extraction and judge
 	if err != nil {
-		item.Error = OperatorMessage(err)
+		item.Error = ItemReason("extraction", err)
 		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
 		return nil
 	}
@@ -691,7 +693,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		item.Error = OperatorMessage(err)
+		item.Error = ItemReason("extraction", err)
 		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
 		return nil
 	}
@@ -709,7 +711,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil:
-			item.JudgeError = OperatorMessage(err)
+			item.JudgeError = ItemReason("judge", err)
 			e.cfg.Logger.WarnContext(ctx, "analysis: judging failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
 		default:
 			item.Judge = &ItemJudge{Score: v.Score, Passed: v.Passed, Reasoning: v.Reasoning, DroppedEvidence: v.DroppedEvidence}
@@ -721,6 +723,55 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 	}
 	item.Passed = len(item.Missing) == 0 && (j.grader == nil || (item.Judge != nil && item.Judge.Passed))
 	return nil
+}
+
+// ItemReason is the reason an item records when step ("extraction" or
+// "judge") failed with err: the step, [OperatorMessage]'s sentence and, for
+// an answer that did not fit its schema, the schema, the attempts and the
+// first problems with their JSON paths and what was expected; for an error
+// of no known class, its Go type ([llm.SafeText]). It never repeats what a
+// provider wrote.
+func ItemReason(step string, err error) string {
+	msg := step + ": " + OperatorMessage(err)
+	var inv *llm.InvalidOutputError
+	switch {
+	case errors.As(err, &inv):
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s (schema %q, %d attempt(s))", msg, inv.Schema, inv.Attempts)
+		for i, p := range inv.Problems {
+			if i == maxReasonProblems {
+				fmt.Fprintf(&b, " and %d more", len(inv.Problems)-i)
+				break
+			}
+			sep := "; "
+			if i == 0 {
+				sep = ": "
+			}
+			b.WriteString(sep + p.Path + ": " + clip(p.Message, maxReasonProblemLen))
+		}
+		return b.String()
+	case msg == step+": the model call failed":
+		return msg + " (" + llm.SafeText(err) + ")"
+	}
+	return msg
+}
+
+// An item's reason lists at most maxReasonProblems problems, each message
+// cut to maxReasonProblemLen bytes.
+const (
+	maxReasonProblems   = 3
+	maxReasonProblemLen = 120
+)
+
+// clip cuts s to at most n bytes, at a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // isTimeout reports a network timeout an adapter left unclassified, such

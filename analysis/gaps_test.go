@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +55,24 @@ func TestATimeoutSaysTimedOut(t *testing.T) {
 	assert.Equal(t, "the model call timed out", analysis.OperatorMessage(&llm.Error{Kind: llm.ErrTransient, Err: netTimeout{}}))
 	assert.Equal(t, "the model call timed out", analysis.OperatorMessage(context.DeadlineExceeded))
 	assert.Equal(t, "the model provider failed temporarily", analysis.OperatorMessage(&llm.Error{Kind: llm.ErrTransient}))
+}
+
+func TestItemReasonsSayWhatFailed(t *testing.T) {
+	inv := &llm.InvalidOutputError{Schema: "verdict", Attempts: 3, Content: "sk-secret answer", Problems: []llm.Problem{
+		{Path: "$.score", Message: "maximum: got 7, want 1"},
+		{Path: "$.evidence[0].turn", Message: "got string, want integer"},
+		{Path: "$", Message: "missing property 'reasoning'"},
+		{Path: "$.extra", Message: "additional properties 'extra' not allowed"},
+	}}
+	assert.Equal(t, `judge: the model's answer did not match the expected format (schema "verdict", 3 attempt(s)): `+
+		`$.score: maximum: got 7, want 1; $.evidence[0].turn: got string, want integer; $: missing property 'reasoning' and 1 more`,
+		analysis.ItemReason("judge", fmt.Errorf("grade: %w", inv)))
+	long := &llm.InvalidOutputError{Schema: "s", Attempts: 1, Problems: []llm.Problem{{Path: "$", Message: strings.Repeat("é", 100)}}}
+	cut := analysis.ItemReason("extraction", long)
+	assert.LessOrEqual(t, len(cut), 250, "each problem is cut short")
+	assert.True(t, strings.HasSuffix(cut, "…"), cut)
+	assert.Equal(t, "extraction: the model refused to answer", analysis.ItemReason("extraction", llm.ErrRefused))
+	unknown := analysis.ItemReason("extraction", fmt.Errorf("script exhausted after 3 answers: key sk-secret"))
+	assert.Equal(t, "extraction: the model call failed (an error of type *errors.errorString)", unknown, "its type, never its text")
+	assert.Equal(t, "judge: the model call timed out", analysis.ItemReason("judge", context.DeadlineExceeded))
 }

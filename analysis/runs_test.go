@@ -341,7 +341,7 @@ func TestItemPassRules(t *testing.T) {
 	assert.Equal(t, []string{"intent"}, byKey["call-1"].Missing)
 	assert.False(t, byKey["call-2"].Passed, "the judge did not pass")
 	assert.False(t, byKey["call-3"].Passed)
-	assert.Equal(t, "the model refused to answer", byKey["call-3"].Error, "an operator-safe error")
+	assert.Equal(t, "extraction: the model refused to answer", byKey["call-3"].Error, "an operator-safe error naming the step")
 	assert.NotContains(t, byKey["call-3"].Error, "policy")
 	assert.Nil(t, byKey["call-3"].Judge, "no judging without an extraction")
 	assert.True(t, byKey["call-4"].Passed)
@@ -487,12 +487,12 @@ func TestFaultInjectionOverManyConversations(t *testing.T) {
 			reasons[it.Error]++
 		}
 		if it.JudgeError != "" {
-			reasons["judge: "+it.JudgeError]++
+			reasons[it.JudgeError]++
 		}
 	}
-	assert.Zero(t, reasons["the model provider failed temporarily"], "transient faults were recovered by retries")
-	assert.Zero(t, reasons["the model provider rate-limited the request"])
-	assert.Positive(t, reasons["the model refused to answer"], "refusals are not retried and fail their item")
+	assert.Zero(t, reasons["extraction: the model provider failed temporarily"], "transient faults were recovered by retries")
+	assert.Zero(t, reasons["extraction: the model provider rate-limited the request"])
+	assert.Positive(t, reasons["extraction: the model refused to answer"], "refusals are not retried and fail their item")
 	assert.Positive(t, agg.Failed)
 	assert.Greater(t, agg.Completed, n*8/10)
 	t.Logf("faults %v; item errors %v; aggregate %+v", counts, reasons, *agg)
