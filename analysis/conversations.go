@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 
@@ -114,6 +113,15 @@ func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conve
 // single conversation, bulk is false.
 func (s *Service) splitIngest(body []byte) (items []json.RawMessage, bulk bool, err error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
+	// A syntax error is reported as json.Unmarshal reports it for the whole
+	// body, at its offset in the body.
+	syntax := func(err error) error {
+		var v any
+		if uerr := json.Unmarshal(body, &v); uerr != nil {
+			return decodeError(uerr, "$")
+		}
+		return decodeError(err, "$")
+	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		var probe map[string]json.RawMessage // the decoder says what is wrong
 		if err := json.Unmarshal(body, &probe); err != nil {
@@ -121,26 +129,34 @@ func (s *Service) splitIngest(body []byte) (items []json.RawMessage, bulk bool, 
 		}
 		return nil, false, invalid("$", `the body must be a JSON object: one conversation, or {"conversations": [...]}`)
 	}
-	var seen []string
+	seen := map[string]bool{}
+	var others []string // the members besides "conversations", in order
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, false, decodeError(err, "$")
+			return nil, false, syntax(err)
 		}
 		key, _ := tok.(string) // object keys are strings
-		if slices.Contains(seen, key) {
+		if seen[key] {
 			return nil, false, invalid("$"+schemaval.Key(key), "the member appears more than once")
 		}
-		seen = append(seen, key)
+		seen[key] = true
 		if key != "conversations" {
+			if len(others) < MaxReportedProblems {
+				others = append(others, key)
+			}
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return nil, false, decodeError(err, "$")
+				return nil, false, syntax(err)
 			}
 			continue
 		}
 		bulk = true
-		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		tok, err = dec.Token()
+		if err != nil {
+			return nil, false, syntax(err)
+		}
+		if tok != json.Delim('[') {
 			return nil, false, invalid("$.conversations", "must be an array of conversations")
 		}
 		for dec.More() {
@@ -149,25 +165,23 @@ func (s *Service) splitIngest(body []byte) (items []json.RawMessage, bulk bool, 
 			}
 			var raw json.RawMessage
 			if err := dec.Decode(&raw); err != nil {
-				return nil, false, decodeError(err, "$.conversations"+schemaval.Index(len(items)))
+				return nil, false, syntax(err)
 			}
 			items = append(items, raw)
 		}
 		if _, err := dec.Token(); err != nil { // the closing bracket
-			return nil, false, decodeError(err, "$.conversations")
+			return nil, false, syntax(err)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, false, decodeError(err, "$")
+		return nil, false, syntax(err)
 	}
-	if dec.More() {
-		return nil, false, invalid("$", "more than one JSON value")
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		return nil, false, syntax(errors.New("more than one JSON value"))
 	}
 	if bulk {
-		for _, k := range seen {
-			if k != "conversations" {
-				return nil, false, invalid("$"+schemaval.Key(k), "unknown member of a bulk body")
-			}
+		if len(others) > 0 {
+			return nil, false, invalid("$"+schemaval.Key(others[0]), "unknown member of a bulk body")
 		}
 		if len(items) == 0 {
 			return nil, false, invalid("$.conversations", "no conversations to ingest")
@@ -245,13 +259,13 @@ func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInp
 }
 
 func validateConversation(p *problems, i int, at string, in ConversationInput) error {
-	if err := p.merge(in.Transcript.Validate(), i, at+".transcript"); err != nil {
+	if len(in.Transcript) > MaxTurns {
+		// Too many turns to check one by one: say so, and no more.
+		p.add(i, at+".transcript", fmt.Sprintf("%d turns, more than %d", len(in.Transcript), MaxTurns))
+	} else if err := p.merge(in.Transcript.Validate(), i, at+".transcript"); err != nil {
 		return err
 	}
-	if len(in.Transcript) > MaxTurns {
-		p.add(i, at+".transcript", fmt.Sprintf("%d turns, more than %d", len(in.Transcript), MaxTurns))
-	}
-	for j, turn := range in.Transcript {
+	for j, turn := range in.Transcript[:min(len(in.Transcript), MaxTurns)] {
 		if len(turn.Content) > MaxTurnContentLen {
 			p.add(i, at+".transcript"+schemaval.Index(j)+".content", fmt.Sprintf("%d bytes, more than %d", len(turn.Content), MaxTurnContentLen))
 		}
@@ -273,7 +287,7 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 	if len(in.Tags) > MaxTags {
 		p.add(i, at+".tags", fmt.Sprintf("%d tags, more than %d", len(in.Tags), MaxTags))
 	}
-	for j, tag := range in.Tags {
+	for j, tag := range in.Tags[:min(len(in.Tags), MaxTags)] {
 		switch t := strings.TrimSpace(tag); {
 		case t == "":
 			p.add(i, at+".tags"+schemaval.Index(j), "a tag must not be empty")
@@ -283,6 +297,7 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 	}
 	if len(in.ReferenceFields) > MaxReferenceFields {
 		p.add(i, at+".referenceFields", fmt.Sprintf("%d fields, more than %d", len(in.ReferenceFields), MaxReferenceFields))
+		return nil
 	}
 	for _, k := range sortedKeys(in.ReferenceFields) {
 		if k == "" {

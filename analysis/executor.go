@@ -684,7 +684,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 	prepared, err := extract.Prepare(conv.Transcript) // rendered once, for extraction and judge
 	if err != nil {
 		item.Error = ItemReason("extraction", err)
-		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
+		e.cfg.Logger.WarnContext(ctx, "analysis: the transcript cannot be analysed", "run", runID, "conversation", conv.Key, "error", err)
 		return nil
 	}
 	res, err := j.ex.ExtractPrepared(itemCtx, e.cfg.Model, prepared)
@@ -728,7 +728,9 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 // ItemReason is the reason an item records when step ("extraction" or
 // "judge") failed with err: the step, [OperatorMessage]'s sentence and, for
 // an answer that did not fit its schema, the schema, the attempts and the
-// first problems with their JSON paths and what was expected; for an error
+// first problems with their JSON paths and what was expected (a message
+// that quotes anything, which may be the model's own text, is left out and
+// the path alone given); for an error
 // of no known class, its Go type ([llm.SafeText]). It never repeats what a
 // provider wrote.
 func ItemReason(step string, err error) string {
@@ -747,7 +749,10 @@ func ItemReason(step string, err error) string {
 			if i == 0 {
 				sep = ": "
 			}
-			b.WriteString(sep + p.Path + ": " + clip(p.Message, maxReasonProblemLen))
+			b.WriteString(sep + p.Path)
+			if !strings.ContainsAny(p.Message, `'"`+"`") { // a quoted value may be the model's own text
+				b.WriteString(": " + clip(p.Message, maxReasonProblemLen))
+			}
 		}
 		return b.String()
 	case msg == step+": the model call failed":

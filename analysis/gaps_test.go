@@ -65,8 +65,11 @@ func TestItemReasonsSayWhatFailed(t *testing.T) {
 		{Path: "$.extra", Message: "additional properties 'extra' not allowed"},
 	}}
 	assert.Equal(t, `judge: the model's answer did not match the expected format (schema "verdict", 3 attempt(s)): `+
-		`$.score: maximum: got 7, want 1; $.evidence[0].turn: got string, want integer; $: missing property 'reasoning' and 1 more`,
-		analysis.ItemReason("judge", fmt.Errorf("grade: %w", inv)))
+		`$.score: maximum: got 7, want 1; $.evidence[0].turn: got string, want integer; $ and 1 more`,
+		analysis.ItemReason("judge", fmt.Errorf("grade: %w", inv)), "a message quoting anything is left out: it may be the model's text")
+	planted := &llm.InvalidOutputError{Schema: "verdict", Attempts: 1, Problems: []llm.Problem{
+		{Path: "$", Message: "additional properties 'sk_live_PLANTED' not allowed"}}}
+	assert.NotContains(t, analysis.ItemReason("judge", planted), "PLANTED")
 	long := &llm.InvalidOutputError{Schema: "s", Attempts: 1, Problems: []llm.Problem{{Path: "$", Message: strings.Repeat("é", 100)}}}
 	cut := analysis.ItemReason("extraction", long)
 	assert.LessOrEqual(t, len(cut), 250, "each problem is cut short")

@@ -120,3 +120,41 @@ func BenchmarkIngestRefusals(b *testing.B) {
 		})
 	}
 }
+
+func TestIngestRefusesWhatTheStreamingReaderCouldMiss(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	for _, body := range []string{
+		`{"conversations":[` + oneTurn + `]}]`,
+		`{"conversations":[` + oneTurn + `]}}`,
+		`{"conversations":[` + oneTurn + `]} ]]]garbage`,
+		`{"conversations" [` + oneTurn + `]}`,
+		`{"conversations":[` + oneTurn,
+	} {
+		_, err := e.svc.Ingest(ctx, scope, []byte(body))
+		assert.ErrorIs(t, err, analysis.ErrInvalid, body)
+	}
+	_, err := e.svc.Ingest(ctx, scope, []byte(`{"conversations":[1,{]}`))
+	assert.ErrorContains(t, err, "at byte 22", "a syntax error is located in the body, as json.Unmarshal locates it")
+	assert.Zero(t, storedCount(t, e.store))
+}
+
+func TestIngestProblemsStayBoundedWhateverTheBody(t *testing.T) {
+	e := newEnv(t, nil)
+	ones := `{"transcript":[1` + strings.Repeat(",1", 500_000) + `]}`
+	_, err := e.svc.Ingest(context.Background(), scope, []byte(ones))
+	ps := problemsOf(t, err)
+	assert.LessOrEqual(t, len(ps), analysis.MaxReportedProblems+1)
+	assert.Equal(t, "and 499901 more problems", ps[len(ps)-1].Message)
+	assert.Less(t, len(err.Error()), 20_000)
+
+	var members strings.Builder
+	members.WriteString("{")
+	for i := range 100_000 {
+		fmt.Fprintf(&members, `"k%d":0,`, i)
+	}
+	members.WriteString(`"transcript":[]}`)
+	_, err = e.svc.Ingest(context.Background(), scope, []byte(members.String()))
+	assert.ErrorIs(t, err, analysis.ErrInvalid, "a hundred thousand members are read in linear time and refused")
+	assert.LessOrEqual(t, len(problemsOf(t, err)), analysis.MaxReportedProblems+1)
+}

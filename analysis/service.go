@@ -156,11 +156,28 @@ func invalid(path, msg string) error {
 	return &extract.ValidationError{Problems: []extract.Problem{{Index: -1, Path: path, Message: msg}}}
 }
 
-// problems collects validation problems.
-type problems struct{ list []extract.Problem }
+// MaxReportedProblems bounds the problems a validation error lists; a
+// last problem at "$" says how many more there were ("and 12 more
+// problems"). Problems past the bound are counted, not kept, so that a
+// hostile body cannot make the error grow with its size.
+const MaxReportedProblems = 100
+
+// problems collects validation problems, at most MaxReportedProblems.
+type problems struct {
+	list    []extract.Problem
+	dropped int
+}
+
+func (p *problems) push(pr extract.Problem) {
+	if len(p.list) >= MaxReportedProblems {
+		p.dropped++
+		return
+	}
+	p.list = append(p.list, pr)
+}
 
 func (p *problems) add(index int, path, msg string) {
-	p.list = append(p.list, extract.Problem{Index: index, Path: path, Message: msg})
+	p.push(extract.Problem{Index: index, Path: path, Message: msg})
 }
 
 // merge adds the problems of err, a validation error, rebased under root
@@ -175,33 +192,42 @@ func (p *problems) merge(err error, index int, root string) error {
 	if !errors.As(err, &ve) {
 		return err
 	}
-	for _, pr := range ve.Under(root).Problems {
+	for _, pr := range ve.Problems {
+		if n, ok := moreProblems(pr); ok { // the count of another capped list
+			p.dropped += n
+			continue
+		}
+		pr = (&extract.ValidationError{Problems: []extract.Problem{pr}}).Under(root).Problems[0]
 		if index >= 0 {
 			pr.Index = index
 		}
-		p.list = append(p.list, pr)
+		p.push(pr)
 	}
 	return nil
 }
 
-// MaxReportedProblems bounds the problems a validation error of an ingest
-// lists; a last problem at "$" says how many more there were.
-const MaxReportedProblems = 100
-
-// capped is err with at most MaxReportedProblems problems.
-func (p *problems) capped() error {
-	if n := len(p.list); n > MaxReportedProblems {
-		p.list = append(p.list[:MaxReportedProblems:MaxReportedProblems],
-			extract.Problem{Index: -1, Path: "$", Message: fmt.Sprintf("and %d more problems", n-MaxReportedProblems)})
+// moreProblems reads the last problem of a capped list.
+func moreProblems(pr extract.Problem) (int, bool) {
+	var n int
+	if pr.Index != -1 || pr.Path != "$" || !strings.HasPrefix(pr.Message, "and ") || !strings.HasSuffix(pr.Message, " more problems") {
+		return 0, false
 	}
-	return p.err()
+	_, err := fmt.Sscanf(pr.Message, "and %d more problems", &n)
+	return n, err == nil
 }
 
+// capped is err: every list of problems is capped.
+func (p *problems) capped() error { return p.err() }
+
 func (p *problems) err() error {
-	if len(p.list) == 0 {
+	if len(p.list) == 0 && p.dropped == 0 {
 		return nil
 	}
-	return &extract.ValidationError{Problems: p.list}
+	list := p.list
+	if p.dropped > 0 {
+		list = append(list[:len(list):len(list)], extract.Problem{Index: -1, Path: "$", Message: fmt.Sprintf("and %d more problems", p.dropped)})
+	}
+	return &extract.ValidationError{Problems: list}
 }
 
 // KeyPattern is the grammar of definition and conversation keys: lower-case

@@ -191,8 +191,9 @@ func ParseRetryAfter(header http.Header, now time.Time) (time.Duration, bool) {
 //     status for an unclassified one;
 //   - an [*InvalidOutputError]: its own text, which names the schema, the
 //     attempts and the paths of the problems, never the answer;
-//   - a request the caller got wrong ([ErrInvalidRequest]), a context
-//     cancelled or past its deadline: their text;
+//   - a request the caller got wrong, as [Request.Validate] reports it: its
+//     text; any other [ErrInvalidRequest]: that class alone;
+//   - a context cancelled or past its deadline: that;
 //   - anything else: its Go type only.
 //
 // It returns "" for nil.
@@ -212,10 +213,12 @@ func SafeText(err error) string {
 		return "context deadline exceeded: the call timed out"
 	case errors.Is(err, context.Canceled):
 		return context.Canceled.Error()
-	case errors.Is(err, ErrInvalidRequest):
-		return err.Error()
 	}
-	for _, class := range []error{ErrRateLimited, ErrTransient, ErrRefused, ErrContextTooLong, ErrOutputTruncated, ErrInvalidOutput} {
+	var req *requestError
+	if errors.As(err, &req) {
+		return req.Error() // the request's own problems, named by field
+	}
+	for _, class := range []error{ErrRateLimited, ErrTransient, ErrRefused, ErrContextTooLong, ErrOutputTruncated, ErrInvalidOutput, ErrInvalidRequest} {
 		if errors.Is(err, class) {
 			return class.Error()
 		}

@@ -182,3 +182,9 @@ func TestSafeText(t *testing.T) {
 		assert.NotContains(t, got, secret)
 	}
 }
+
+func TestSafeTextKeepsNoInvalidRequestText(t *testing.T) {
+	assert.Equal(t, "llm: invalid request", llm.SafeText(fmt.Errorf("%w: provider said sk-SECRET", llm.ErrInvalidRequest)))
+	err := llm.Request{}.Validate()
+	assert.Equal(t, err.Error(), llm.SafeText(err), "the package's own request problems are named by field")
+}

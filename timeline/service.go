@@ -488,7 +488,7 @@ func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) {
 	if err != nil {
 		a.Status, a.Error = StatusFailed, FailureMessage(ctx, err)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "timeline analysis failed",
-			append(attrs, slog.String("reason", a.Error), slog.String("error", llm.SafeText(err)))...)
+			append(attrs, slog.String("reason", a.Error), slog.String("error", logText(err)))...)
 	} else {
 		a.Status, a.Result = StatusCompleted, &rep.Verdict
 		s.log.LogAttrs(ctx, slog.LevelInfo, "timeline analysis completed", append(attrs,
@@ -496,6 +496,29 @@ func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) {
 			slog.Int("evidence_dropped", rep.EvidenceDropped), slog.Int("issues_dropped", rep.IssuesDropped))...)
 	}
 	s.finish(ctx, a)
+}
+
+// logText is err as a log may show it: a model's failure without what the
+// provider wrote ([llm.SafeText]), any other — the source's, the store's,
+// the events' — in full.
+func logText(err error) string {
+	var le *llm.Error
+	var inv *llm.InvalidOutputError
+	if errors.As(err, &le) || errors.As(err, &inv) || modelFailure(err) {
+		return llm.SafeText(err)
+	}
+	return err.Error()
+}
+
+// modelFailure reports an error of one of the llm classes.
+func modelFailure(err error) bool {
+	for _, class := range []error{llm.ErrRateLimited, llm.ErrTransient, llm.ErrRefused, llm.ErrContextTooLong,
+		llm.ErrOutputTruncated, llm.ErrInvalidOutput, llm.ErrInvalidRequest} {
+		if errors.Is(err, class) {
+			return true
+		}
+	}
+	return false
 }
 
 // finish stores the end of a, trying again with a growing wait after a
