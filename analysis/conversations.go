@@ -253,7 +253,7 @@ func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInp
 			return cs, nil
 		}
 		if !errors.Is(err, ErrConflict) || attempt == 3 {
-			return nil, fmt.Errorf("analysis: ingest: %w", err)
+			return nil, wrap(err, "ingest")
 		}
 	}
 }
@@ -358,7 +358,7 @@ func (s *Service) assignKeys(ctx context.Context, scope Scope, ins []Conversatio
 			if root != "$" {
 				at = root + schemaval.Index(i)
 			}
-			return fmt.Errorf("analysis: %s.key: the key %q is taken: %w", at, in.Key, ErrConflict)
+			return wrap(ErrConflict, "%s.key: the key %q is taken", at, in.Key)
 		}
 		cs[i].Key = in.Key
 	}
@@ -427,7 +427,7 @@ func (s *Service) existingKeys(ctx context.Context, scope Scope, keys []string) 
 	}
 	found, err := s.cfg.Store.ExistingKeys(ctx, scope, keys)
 	if err != nil {
-		return nil, fmt.Errorf("analysis: ingest: %w", err)
+		return nil, wrap(err, "ingest")
 	}
 	for _, k := range found {
 		out[k] = true
@@ -441,7 +441,8 @@ func (s *Service) GetConversation(ctx context.Context, scope Scope, idOrKey stri
 	if err := scope.Validate(); err != nil {
 		return Conversation{}, err
 	}
-	return s.cfg.Store.GetConversation(ctx, scope, idOrKey)
+	c, err := s.cfg.Store.GetConversation(ctx, scope, idOrKey)
+	return c, wrap(err, "conversation %q", idOrKey)
 }
 
 // ConversationFilter narrows [Service.ListConversations].
@@ -478,9 +479,9 @@ func (s *Service) DeleteConversation(ctx context.Context, scope Scope, idOrKey s
 	}
 	c, err := s.cfg.Store.GetConversation(ctx, scope, idOrKey)
 	if err != nil {
-		return err
+		return wrap(err, "conversation %q", idOrKey)
 	}
-	return s.cfg.Store.DeleteConversation(ctx, scope, c.ID)
+	return wrap(s.cfg.Store.DeleteConversation(ctx, scope, c.ID), "delete conversation %q", c.Key)
 }
 
 func sortedKeys(m map[string]any) []string {

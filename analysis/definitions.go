@@ -116,7 +116,7 @@ func (s *Service) CreateDefinition(ctx context.Context, scope Scope, in Definiti
 			return d, nil
 		}
 		if !errors.Is(err, ErrConflict) || n >= 100 {
-			return Definition{}, fmt.Errorf("analysis: create definition: %w", err)
+			return Definition{}, wrap(err, "create definition %q", d.Key)
 		}
 	}
 }
@@ -146,7 +146,8 @@ func (s *Service) GetDefinition(ctx context.Context, scope Scope, idOrKey string
 	if err := scope.Validate(); err != nil {
 		return Definition{}, err
 	}
-	return s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
+	d, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
+	return d, wrap(err, "definition %q", idOrKey)
 }
 
 // ListDefinitions returns the scope's definitions whose name or key contains
@@ -217,10 +218,10 @@ func (s *Service) updateDefinition(ctx context.Context, scope Scope, idOrKey str
 	for attempt := 1; ; attempt++ {
 		current, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
 		if err != nil {
-			return Definition{}, err
+			return Definition{}, wrap(err, "definition %q", idOrKey)
 		}
 		if version > 0 && current.Version != version {
-			return Definition{}, fmt.Errorf("analysis: definition %q is at version %d, not %d: %w", current.Key, current.Version, version, ErrConflict)
+			return Definition{}, wrap(ErrConflict, "definition %q is at version %d, not %d", current.Key, current.Version, version)
 		}
 		d, err := s.merged(current, patchObj)
 		if err != nil {
@@ -233,7 +234,7 @@ func (s *Service) updateDefinition(ctx context.Context, scope Scope, idOrKey str
 		case errors.Is(err, ErrConflict) && version == 0 && attempt < maxUpdateRetries:
 			continue // another update landed first: merge over it
 		}
-		return Definition{}, fmt.Errorf("analysis: update definition %q: %w", current.Key, err)
+		return Definition{}, wrap(err, "update definition %q", current.Key)
 	}
 }
 
@@ -297,7 +298,11 @@ func decodeError(err error, root string) error {
 		if ute.Field != "" {
 			path += "." + ute.Field
 		}
-		return invalid(path, fmt.Sprintf("got %s, want %s", ute.Value, jsonTypeName(ute.Type.Kind().String())))
+		want := jsonTypeName(ute.Type.Kind().String())
+		if n, isNumber := strings.CutPrefix(ute.Value, "number "); isNumber && (want == "a number" || want == "interface") {
+			return invalid(path, fmt.Sprintf("%s is out of the range of a number", n))
+		}
+		return invalid(path, fmt.Sprintf("got %s, want %s", ute.Value, want))
 	case errors.As(err, &se):
 		return invalid(root, fmt.Sprintf("not valid JSON: %v (at byte %d)", se, se.Offset))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -332,7 +337,7 @@ func (s *Service) DeleteDefinition(ctx context.Context, scope Scope, idOrKey str
 	}
 	d, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
 	if err != nil {
-		return err
+		return wrap(err, "definition %q", idOrKey)
 	}
-	return s.cfg.Store.DeleteDefinition(ctx, scope, d.ID)
+	return wrap(s.cfg.Store.DeleteDefinition(ctx, scope, d.ID), "delete definition %q", d.Key)
 }

@@ -350,7 +350,7 @@ func (e *Executor) next(ctx context.Context, p *pool) (task, bool) {
 		c, ok, err := e.cfg.Store.ClaimChunk(ctx, e.cfg.Owner, e.cfg.LeaseDuration)
 		if err != nil || !ok {
 			if err != nil && ctx.Err() == nil {
-				p.report(fmt.Errorf("analysis: claim a chunk: %w", err))
+				p.report(wrap(err, "claim a chunk"))
 			}
 			p.done = true
 			return task{}, false
@@ -506,7 +506,7 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 		})
 		switch {
 		case err != nil:
-			p.report(fmt.Errorf("analysis: complete chunk %d of run %s: %w", c.Chunk, c.RunID, err))
+			p.report(wrap(err, "complete chunk %d of run %s", c.Chunk, c.RunID))
 		case finished:
 			e.cfg.Logger.InfoContext(ctx, "analysis: run completed", "scope", c.Scope.String(), "run", c.RunID)
 			e.mu.Lock()
@@ -515,7 +515,7 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 		}
 	case errors.Is(cause, errRunEnded):
 	case errors.Is(cause, ErrLeaseLost), errors.Is(cause, errStuck):
-		p.report(fmt.Errorf("analysis: chunk %d of run %s: %w", c.Chunk, c.RunID, cause))
+		p.report(wrap(cause, "chunk %d of run %s", c.Chunk, c.RunID))
 	default:
 		// Shutting down, or the store failed: give the chunk back, so that
 		// it is resumed at once and without counting an attempt — but only
@@ -524,7 +524,7 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 		// run for ever.
 		if ctx.Err() == nil {
 			p.storeFailed.Store(true) // claim no more until the next poll
-			p.report(fmt.Errorf("analysis: chunk %d of run %s: %w", c.Chunk, c.RunID, cause))
+			p.report(wrap(cause, "chunk %d of run %s", c.Chunk, c.RunID))
 			k := chunkKey{c.Scope, c.RunID, c.Chunk}
 			e.mu.Lock()
 			again := e.gaveBack[k]

@@ -79,3 +79,42 @@ func TestItemReasonsSayWhatFailed(t *testing.T) {
 	assert.Equal(t, "extraction: the model call failed (an error of type *errors.errorString)", unknown, "its type, never its text")
 	assert.Equal(t, "judge: the model call timed out", analysis.ItemReason("judge", context.DeadlineExceeded))
 }
+
+func TestErrorsNameWhatTheyAreAboutAndSayThePackageOnce(t *testing.T) {
+	e := newEnv(t, fakeModel())
+	ctx := context.Background()
+	_, err := e.svc.GetDefinition(ctx, scope, "call-intent")
+	assert.EqualError(t, err, `analysis: definition "call-intent" not found`)
+	assert.ErrorIs(t, err, analysis.ErrNotFound)
+	_, err = e.svc.GetConversation(ctx, scope, "call-9")
+	assert.EqualError(t, err, `analysis: conversation "call-9" not found`)
+	_, err = e.svc.GetRun(ctx, scope, "r-1")
+	assert.EqualError(t, err, `analysis: run r-1 not found`)
+	_, err = e.svc.StartRun(ctx, scope, "nope", analysis.Selection{Strategy: analysis.SelectAll})
+	assert.EqualError(t, err, `analysis: definition "nope" not found`)
+
+	ingest(t, e, 1)
+	d, r := startAll(t, e, false)
+	_, err = e.svc.UpdateDefinition(ctx, scope, d.Key, []byte(`{"name":"New"}`))
+	assert.EqualError(t, err, fmt.Sprintf(`analysis: update definition %q: a run of this definition is already in progress`, d.Key))
+	assert.ErrorIs(t, err, analysis.ErrRunInProgress)
+	err = e.svc.DeleteDefinition(ctx, scope, d.Key)
+	assert.EqualError(t, err, fmt.Sprintf(`analysis: delete definition %q: a run of this definition is already in progress`, d.Key))
+	_, err = e.exec.Drain(ctx)
+	require.NoError(t, err)
+	_, err = e.svc.CancelRun(ctx, scope, r.ID)
+	assert.EqualError(t, err, fmt.Sprintf("analysis: run %s has already finished: conflict", r.ID))
+	assert.ErrorIs(t, err, analysis.ErrConflict)
+	for _, err := range []error{err} {
+		assert.Equal(t, 1, strings.Count(err.Error(), "analysis:"), err.Error())
+	}
+}
+
+func TestANumberOutOfRangeIsCalledSo(t *testing.T) {
+	e := newEnv(t, nil)
+	_, err := e.svc.Ingest(context.Background(), scope, []byte(`{"transcript":[{"role":"a","content":"b"}],"referenceFields":{"n":1e400}}`))
+	ps := problemsOf(t, err)
+	require.Len(t, ps, 1)
+	assert.Equal(t, "1e400 is out of the range of a number", ps[0].Message)
+	assert.Equal(t, "$.referenceFields", ps[0].Path, "the decoder locates the map, not its member")
+}

@@ -30,7 +30,7 @@ func (s *Service) StartRun(ctx context.Context, scope Scope, definitionKey strin
 	}
 	d, err := s.cfg.Store.GetDefinition(ctx, scope, definitionKey)
 	if err != nil {
-		return Run{}, err
+		return Run{}, wrap(err, "definition %q", definitionKey)
 	}
 	return s.startRun(ctx, scope, d, sel, Trigger{Type: TriggerManual})
 }
@@ -192,9 +192,9 @@ func (s *Service) CancelRun(ctx context.Context, scope Scope, id string) (Run, e
 	}
 	if err := s.cfg.Store.CancelRun(ctx, scope, id, "the run was cancelled", s.cfg.Clock.Now().UTC()); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return Run{}, fmt.Errorf("analysis: run %s has already finished: %w", id, err)
+			return Run{}, wrap(err, "run %s has already finished", id)
 		}
-		return Run{}, err
+		return Run{}, wrap(err, "run %s", id)
 	}
 	return s.GetRun(ctx, scope, id)
 }
@@ -210,7 +210,7 @@ func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, erro
 	}
 	r, err := s.cfg.Store.GetRun(ctx, scope, id)
 	if err != nil {
-		return Run{}, err
+		return Run{}, wrap(err, "run %s", id)
 	}
 	r.derive()
 	items, next, err := s.cfg.Store.ListRunItems(ctx, scope, id, Page{Limit: s.cfg.MaxInlineItems})
@@ -252,7 +252,7 @@ func (s *Service) ListRunItems(ctx context.Context, scope Scope, runID, cursor s
 	}
 	items, next, err := s.cfg.Store.ListRunItems(ctx, scope, runID, p)
 	if err != nil {
-		return ItemPage{}, cursorError(err)
+		return ItemPage{}, wrap(cursorError(err), "run %s", runID)
 	}
 	if items == nil {
 		items = []Item{}
@@ -281,7 +281,7 @@ func (s *Service) ListRunKeys(ctx context.Context, scope Scope, runID, cursor st
 	}
 	keys, next, err := s.cfg.Store.ListRunKeys(ctx, scope, runID, p)
 	if err != nil {
-		return KeyPage{}, cursorError(err)
+		return KeyPage{}, wrap(cursorError(err), "run %s", runID)
 	}
 	if keys == nil {
 		keys = []string{}

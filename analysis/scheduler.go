@@ -100,7 +100,7 @@ func (sc *Scheduler) Tick(ctx context.Context) (TickReport, error) {
 	rep := TickReport{Fired: []SlotEvent{}, Skipped: []SlotEvent{}, Waiting: []SlotEvent{}}
 	defs, err := sc.svc.cfg.Store.ListScheduled(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("analysis: scheduler: %w", err)
+		return rep, wrap(err, "scheduler")
 	}
 	var errs []error
 	for _, sd := range defs {
@@ -108,7 +108,7 @@ func (sc *Scheduler) Tick(ctx context.Context) (TickReport, error) {
 			return rep, err
 		}
 		if err := sc.tickOne(ctx, sd.Scope, sd.Definition, &rep); err != nil {
-			errs = append(errs, fmt.Errorf("analysis: scheduler: %s/%s: %w", sd.Scope, sd.Definition.Key, err))
+			errs = append(errs, wrap(err, "scheduler: %s/%s", sd.Scope, sd.Definition.Key))
 		}
 	}
 	return rep, errors.Join(errs...)
@@ -208,7 +208,7 @@ func (s *Service) ListSlots(ctx context.Context, scope Scope, definitionKey stri
 	}
 	d, err := s.cfg.Store.GetDefinition(ctx, scope, definitionKey)
 	if err != nil {
-		return nil, err
+		return nil, wrap(err, "definition %q", definitionKey)
 	}
 	return s.cfg.Store.ListSlots(ctx, scope, d.Key, n)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/debrief-go/debrief/extract"
@@ -29,6 +30,33 @@ var (
 	// [*extract.ValidationError] listing every problem with its JSON path.
 	ErrInvalid = extract.ErrInvalid
 )
+
+// wrapped is an error in its context: its text names what it is about and
+// says the package once ("analysis: definition \"call-intent\" not found",
+// "analysis: update definition \"x\": a run of this definition is already
+// in progress"). errors.Is and errors.As see the error it wraps.
+type wrapped struct {
+	context string
+	err     error
+}
+
+func (w *wrapped) Error() string {
+	rest := strings.TrimPrefix(w.err.Error(), "analysis: ")
+	if rest == "not found" {
+		return "analysis: " + w.context + " not found"
+	}
+	return "analysis: " + w.context + ": " + rest
+}
+
+func (w *wrapped) Unwrap() error { return w.err }
+
+// wrap puts err in the context format describes; nil stays nil.
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &wrapped{context: fmt.Sprintf(format, args...), err: err}
+}
 
 // A SelectionSizeError is returned by [RunStore.CreateRun] when a selection
 // holds more conversations than a run may analyse. It matches [ErrInvalid].
