@@ -447,7 +447,8 @@ func (s *Service) GetConversation(ctx context.Context, scope Scope, idOrKey stri
 
 // ConversationFilter narrows [Service.ListConversations].
 type ConversationFilter struct {
-	// Search keeps the conversations whose name or key contains it,
+	// Search keeps the conversations whose name, key or transcript (what
+	// was said, in any turn) contains it,
 	// ignoring case.
 	Search string
 	// Tag keeps the conversations with this tag.

@@ -172,7 +172,9 @@ type ConversationStore interface {
 	// ErrNotFound if none.
 	DeleteConversation(ctx context.Context, scope Scope, id string) error
 	// ListConversations returns the conversations matching q, newest first
-	// (ties by key), at most q.Limit of them.
+	// (ties by key), at most q.Limit of them. q.Search keeps those whose
+	// name, key or transcript — any turn's content — contains it, ignoring
+	// case.
 	ListConversations(ctx context.Context, scope Scope, q ConversationQuery) ([]Conversation, error)
 }
 

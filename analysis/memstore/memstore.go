@@ -370,7 +370,7 @@ func (s *Store) ListConversations(ctx context.Context, sc analysis.Scope, q anal
 	}
 	var found []*analysis.Conversation
 	for _, c := range data.convs {
-		if data.selects(c, q) && matches(q.Search, c.Name, c.Key) {
+		if data.selects(c, q) && (matches(q.Search, c.Name, c.Key) || said(q.Search, c.Transcript)) {
 			found = append(found, c)
 		}
 	}
@@ -867,6 +867,19 @@ func (s *Store) ListSlots(ctx context.Context, sc analysis.Scope, definitionKey 
 		out = append(out, rec)
 	}
 	return first(out, limit, func(a, b analysis.SlotRecord) bool { return a.Slot.After(b.Slot) }), nil
+}
+
+// said reports whether any turn of t contains search, ignoring case.
+func said(search string, t extract.Transcript) bool {
+	if search == "" {
+		return true
+	}
+	for _, turn := range t {
+		if matches(search, turn.Content) {
+			return true
+		}
+	}
+	return false
 }
 
 func matches(search string, fields ...string) bool {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/extract"
 )
 
 func testConversationCreateGet(t *testing.T, h Harness) {
@@ -65,6 +66,7 @@ func testConversationList(t *testing.T, h Harness) {
 		cs = append(cs, c)
 	}
 	cs[2].Name = "Big REFUND outage"
+	cs[1].Transcript = extract.Transcript{{Role: "caller", Content: "My parcel never arrived."}, {Role: "agent", Content: "Sorry to hear."}}
 	require.NoError(t, s.CreateConversations(ctx(), scopeA, cs))
 	keysOf := func(cs []analysis.Conversation) []string {
 		out := []string{}
@@ -76,6 +78,12 @@ func testConversationList(t *testing.T, h Harness) {
 	got, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Search: "refund", Limit: 10}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Refund-Vip", "outage", "refund-2", "refund-1"}, keysOf(got), "newest first; name or key, any case")
+	got, err = s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Search: "PARCEL never", Limit: 10}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"refund-2"}, keysOf(got), "what was said is searched too, in any case")
+	got, err = s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Search: "charged twice", Limit: 10}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Refund-Vip", "outage", "refund-1"}, keysOf(got))
 	got, err = s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10}, Tag: "billing"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"outage", "refund-1"}, keysOf(got))
