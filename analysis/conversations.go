@@ -442,7 +442,7 @@ func (s *Service) GetConversation(ctx context.Context, scope Scope, idOrKey stri
 		return Conversation{}, err
 	}
 	c, err := s.cfg.Store.GetConversation(ctx, scope, idOrKey)
-	return c, wrap(err, "conversation %q", idOrKey)
+	return c, about(err, "conversation %q", idOrKey)
 }
 
 // ConversationFilter narrows [Service.ListConversations].
@@ -480,7 +480,7 @@ func (s *Service) DeleteConversation(ctx context.Context, scope Scope, idOrKey s
 	}
 	c, err := s.cfg.Store.GetConversation(ctx, scope, idOrKey)
 	if err != nil {
-		return wrap(err, "conversation %q", idOrKey)
+		return about(err, "conversation %q", idOrKey)
 	}
 	return wrap(s.cfg.Store.DeleteConversation(ctx, scope, c.ID), "delete conversation %q", c.Key)
 }

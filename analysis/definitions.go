@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -147,7 +148,7 @@ func (s *Service) GetDefinition(ctx context.Context, scope Scope, idOrKey string
 		return Definition{}, err
 	}
 	d, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
-	return d, wrap(err, "definition %q", idOrKey)
+	return d, about(err, "definition %q", idOrKey)
 }
 
 // ListDefinitions returns the scope's definitions whose name or key contains
@@ -200,7 +201,7 @@ func (s *Service) updateDefinition(ctx context.Context, scope Scope, idOrKey str
 	}
 	var patchDoc any
 	if err := json.Unmarshal(patch, &patchDoc); err != nil {
-		return Definition{}, invalid("$", "the patch is not valid JSON: "+err.Error())
+		return Definition{}, decodeError(err, "$")
 	}
 	patchObj, ok := patchDoc.(map[string]any)
 	if !ok {
@@ -218,7 +219,7 @@ func (s *Service) updateDefinition(ctx context.Context, scope Scope, idOrKey str
 	for attempt := 1; ; attempt++ {
 		current, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
 		if err != nil {
-			return Definition{}, wrap(err, "definition %q", idOrKey)
+			return Definition{}, about(err, "definition %q", idOrKey)
 		}
 		if version > 0 && current.Version != version {
 			return Definition{}, wrap(ErrConflict, "definition %q is at version %d, not %d", current.Key, current.Version, version)
@@ -299,8 +300,14 @@ func decodeError(err error, root string) error {
 			path += "." + ute.Field
 		}
 		want := jsonTypeName(ute.Type.Kind().String())
-		if n, isNumber := strings.CutPrefix(ute.Value, "number "); isNumber && (want == "a number" || want == "interface") {
-			return invalid(path, fmt.Sprintf("%s is out of the range of a number", n))
+		if n, isNumber := strings.CutPrefix(ute.Value, "number "); isNumber {
+			switch ute.Type.Kind() {
+			case reflect.Float32, reflect.Float64:
+				return invalid(path, fmt.Sprintf("%s is out of the range of a number", n))
+			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+				reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+				return invalid(path, fmt.Sprintf("%s does not fit: want a whole number in the range of a %s", n, ute.Type.Kind()))
+			}
 		}
 		return invalid(path, fmt.Sprintf("got %s, want %s", ute.Value, want))
 	case errors.As(err, &se):
@@ -337,7 +344,7 @@ func (s *Service) DeleteDefinition(ctx context.Context, scope Scope, idOrKey str
 	}
 	d, err := s.cfg.Store.GetDefinition(ctx, scope, idOrKey)
 	if err != nil {
-		return wrap(err, "definition %q", idOrKey)
+		return about(err, "definition %q", idOrKey)
 	}
 	return wrap(s.cfg.Store.DeleteDefinition(ctx, scope, d.ID), "delete definition %q", d.Key)
 }

@@ -89,7 +89,9 @@ func TestErrorsNameWhatTheyAreAboutAndSayThePackageOnce(t *testing.T) {
 	_, err = e.svc.GetConversation(ctx, scope, "call-9")
 	assert.EqualError(t, err, `analysis: conversation "call-9" not found`)
 	_, err = e.svc.GetRun(ctx, scope, "r-1")
-	assert.EqualError(t, err, `analysis: run r-1 not found`)
+	assert.EqualError(t, err, `analysis: run "r-1" not found`)
+	_, err = e.svc.GetRun(ctx, scope, "a\nanalysis: fake line")
+	assert.EqualError(t, err, `analysis: run "a\nanalysis: fake line" not found`, "an id cannot forge a line")
 	_, err = e.svc.StartRun(ctx, scope, "nope", analysis.Selection{Strategy: analysis.SelectAll})
 	assert.EqualError(t, err, `analysis: definition "nope" not found`)
 
@@ -103,7 +105,7 @@ func TestErrorsNameWhatTheyAreAboutAndSayThePackageOnce(t *testing.T) {
 	_, err = e.exec.Drain(ctx)
 	require.NoError(t, err)
 	_, err = e.svc.CancelRun(ctx, scope, r.ID)
-	assert.EqualError(t, err, fmt.Sprintf("analysis: run %s has already finished: conflict", r.ID))
+	assert.EqualError(t, err, fmt.Sprintf("analysis: run %q has already finished: conflict", r.ID))
 	assert.ErrorIs(t, err, analysis.ErrConflict)
 	for _, err := range []error{err} {
 		assert.Equal(t, 1, strings.Count(err.Error(), "analysis:"), err.Error())
@@ -117,4 +119,13 @@ func TestANumberOutOfRangeIsCalledSo(t *testing.T) {
 	require.Len(t, ps, 1)
 	assert.Equal(t, "1e400 is out of the range of a number", ps[0].Message)
 	assert.Equal(t, "$.referenceFields", ps[0].Path, "the decoder locates the map, not its member")
+
+	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	_, err = e.svc.UpdateDefinition(context.Background(), scope, d.Key, []byte(`{"extractionInstructions":1e400}`))
+	assert.Equal(t, "1e400 is out of the range of a number", problemsOf(t, err)[0].Message, "a patch too")
+	_, err = e.svc.UpdateDefinition(context.Background(), scope, d.Key, []byte(`{"schedule":{"cron":"0 2 * * *","enabled":true,"selection":{"strategy":"random","sampleSize":3,"seed":-1}}}`))
+	ps = problemsOf(t, err)
+	require.NotEmpty(t, ps)
+	assert.NotContains(t, ps[0].Message, "out of the range of a number", "-1 is a number; it does not fit a seed")
 }

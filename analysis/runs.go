@@ -30,7 +30,7 @@ func (s *Service) StartRun(ctx context.Context, scope Scope, definitionKey strin
 	}
 	d, err := s.cfg.Store.GetDefinition(ctx, scope, definitionKey)
 	if err != nil {
-		return Run{}, wrap(err, "definition %q", definitionKey)
+		return Run{}, about(err, "definition %q", definitionKey)
 	}
 	return s.startRun(ctx, scope, d, sel, Trigger{Type: TriggerManual})
 }
@@ -44,7 +44,7 @@ func (s *Service) startRun(ctx context.Context, scope Scope, d Definition, sel S
 		// The definition changed between the read and the run's creation
 		// (or, rarely, the generated ID was taken): read it again.
 		if d, err = s.cfg.Store.GetDefinition(ctx, scope, d.Key); err != nil {
-			return Run{}, err
+			return Run{}, about(err, "definition %q", d.Key)
 		}
 	}
 }
@@ -65,6 +65,9 @@ func (s *Service) tryStartRun(ctx context.Context, scope Scope, d Definition, se
 	r, err = s.cfg.Store.CreateRun(ctx, scope, r, ks)
 	if err != nil {
 		var size *SelectionSizeError
+		if errors.Is(err, ErrNotFound) { // deleted since it was read
+			return Run{}, about(err, "definition %q", d.Key)
+		}
 		if errors.As(err, &size) {
 			return Run{}, invalid("$.selection", fmt.Sprintf("the selection has %d conversations, more than the %d a run may analyse: narrow it with a tag, or use strategy random", size.Selected, size.Max))
 		}
@@ -192,9 +195,9 @@ func (s *Service) CancelRun(ctx context.Context, scope Scope, id string) (Run, e
 	}
 	if err := s.cfg.Store.CancelRun(ctx, scope, id, "the run was cancelled", s.cfg.Clock.Now().UTC()); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return Run{}, wrap(err, "run %s has already finished", id)
+			return Run{}, wrap(err, "run %q has already finished", id)
 		}
-		return Run{}, wrap(err, "run %s", id)
+		return Run{}, about(err, "run %q", id)
 	}
 	return s.GetRun(ctx, scope, id)
 }
@@ -210,7 +213,7 @@ func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, erro
 	}
 	r, err := s.cfg.Store.GetRun(ctx, scope, id)
 	if err != nil {
-		return Run{}, wrap(err, "run %s", id)
+		return Run{}, about(err, "run %q", id)
 	}
 	r.derive()
 	items, next, err := s.cfg.Store.ListRunItems(ctx, scope, id, Page{Limit: s.cfg.MaxInlineItems})
@@ -252,7 +255,7 @@ func (s *Service) ListRunItems(ctx context.Context, scope Scope, runID, cursor s
 	}
 	items, next, err := s.cfg.Store.ListRunItems(ctx, scope, runID, p)
 	if err != nil {
-		return ItemPage{}, wrap(cursorError(err), "run %s", runID)
+		return ItemPage{}, about(cursorError(err), "run %q", runID)
 	}
 	if items == nil {
 		items = []Item{}
@@ -281,7 +284,7 @@ func (s *Service) ListRunKeys(ctx context.Context, scope Scope, runID, cursor st
 	}
 	keys, next, err := s.cfg.Store.ListRunKeys(ctx, scope, runID, p)
 	if err != nil {
-		return KeyPage{}, wrap(cursorError(err), "run %s", runID)
+		return KeyPage{}, about(cursorError(err), "run %q", runID)
 	}
 	if keys == nil {
 		keys = []string{}

@@ -208,7 +208,7 @@ func (s *Service) ListSlots(ctx context.Context, scope Scope, definitionKey stri
 	}
 	d, err := s.cfg.Store.GetDefinition(ctx, scope, definitionKey)
 	if err != nil {
-		return nil, wrap(err, "definition %q", definitionKey)
+		return nil, about(err, "definition %q", definitionKey)
 	}
 	return s.cfg.Store.ListSlots(ctx, scope, d.Key, n)
 }

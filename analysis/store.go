@@ -37,12 +37,13 @@ var (
 // in progress"). errors.Is and errors.As see the error it wraps.
 type wrapped struct {
 	context string
+	noun    bool // the context names a thing: "definition \"x\" not found"
 	err     error
 }
 
 func (w *wrapped) Error() string {
 	rest := strings.TrimPrefix(w.err.Error(), "analysis: ")
-	if rest == "not found" {
+	if w.noun && rest == "not found" {
 		return "analysis: " + w.context + " not found"
 	}
 	return "analysis: " + w.context + ": " + rest
@@ -50,12 +51,23 @@ func (w *wrapped) Error() string {
 
 func (w *wrapped) Unwrap() error { return w.err }
 
-// wrap puts err in the context format describes; nil stays nil.
+// wrap puts err in the context of the operation format describes ("update
+// definition %q"); nil stays nil.
 func wrap(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
 	return &wrapped{context: fmt.Sprintf(format, args...), err: err}
+}
+
+// about puts err in the context of the thing format names ("definition
+// %q"), so that a missing one reads "definition \"x\" not found"; nil
+// stays nil.
+func about(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &wrapped{context: fmt.Sprintf(format, args...), noun: true, err: err}
 }
 
 // A SelectionSizeError is returned by [RunStore.CreateRun] when a selection

@@ -368,9 +368,10 @@ func (s *Store) ListConversations(ctx context.Context, sc analysis.Scope, q anal
 	if data == nil {
 		return out, nil
 	}
+	folded := cases.Fold().String(q.Search)
 	var found []*analysis.Conversation
 	for _, c := range data.convs {
-		if data.selects(c, q) && (matches(q.Search, c.Name, c.Key) || said(q.Search, c.Transcript)) {
+		if data.selects(c, q) && (matches(q.Search, c.Name, c.Key) || said(folded, c.Transcript)) {
 			found = append(found, c)
 		}
 	}
@@ -869,13 +870,11 @@ func (s *Store) ListSlots(ctx context.Context, sc analysis.Scope, definitionKey 
 	return first(out, limit, func(a, b analysis.SlotRecord) bool { return a.Slot.After(b.Slot) }), nil
 }
 
-// said reports whether any turn of t contains search, ignoring case.
-func said(search string, t extract.Transcript) bool {
-	if search == "" {
-		return true
-	}
+// said reports whether any turn of t contains folded, a case-folded
+// search.
+func said(folded string, t extract.Transcript) bool {
 	for _, turn := range t {
-		if matches(search, turn.Content) {
+		if containsFolded(turn.Content, folded) {
 			return true
 		}
 	}
@@ -886,13 +885,19 @@ func matches(search string, fields ...string) bool {
 	if search == "" {
 		return true
 	}
-	search = cases.Fold().String(search)
+	folded := cases.Fold().String(search)
 	for _, f := range fields {
-		if strings.Contains(cases.Fold().String(f), search) {
+		if containsFolded(f, folded) {
 			return true
 		}
 	}
 	return false
+}
+
+// containsFolded reports whether s contains folded ignoring case; folded
+// is already case-folded.
+func containsFolded(s, folded string) bool {
+	return strings.Contains(cases.Fold().String(s), folded)
 }
 
 func newerFirst(a, b time.Time, ka, kb string) bool {

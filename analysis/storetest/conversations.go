@@ -84,6 +84,11 @@ func testConversationList(t *testing.T, h Harness) {
 	got, err = s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Search: "charged twice", Limit: 10}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Refund-Vip", "outage", "refund-1"}, keysOf(got))
+	for _, notSaid := range []string{"caller", "content", "arrived. Sorry", "arrived.Sorry"} {
+		got, err = s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Search: notSaid, Limit: 10}})
+		require.NoError(t, err)
+		assert.Empty(t, got, "%q: roles, member names and text across turns are not what was said", notSaid)
+	}
 	got, err = s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10}, Tag: "billing"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"outage", "refund-1"}, keysOf(got))
