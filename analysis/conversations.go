@@ -102,7 +102,7 @@ func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conve
 			}
 		}
 		sort.SliceStable(p.list, func(a, b int) bool { return p.list[a].Index < p.list[b].Index })
-		return nil, p.capped()
+		return nil, p.err()
 	}
 	return s.ingest(ctx, scope, ins, "$.conversations")
 }
@@ -226,7 +226,7 @@ func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInp
 			explicit[in.Key] = i
 		}
 	}
-	if err := p.capped(); err != nil {
+	if err := p.err(); err != nil {
 		return nil, err
 	}
 	now := s.cfg.Clock.Now().UTC()

@@ -103,19 +103,26 @@ func (c *Counters) item(it Item, sign int) {
 		}
 	}
 	for k, fr := range a.PerField {
-		if c.Fields == nil {
-			c.Fields = make(map[string]FieldCount, len(a.PerField))
-		}
-		fc := c.Fields[k]
-		fc.Compared += sign
+		matched := 0
 		if fr.Match {
-			fc.Matched += sign
+			matched = 1
 		}
-		if fc == (FieldCount{}) {
-			delete(c.Fields, k)
-		} else {
-			c.Fields[k] = fc
-		}
+		c.addField(k, sign, sign*matched)
+	}
+}
+
+// addField adds to the counts of field k, dropping counts that reach zero.
+func (c *Counters) addField(k string, compared, matched int) {
+	if c.Fields == nil {
+		c.Fields = map[string]FieldCount{}
+	}
+	fc := c.Fields[k]
+	fc.Compared += compared
+	fc.Matched += matched
+	if fc == (FieldCount{}) {
+		delete(c.Fields, k)
+	} else {
+		c.Fields[k] = fc
 	}
 }
 
@@ -148,18 +155,8 @@ func (c *Counters) merge(d Counters, sign int) {
 	c.JudgeErrors += sign * d.JudgeErrors
 	c.AccuracyCount += sign * d.AccuracyCount
 	c.AccuracySum += int64(sign) * d.AccuracySum
-	if len(d.Fields) > 0 && c.Fields == nil {
-		c.Fields = make(map[string]FieldCount, len(d.Fields))
-	}
 	for k, fd := range d.Fields {
-		fc := c.Fields[k]
-		fc.Compared += sign * fd.Compared
-		fc.Matched += sign * fd.Matched
-		if fc == (FieldCount{}) {
-			delete(c.Fields, k)
-		} else {
-			c.Fields[k] = fc
-		}
+		c.addField(k, sign*fd.Compared, sign*fd.Matched)
 	}
 	c.Usage = addUsage(c.Usage, d.Usage, sign)
 }
@@ -199,7 +196,7 @@ func (c Counters) Aggregate(total int) *Aggregate {
 func Summarize(total int, items []Item) *Aggregate {
 	var c Counters
 	for _, it := range items {
-		c.Add(ItemCounters(it))
+		c.AddItem(it)
 	}
 	return c.Aggregate(total)
 }

@@ -216,9 +216,6 @@ func moreProblems(pr extract.Problem) (int, bool) {
 	return n, err == nil
 }
 
-// capped is err: every list of problems is capped.
-func (p *problems) capped() error { return p.err() }
-
 func (p *problems) err() error {
 	if len(p.list) == 0 && p.dropped == 0 {
 		return nil

@@ -218,10 +218,21 @@ func SafeText(err error) string {
 	if errors.As(err, &req) {
 		return req.Error() // the request's own problems, named by field
 	}
-	for _, class := range []error{ErrRateLimited, ErrTransient, ErrRefused, ErrContextTooLong, ErrOutputTruncated, ErrInvalidOutput, ErrInvalidRequest} {
-		if errors.Is(err, class) {
-			return class.Error()
-		}
+	if class := Class(err); class != nil {
+		return class.Error()
 	}
 	return fmt.Sprintf("an error of type %T", err)
+}
+
+// Class returns the class of err — one of the Err* sentinels of this
+// package that it matches — or nil when it matches none (an unclassified
+// [*Error] among them).
+func Class(err error) error {
+	for _, class := range []error{ErrRateLimited, ErrTransient, ErrRefused, ErrContextTooLong, ErrOutputTruncated,
+		ErrInvalidOutput, ErrInvalidRequest} {
+		if errors.Is(err, class) {
+			return class
+		}
+	}
+	return nil
 }

@@ -504,21 +504,10 @@ func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) {
 func logText(err error) string {
 	var le *llm.Error
 	var inv *llm.InvalidOutputError
-	if errors.As(err, &le) || errors.As(err, &inv) || modelFailure(err) {
+	if errors.As(err, &le) || errors.As(err, &inv) || llm.Class(err) != nil {
 		return llm.SafeText(err)
 	}
 	return err.Error()
-}
-
-// modelFailure reports an error of one of the llm classes.
-func modelFailure(err error) bool {
-	for _, class := range []error{llm.ErrRateLimited, llm.ErrTransient, llm.ErrRefused, llm.ErrContextTooLong,
-		llm.ErrOutputTruncated, llm.ErrInvalidOutput, llm.ErrInvalidRequest} {
-		if errors.Is(err, class) {
-			return true
-		}
-	}
-	return false
 }
 
 // finish stores the end of a, trying again with a growing wait after a

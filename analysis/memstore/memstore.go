@@ -491,8 +491,7 @@ func (rd *runData) view() analysis.Run {
 	r := cloneRun(rd.run)
 	r.Items = nil
 	r.Counters = rd.run.Counters.Clone()
-	r.Progress = analysis.Progress{Done: rd.run.Counters.Items, Total: len(rd.keys)}
-	r.Usage = rd.run.Counters.Usage
+	r.Progress = analysis.Progress{Total: len(rd.keys)} // the service derives the rest from the counters
 	return r
 }
 

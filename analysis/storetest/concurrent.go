@@ -386,7 +386,7 @@ func testRunThreeExecutorsOneFrozen(t *testing.T, h Harness) {
 	assert.Equal(t, 19, claimed, "the others did every other chunk")
 	r := getRun(t, s, scopeA, "r1")
 	assert.Equal(t, analysis.RunRunning, r.Status)
-	assert.Equal(t, 39, r.Progress.Done)
+	assert.Equal(t, 39, r.Counters.Items)
 
 	h.Advance(expire)
 	second := phase()

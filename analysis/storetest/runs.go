@@ -457,8 +457,9 @@ func testRunSaveItem(t *testing.T, h Harness) {
 	assert.Equal(t, failed, items[1])
 	assert.Equal(t, gone, items[2])
 	r, _ := checkCounters(t, s, scopeA, "r1")
-	assert.Equal(t, analysis.Progress{Done: 3, Total: 3}, r.Progress)
-	assert.Equal(t, llm.Usage{InputTokens: 15, OutputTokens: 1}, r.Usage, "usage summed")
+	assert.Equal(t, 3, r.Progress.Total)
+	assert.Equal(t, 3, r.Counters.Items)
+	assert.Equal(t, llm.Usage{InputTokens: 15, OutputTokens: 1}, r.Counters.Usage, "usage summed")
 	assert.Equal(t, analysis.RunRunning, r.Status, "saving every item does not complete the run")
 
 	conv, err := s.GetConversation(ctx(), scopeA, "call-1")
@@ -483,8 +484,9 @@ func testRunSaveItem(t *testing.T, h Harness) {
 	require.Len(t, items, 3, "an item for the same conversation replaces the old one")
 	assert.Equal(t, again, items[0], "in its place")
 	r, _ = checkCounters(t, s, scopeA, "r1")
-	assert.Equal(t, analysis.Progress{Done: 3, Total: 3}, r.Progress)
-	assert.Equal(t, llm.Usage{InputTokens: 6, OutputTokens: 1}, r.Usage, "the replaced item's usage is taken off")
+	assert.Equal(t, 3, r.Progress.Total)
+	assert.Equal(t, 3, r.Counters.Items)
+	assert.Equal(t, llm.Usage{InputTokens: 6, OutputTokens: 1}, r.Counters.Usage, "the replaced item's usage is taken off")
 
 	// Only items without an error mark their conversation analysed.
 	listed, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10}, UnanalyzedBy: "intent"})
@@ -539,7 +541,8 @@ func testRunCounters(t *testing.T, h Harness) {
 	}
 	r, _ := checkCounters(t, s, scopeA, "r1")
 	assert.Equal(t, want, norm(r.Counters), "each item adds what it counts; a failed item only itself and its usage")
-	assert.Equal(t, analysis.Progress{Done: 4, Total: 5}, r.Progress)
+	assert.Equal(t, 5, r.Progress.Total)
+	assert.Equal(t, 4, r.Counters.Items)
 
 	// Replacing an item takes off what the old one counted.
 	b2 := analysis.Item{ConversationKey: "b", Passed: true, Judge: &analysis.ItemJudge{Score: 1, Passed: true}, Usage: llm.Usage{InputTokens: 3}}
@@ -552,7 +555,8 @@ func testRunCounters(t *testing.T, h Harness) {
 	}
 	r, _ = checkCounters(t, s, scopeA, "r1")
 	assert.Equal(t, want, norm(r.Counters), "the replaced item's contribution is taken off")
-	assert.Equal(t, analysis.Progress{Done: 4, Total: 5}, r.Progress, "a replacement is not a new item")
+	assert.Equal(t, 5, r.Progress.Total)
+	assert.Equal(t, 4, r.Counters.Items, "a replacement is not a new item")
 
 	// A failed item replaced by a completed one, and the reverse.
 	c2 := analysis.Item{ConversationKey: "c", Accuracy: &accuracy.Result{Score: &zero, ComparedCount: 1, PerField: map[string]accuracy.FieldResult{"intent": {Match: false}}}}
