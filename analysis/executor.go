@@ -750,8 +750,8 @@ func ItemReason(step string, err error) string {
 				sep = ": "
 			}
 			b.WriteString(sep + p.Path)
-			if !strings.ContainsAny(p.Message, `'"`+"`") { // a quoted value may be the model's own text
-				b.WriteString(": " + clip(p.Message, maxReasonProblemLen))
+			if text := problemText(p.Message); text != "" {
+				b.WriteString(": " + clip(text, maxReasonProblemLen))
 			}
 		}
 		return b.String()
@@ -759,6 +759,25 @@ func ItemReason(step string, err error) string {
 		return msg + " (" + llm.SafeText(err) + ")"
 	}
 	return msg
+}
+
+// problemText returns what an item's reason says of a schema problem: the
+// validator's message when it quotes nothing, or quotes only what the
+// schema itself names (a missing member, the allowed values); a fixed
+// sentence for a member the schema does not declare (its name is the
+// model's); "" for any other message that quotes, since a quoted value may
+// be the model's own text.
+func problemText(msg string) string {
+	switch {
+	case !strings.ContainsAny(msg, `'"`+"`"):
+		return msg
+	case strings.HasPrefix(msg, "missing property "), strings.HasPrefix(msg, "missing properties "),
+		strings.HasPrefix(msg, "value must be "):
+		return msg
+	case strings.HasPrefix(msg, "additional properties ") || strings.HasPrefix(msg, "additional property "):
+		return "a member the schema does not declare"
+	}
+	return ""
 }
 
 // An item's reason lists at most maxReasonProblems problems, each message

@@ -65,8 +65,16 @@ func TestItemReasonsSayWhatFailed(t *testing.T) {
 		{Path: "$.extra", Message: "additional properties 'extra' not allowed"},
 	}}
 	assert.Equal(t, `judge: the model's answer did not match the expected format (schema "verdict", 3 attempt(s)): `+
-		`$.score: maximum: got 7, want 1; $.evidence[0].turn: got string, want integer; $ and 1 more`,
-		analysis.ItemReason("judge", fmt.Errorf("grade: %w", inv)), "a message quoting anything is left out: it may be the model's text")
+		`$.score: maximum: got 7, want 1; $.evidence[0].turn: got string, want integer; $: missing property 'reasoning' and 1 more`,
+		analysis.ItemReason("judge", fmt.Errorf("grade: %w", inv)), "a missing member is named: the schema names it")
+	extra := &llm.InvalidOutputError{Schema: "s", Attempts: 1, Problems: []llm.Problem{
+		{Path: "$", Message: "additional properties 'extra' not allowed"},
+		{Path: "$.intent", Message: "value must be one of 'billing', 'support'"},
+		{Path: "$.code", Message: "'sk_live_PLANTED' does not match pattern '^[a-z]+$'"},
+	}}
+	assert.Equal(t, `extraction: the model's answer did not match the expected format (schema "s", 1 attempt(s)): `+
+		`$: a member the schema does not declare; $.intent: value must be one of 'billing', 'support'; $.code`,
+		analysis.ItemReason("extraction", extra), "the allowed values are the schema's; a member's name and a quoted value may be the model's text")
 	planted := &llm.InvalidOutputError{Schema: "verdict", Attempts: 1, Problems: []llm.Problem{
 		{Path: "$", Message: "additional properties 'sk_live_PLANTED' not allowed"}}}
 	assert.NotContains(t, analysis.ItemReason("judge", planted), "PLANTED")

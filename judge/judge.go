@@ -76,15 +76,26 @@ type Evidence struct {
 	Quote string `json:"quote"`
 }
 
-// answer is what the model writes. Reasoning comes before the score, so
-// the model explains before it commits to a number.
-type answer struct {
-	Reasoning string     `json:"reasoning" jsonschema:"description=Your assessment of the conversation against the rubric."`
-	Evidence  []Evidence `json:"evidence" jsonschema:"description=Passages that support the assessment: the turn's index and an exact quote from that turn."`
-	Score     float64    `json:"score" jsonschema:"minimum=0,maximum=1,description=0 fails the rubric entirely and 1 meets it fully."`
+// SchemaName is the name of the schema a verdict is asked for with
+// ([llm.Request.SchemaName]): a fake model answers requests of this name
+// with an [Answer].
+const SchemaName = "verdict"
+
+// An Answer is what the model writes for one sample, as the schema named
+// [SchemaName] describes it. Reasoning comes before the score, so the model
+// explains before it commits to a number. Tests build one to script a
+// fake model's verdict.
+type Answer struct {
+	// Reasoning is the model's assessment against the rubric, written first.
+	Reasoning string `json:"reasoning" jsonschema:"description=Your assessment of the conversation against the rubric."`
+	// Evidence lists the passages that support it; quotes not found in
+	// their turn are dropped and counted.
+	Evidence []Evidence `json:"evidence" jsonschema:"description=Passages that support the assessment: the turn's index and an exact quote from that turn."`
+	// Score is in [0, 1]: 0 fails the rubric entirely, 1 meets it fully.
+	Score float64 `json:"score" jsonschema:"minimum=0,maximum=1,description=0 fails the rubric entirely and 1 meets it fully."`
 }
 
-var answerSchema = llm.MustSchemaFor[answer]("verdict")
+var answerSchema = llm.MustSchemaFor[Answer](SchemaName)
 
 // acceptAnswer checks, in Go, the verdicts models write nearly always —
 // the three members and nothing else, each once and spelled plainly: a
@@ -441,16 +452,16 @@ func (g *Grader) GradePrepared(ctx context.Context, m llm.Model, p extract.Prepa
 	}
 	t, block := p.Transcript(), p.Block()
 	opts := g.options
-	results := make([]llm.Result[answer], g.samples)
+	results := make([]llm.Result[Answer], g.samples)
 	var err error
 	if g.samples == 1 {
-		results[0], err = llm.GenerateStructured[answer](ctx, m, answerSchema, g.render(block, 0), opts...)
+		results[0], err = llm.GenerateStructured[Answer](ctx, m, answerSchema, g.render(block, 0), opts...)
 	} else {
 		grp, gctx := errgroup.WithContext(ctx)
 		for i := range g.samples {
 			grp.Go(func() error {
 				var err error
-				results[i], err = llm.GenerateStructured[answer](gctx, m, answerSchema, g.render(block, i), opts...)
+				results[i], err = llm.GenerateStructured[Answer](gctx, m, answerSchema, g.render(block, i), opts...)
 				return err
 			})
 		}
@@ -489,7 +500,7 @@ func Grade(ctx context.Context, m llm.Model, cfg Config, t extract.Transcript) (
 }
 
 // checkEvidence keeps the evidence whose quote is found in its turn.
-func checkEvidence(a answer, t extract.Transcript) Sample {
+func checkEvidence(a Answer, t extract.Transcript) Sample {
 	s := Sample{Reasoning: a.Reasoning, Score: a.Score, Evidence: []Evidence{}}
 	for _, e := range a.Evidence {
 		if e.Turn >= 0 && e.Turn < len(t) && QuoteFound(t[e.Turn].Content, e.Quote) {

@@ -183,6 +183,17 @@ func ParseRetryAfter(header http.Header, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
+// A SafeError is an error that can describe itself to an operator: its
+// SafeText holds nothing a provider wrote — no key, URL or body — only what
+// the model's own code knows went wrong. A host's [Model] returns one for
+// failures of its own making (a misconfigured route, say) so that item
+// reasons and logs say more than the error's type; [SafeText] uses it.
+type SafeError interface {
+	error
+	// SafeText describes the failure for an operator.
+	SafeText() string
+}
+
 // SafeText describes err for a log an operator reads, leaving out what a
 // provider wrote — its message, its body, and the text of the causes an
 // adapter wrapped (a URL with a key in it, say):
@@ -194,7 +205,8 @@ func ParseRetryAfter(header http.Header, now time.Time) (time.Duration, bool) {
 //   - a request the caller got wrong, as [Request.Validate] reports it: its
 //     text; any other [ErrInvalidRequest]: that class alone;
 //   - a context cancelled or past its deadline: that;
-//   - anything else: its Go type only.
+//   - a [SafeError] in err's chain: its SafeText;
+//   - anything else: its class when it has one, or its Go type only.
 //
 // It returns "" for nil.
 func SafeText(err error) string {
@@ -217,6 +229,10 @@ func SafeText(err error) string {
 	var req *requestError
 	if errors.As(err, &req) {
 		return req.Error() // the request's own problems, named by field
+	}
+	var safe SafeError
+	if errors.As(err, &safe) {
+		return safe.SafeText()
 	}
 	if class := Class(err); class != nil {
 		return class.Error()

@@ -176,6 +176,7 @@ func TestSafeText(t *testing.T) {
 		{errors.New("dial https://x?key=" + secret), "an error of type *errors.errorString"},
 		{&llm.InvalidOutputError{Schema: "verdict", Problems: []llm.Problem{{Path: "$.score", Message: secret}}, Content: secret, Attempts: 2},
 			`llm: invalid output for schema "verdict" after 2 attempt(s): problems at $.score`},
+		{fmt.Errorf("%s: %w", secret, safeErr{}), "route: no model for key \"judge\""},
 	} {
 		got := llm.SafeText(tc.err)
 		assert.Equal(t, tc.want, got)
@@ -188,3 +189,9 @@ func TestSafeTextKeepsNoInvalidRequestText(t *testing.T) {
 	err := llm.Request{}.Validate()
 	assert.Equal(t, err.Error(), llm.SafeText(err), "the package's own request problems are named by field")
 }
+
+// safeErr is a host's failure that describes itself safely.
+type safeErr struct{}
+
+func (safeErr) Error() string    { return "route failed for sk-SECRET" }
+func (safeErr) SafeText() string { return `route: no model for key "judge"` }

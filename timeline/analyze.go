@@ -187,13 +187,13 @@ func (a *Analyzer) AnalyzePrepared(ctx context.Context, p *Prepared) (Report, er
 		(a.cfg.StagedFromBytes > 0 && len(block) >= a.cfg.StagedFromBytes)
 
 	var (
-		interactions []answerInteraction
+		interactions []AnswerInteraction
 		narrative    string
-		issues       []answerIssue
+		issues       []AnswerIssue
 		status       string
 	)
 	if !rep.Staged {
-		ans, err := generate[verdictAnswer](ctx, a, verdictSchema, verdictRules,
+		ans, err := generate[VerdictAnswer](ctx, a, verdictSchema, verdictRules,
 			a.request(a.cfg.ModelKey, verdictSystem, "Analyse this flow.", block), &rep)
 		if err != nil {
 			return rep, err
@@ -211,8 +211,8 @@ func (a *Analyzer) AnalyzePrepared(ctx context.Context, p *Prepared) (Report, er
 
 // staged runs the three stages.
 func (a *Analyzer) staged(ctx context.Context, p *Prepared, block string, rep *Report) (
-	[]answerInteraction, string, []answerIssue, string, error) {
-	inv, err := generate[inventoryAnswer](ctx, a, inventorySchema, nil,
+	[]AnswerInteraction, string, []AnswerIssue, string, error) {
+	inv, err := generate[InventoryAnswer](ctx, a, inventorySchema, nil,
 		a.request(a.cfg.InventoryModelKey, inventorySystem, "Stage 1: inventory of this flow.", block), rep)
 	if err != nil {
 		return nil, "", nil, "", fmt.Errorf("timeline: inventory stage: %w", err)
@@ -241,14 +241,14 @@ func (a *Analyzer) staged(ctx context.Context, p *Prepared, block string, rep *R
 	if err != nil {
 		return nil, "", nil, "", fmt.Errorf("timeline: rendering the data block: %w", err)
 	}
-	content, err := generate[contentAnswer](ctx, a, contentSchema, nil,
+	content, err := generate[ContentAnswer](ctx, a, contentSchema, nil,
 		a.request(a.cfg.ContentModelKey, contentSystem, "Stage 2: content of this flow.", block2), rep)
 	if err != nil {
 		return nil, "", nil, "", fmt.Errorf("timeline: content stage: %w", err)
 	}
 
 	type contentBlock struct {
-		Interactions []answerInteraction `json:"interactions"`
+		Interactions []AnswerInteraction `json:"interactions"`
 		Narrative    string              `json:"narrative"`
 	}
 	block3, err := renderBlock(struct {
@@ -261,7 +261,7 @@ func (a *Analyzer) staged(ctx context.Context, p *Prepared, block string, rep *R
 	if err != nil {
 		return nil, "", nil, "", fmt.Errorf("timeline: rendering the data block: %w", err)
 	}
-	diag, err := generate[diagnosisAnswer](ctx, a, diagnosisSchema, diagnosisRules,
+	diag, err := generate[DiagnosisAnswer](ctx, a, diagnosisSchema, diagnosisRules,
 		a.request(a.cfg.ModelKey, diagnosisSystem, "Stage 3: diagnosis of this flow.", block3), rep)
 	if err != nil {
 		return nil, "", nil, "", fmt.Errorf("timeline: diagnosis stage: %w", err)
@@ -304,8 +304,8 @@ var errBadStatus = errors.New("overall_status is not ok, warning or error")
 
 // assemble validates the model-written parts against the frozen events and
 // builds the verdict around the deterministic blocks.
-func assemble(p *Prepared, status string, interactions []answerInteraction, narrative string,
-	issues []answerIssue, rep *Report) (Verdict, error) {
+func assemble(p *Prepared, status string, interactions []AnswerInteraction, narrative string,
+	issues []AnswerIssue, rep *Report) (Verdict, error) {
 	st := OverallStatus(status)
 	if !st.Valid() {
 		schema := SchemaVerdict

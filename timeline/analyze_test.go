@@ -28,15 +28,15 @@ func smallFlow() (Flow, []Event) {
 	}
 }
 
-func goodAnswer() verdictAnswer {
-	return verdictAnswer{
+func goodAnswer() VerdictAnswer {
+	return VerdictAnswer{
 		Reasoning: "The caller asked about a charge; media degraded at event 4.",
-		Interactions: []answerInteraction{
+		Interactions: []AnswerInteraction{
 			{ResourceType: "call", Summary: "  The caller asked about an unrecognised charge.  "},
 			{ResourceType: "pipecatcall", Summary: "   "},
 		},
 		Narrative: " An inbound call was answered by the AI agent; media quality degraded mid-call. ",
-		Issues: []answerIssue{{Area: "media", Summary: "Call media quality (MOS) degraded to 2.8.", EvidenceIndex: []int{4, 5},
+		Issues: []AnswerIssue{{Area: "media", Summary: "Call media quality (MOS) degraded to 2.8.", EvidenceIndex: []int{4, 5},
 			Severity: "warning"}},
 		OverallStatus: "warning",
 	}
@@ -107,7 +107,7 @@ func indentJSON(t *testing.T, raw []byte) []byte {
 func TestAnalyzeDropsInvalidEvidence(t *testing.T) {
 	flow, events := smallFlow()
 	ans := goodAnswer()
-	ans.Issues = []answerIssue{
+	ans.Issues = []AnswerIssue{
 		{Area: "media", Summary: "degraded", EvidenceIndex: []int{99, -1, 4, 4, 6}, Severity: "warning"},
 		{Area: "flow", Summary: "invented", EvidenceIndex: []int{77}, Severity: "error"},
 	}
@@ -136,7 +136,7 @@ func TestAnalyzeRepairsInvalidAnswers(t *testing.T) {
 	okWithIssues := good
 	okWithIssues.OverallStatus = "ok"
 	noEvidence := good
-	noEvidence.Issues = []answerIssue{{Area: "media", Summary: "s", EvidenceIndex: []int{}, Severity: "warning"}}
+	noEvidence.Issues = []AnswerIssue{{Area: "media", Summary: "s", EvidenceIndex: []int{}, Severity: "warning"}}
 	tests := []struct {
 		name     string
 		first    llmtest.Step
@@ -287,14 +287,14 @@ func stagedFlow() (Flow, []Event) {
 
 func TestAnalyzeStaged(t *testing.T) {
 	flow, events := stagedFlow()
-	inventory := inventoryAnswer{Reasoning: "phases", Outline: []answerOutline{
+	inventory := InventoryAnswer{Reasoning: "phases", Outline: []AnswerOutline{
 		{Label: "call starts", EvidenceIndex: 0}, {Label: "made up", EvidenceIndex: 999}, {Label: " transfer fails ", EvidenceIndex: 58},
 		{Label: "again", EvidenceIndex: 58}, {Label: "hang-up", EvidenceIndex: 59},
 	}}
-	content := contentAnswer{Reasoning: "r", Interactions: []answerInteraction{{ResourceType: "pipecatcall", Summary: "Q and A about a bill."}},
+	content := ContentAnswer{Reasoning: "r", Interactions: []AnswerInteraction{{ResourceType: "pipecatcall", Summary: "Q and A about a bill."}},
 		Narrative: "The caller asked questions."}
-	diagnosis := diagnosisAnswer{Reasoning: "r", Narrative: "The transfer failed before the caller hung up.",
-		Issues:        []answerIssue{{Area: "flow", Summary: "The transfer failed.", EvidenceIndex: []int{58, 1000}, Severity: "error"}},
+	diagnosis := DiagnosisAnswer{Reasoning: "r", Narrative: "The transfer failed before the caller hung up.",
+		Issues:        []AnswerIssue{{Area: "flow", Summary: "The transfer failed.", EvidenceIndex: []int{58, 1000}, Severity: "error"}},
 		OverallStatus: "error"}
 	model := llmtest.NewScripted(llmtest.ReplyJSON(inventory), llmtest.ReplyJSON(content), llmtest.ReplyJSON(diagnosis))
 	a := newAnalyzer(t, model, func(c *AnalyzerConfig) { c.InventoryModelKey = "cheap" })
@@ -337,7 +337,7 @@ func TestAnalyzeStaged(t *testing.T) {
 
 	var s3 struct {
 		Content struct {
-			Interactions []answerInteraction `json:"interactions"`
+			Interactions []AnswerInteraction `json:"interactions"`
 			Narrative    string              `json:"narrative"`
 		} `json:"content"`
 		SignalEvents []modelEvent `json:"signal_events"`
@@ -359,7 +359,7 @@ func blockOf(t *testing.T, req llm.Request) string {
 
 func TestAnalyzeStagedFailure(t *testing.T) {
 	flow, events := stagedFlow()
-	model := llmtest.NewScripted(llmtest.ReplyJSON(inventoryAnswer{Outline: []answerOutline{}}),
+	model := llmtest.NewScripted(llmtest.ReplyJSON(InventoryAnswer{Outline: []AnswerOutline{}}),
 		llmtest.Fail(&llm.Error{Kind: llm.ErrRateLimited, Message: "slow down"}))
 	rep, err := newAnalyzer(t, model).Analyze(context.Background(), flow, events)
 	require.ErrorIs(t, err, llm.ErrRateLimited)
@@ -369,7 +369,7 @@ func TestAnalyzeStagedFailure(t *testing.T) {
 
 	for i, steps := range [][]llmtest.Step{
 		{llmtest.Fail(&llm.Error{Kind: llm.ErrTransient})},
-		{llmtest.ReplyJSON(inventoryAnswer{Outline: []answerOutline{}}), llmtest.ReplyJSON(contentAnswer{Interactions: []answerInteraction{}}),
+		{llmtest.ReplyJSON(InventoryAnswer{Outline: []AnswerOutline{}}), llmtest.ReplyJSON(ContentAnswer{Interactions: []AnswerInteraction{}}),
 			llmtest.Reply("{}").WithFinish(llm.FinishLength)},
 	} {
 		_, err := newAnalyzer(t, llmtest.NewScripted(steps...)).Analyze(context.Background(), flow, events)
@@ -387,8 +387,8 @@ func TestStagingThresholds(t *testing.T) {
 
 	small, smallEvents := smallFlow()
 	bySize := func(c *AnalyzerConfig) { c.StagedFromBytes = 200 }
-	model := llmtest.NewScripted(llmtest.ReplyJSON(inventoryAnswer{Outline: []answerOutline{}}),
-		llmtest.ReplyJSON(contentAnswer{Interactions: []answerInteraction{}}), llmtest.ReplyJSON(diagnosisAnswer{Issues: []answerIssue{}, OverallStatus: "ok"}))
+	model := llmtest.NewScripted(llmtest.ReplyJSON(InventoryAnswer{Outline: []AnswerOutline{}}),
+		llmtest.ReplyJSON(ContentAnswer{Interactions: []AnswerInteraction{}}), llmtest.ReplyJSON(DiagnosisAnswer{Issues: []AnswerIssue{}, OverallStatus: "ok"}))
 	rep, err = newAnalyzer(t, model, bySize).Analyze(context.Background(), small, smallEvents)
 	require.NoError(t, err)
 	assert.True(t, rep.Staged)
@@ -424,7 +424,7 @@ func TestAssembleRejectsStatusOutsideTheEnum(t *testing.T) {
 	require.True(t, errors.As(err, &ioe))
 	assert.Equal(t, SchemaDiagnosis, ioe.Schema, "in stages, the diagnosis wrote the status")
 	// An ok verdict keeps no issue, whatever got past the schema.
-	v, err := assemble(p, "ok", nil, "", []answerIssue{{Severity: "info", EvidenceIndex: []int{1}}, {Severity: "bad"}}, &rep)
+	v, err := assemble(p, "ok", nil, "", []AnswerIssue{{Severity: "info", EvidenceIndex: []int{1}}, {Severity: "bad"}}, &rep)
 	require.NoError(t, err)
 	assert.Empty(t, v.Issues)
 	assert.Equal(t, 2, rep.IssuesDropped)

@@ -24,56 +24,86 @@ const (
 	SchemaDiagnosis = "timeline_diagnosis"
 )
 
-// answerInteraction is an interaction as the model writes it.
-type answerInteraction struct {
+// An AnswerInteraction is an interaction as the model writes it.
+type AnswerInteraction struct {
+	// ResourceType is the resource or channel described.
 	ResourceType string `json:"resource_type" jsonschema_description:"The resource or channel described: call, conversation, transcribe, ai, ..."`
-	Summary      string `json:"summary" jsonschema_description:"What was communicated over it, and the intent or outcome."`
+	// Summary says what happened, briefly.
+	Summary string `json:"summary" jsonschema_description:"What was communicated over it, and the intent or outcome."`
 }
 
-// answerIssue is an issue as the model writes it: evidence is a list of
-// event indexes, the severity comes last.
-type answerIssue struct {
-	Area          string `json:"area" jsonschema_description:"The functional area: media, flow, ai, network, queue, ..."`
-	Summary       string `json:"summary" jsonschema_description:"A short, factual description of the problem."`
-	EvidenceIndex []int  `json:"evidence_index" jsonschema_description:"The index of every event that supports the issue, as given in the data block."`
-	Severity      string `json:"severity" jsonschema:"enum=info,enum=warning,enum=error"`
+// An AnswerIssue is an issue as the model writes it: evidence is a list of
+// event indexes (the "index" of each event in the data block), the
+// severity comes last.
+type AnswerIssue struct {
+	// Area is the functional area of the issue.
+	Area string `json:"area" jsonschema_description:"The functional area: media, flow, ai, network, queue, ..."`
+	// Summary says what happened, briefly.
+	Summary string `json:"summary" jsonschema_description:"A short, factual description of the problem."`
+	// EvidenceIndex cites the events, by their index in the data block.
+	EvidenceIndex []int `json:"evidence_index" jsonschema_description:"The index of every event that supports the issue, as given in the data block."`
+	// Severity is info, warning or error.
+	Severity string `json:"severity" jsonschema:"enum=info,enum=warning,enum=error"`
 }
 
-// verdictAnswer is the single-call answer: notes first, status last.
-type verdictAnswer struct {
-	Reasoning     string              `json:"reasoning" jsonschema_description:"Working notes: what happened, step by step, before any conclusion."`
-	Interactions  []answerInteraction `json:"interactions" jsonschema_description:"One entry per resource type that carried communication; [] when there is nothing to summarise."`
-	Narrative     string              `json:"narrative" jsonschema_description:"A short, factual account of what happened in the flow."`
-	Issues        []answerIssue       `json:"issues" jsonschema_description:"The problems found; [] when the flow is ok."`
-	OverallStatus string              `json:"overall_status" jsonschema:"enum=ok,enum=warning,enum=error"`
+// A VerdictAnswer is the single-call answer, asked for with the schema
+// named [SchemaVerdict]: notes first, status last. An ok verdict has no
+// issues; every issue of another verdict cites at least one event. Tests
+// build one to script a fake model.
+type VerdictAnswer struct {
+	// Reasoning holds the model's working notes, written first.
+	Reasoning string `json:"reasoning" jsonschema_description:"Working notes: what happened, step by step, before any conclusion."`
+	// Interactions has one entry per resource type that carried communication.
+	Interactions []AnswerInteraction `json:"interactions" jsonschema_description:"One entry per resource type that carried communication; [] when there is nothing to summarise."`
+	// Narrative is a short, factual account of the flow.
+	Narrative string `json:"narrative" jsonschema_description:"A short, factual account of what happened in the flow."`
+	// Issues lists the problems found; empty when the flow is ok.
+	Issues []AnswerIssue `json:"issues" jsonschema_description:"The problems found; [] when the flow is ok."`
+	// OverallStatus is ok, warning or error, written last.
+	OverallStatus string `json:"overall_status" jsonschema:"enum=ok,enum=warning,enum=error"`
 }
 
-// answerOutline is one entry of the stage-1 outline.
-type answerOutline struct {
-	Label         string `json:"label" jsonschema_description:"What happened at this point, in a few words."`
-	EvidenceIndex int    `json:"evidence_index" jsonschema_description:"The index of the event, as given in the data block."`
+// An AnswerOutline is one entry of the stage-1 outline.
+type AnswerOutline struct {
+	// Label says what happened at this point.
+	Label string `json:"label" jsonschema_description:"What happened at this point, in a few words."`
+	// EvidenceIndex cites the events, by their index in the data block.
+	EvidenceIndex int `json:"evidence_index" jsonschema_description:"The index of the event, as given in the data block."`
 }
 
-// inventoryAnswer is stage 1: the resources used and a chronological
-// outline of the significant events.
-type inventoryAnswer struct {
-	Reasoning string          `json:"reasoning" jsonschema_description:"Working notes on the resources and the phases of the flow."`
-	Outline   []answerOutline `json:"outline" jsonschema_description:"The significant events in chronological order."`
+// An InventoryAnswer is stage 1 of the staged analysis of a large flow,
+// asked for with the schema named [SchemaInventory]: the resources used and
+// a chronological outline of the significant events.
+type InventoryAnswer struct {
+	// Reasoning holds the model's working notes, written first.
+	Reasoning string `json:"reasoning" jsonschema_description:"Working notes on the resources and the phases of the flow."`
+	// Outline lists the significant events in chronological order.
+	Outline []AnswerOutline `json:"outline" jsonschema_description:"The significant events in chronological order."`
 }
 
-// contentAnswer is stage 2: what was communicated.
-type contentAnswer struct {
-	Reasoning    string              `json:"reasoning" jsonschema_description:"Working notes on what was said and why."`
-	Interactions []answerInteraction `json:"interactions" jsonschema_description:"One entry per resource type that carried communication; [] when there is nothing to summarise."`
-	Narrative    string              `json:"narrative" jsonschema_description:"A short, factual account of what was communicated."`
+// A ContentAnswer is stage 2, asked for with the schema named
+// [SchemaContent]: what was communicated.
+type ContentAnswer struct {
+	// Reasoning holds the model's working notes, written first.
+	Reasoning string `json:"reasoning" jsonschema_description:"Working notes on what was said and why."`
+	// Interactions has one entry per resource type that carried communication.
+	Interactions []AnswerInteraction `json:"interactions" jsonschema_description:"One entry per resource type that carried communication; [] when there is nothing to summarise."`
+	// Narrative is a short, factual account of the flow.
+	Narrative string `json:"narrative" jsonschema_description:"A short, factual account of what was communicated."`
 }
 
-// diagnosisAnswer is stage 3: the verdict without interactions.
-type diagnosisAnswer struct {
-	Reasoning     string        `json:"reasoning" jsonschema_description:"Working notes: the problems, where they occurred, how serious they are."`
-	Narrative     string        `json:"narrative" jsonschema_description:"A short, factual account of what happened in the flow and where any problem occurred."`
-	Issues        []answerIssue `json:"issues" jsonschema_description:"The problems found; [] when the flow is ok."`
-	OverallStatus string        `json:"overall_status" jsonschema:"enum=ok,enum=warning,enum=error"`
+// A DiagnosisAnswer is stage 3, asked for with the schema named
+// [SchemaDiagnosis]: the verdict without interactions, under the same
+// consistency rules as a [VerdictAnswer].
+type DiagnosisAnswer struct {
+	// Reasoning holds the model's working notes, written first.
+	Reasoning string `json:"reasoning" jsonschema_description:"Working notes: the problems, where they occurred, how serious they are."`
+	// Narrative is a short, factual account of the flow.
+	Narrative string `json:"narrative" jsonschema_description:"A short, factual account of what happened in the flow and where any problem occurred."`
+	// Issues lists the problems found; empty when the flow is ok.
+	Issues []AnswerIssue `json:"issues" jsonschema_description:"The problems found; [] when the flow is ok."`
+	// OverallStatus is ok, warning or error, written last.
+	OverallStatus string `json:"overall_status" jsonschema:"enum=ok,enum=warning,enum=error"`
 }
 
 // The schemas sent to the model, and the stricter ones its verdicts are
@@ -81,10 +111,10 @@ type diagnosisAnswer struct {
 // verdict has no issues; otherwise every issue cites at least one event).
 // An answer breaking a rule is repaired by showing the model the problem.
 var (
-	verdictSchema   = llm.MustSchemaFor[verdictAnswer](SchemaVerdict)
-	inventorySchema = llm.MustSchemaFor[inventoryAnswer](SchemaInventory)
-	contentSchema   = llm.MustSchemaFor[contentAnswer](SchemaContent)
-	diagnosisSchema = llm.MustSchemaFor[diagnosisAnswer](SchemaDiagnosis)
+	verdictSchema   = llm.MustSchemaFor[VerdictAnswer](SchemaVerdict)
+	inventorySchema = llm.MustSchemaFor[InventoryAnswer](SchemaInventory)
+	contentSchema   = llm.MustSchemaFor[ContentAnswer](SchemaContent)
+	diagnosisSchema = llm.MustSchemaFor[DiagnosisAnswer](SchemaDiagnosis)
 
 	verdictRules   = withConsistencyRules(verdictSchema)
 	diagnosisRules = withConsistencyRules(diagnosisSchema)

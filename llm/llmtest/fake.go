@@ -9,7 +9,6 @@ package llmtest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -18,8 +17,15 @@ import (
 )
 
 // ErrScriptExhausted is returned by a [Scripted] model called more often
-// than it has steps.
-var ErrScriptExhausted = errors.New("llmtest: script exhausted: the model was called more often than scripted")
+// than it has steps. Like every failure of a fake's own making, it is an
+// [llm.SafeError], so an item's reason or a log says what went wrong.
+var ErrScriptExhausted error = fakeError("llmtest: script exhausted: the model was called more often than scripted")
+
+// fakeError is a failure of a fake's own making: its text is safe to show.
+type fakeError string
+
+func (e fakeError) Error() string    { return string(e) }
+func (e fakeError) SafeText() string { return string(e) }
 
 // A Step is one scripted outcome: a response, or an error.
 type Step struct {

@@ -43,10 +43,31 @@ const (
 	// FaultSchemaViolation returns valid JSON of the wrong shape: an array
 	// where every strict schema wants an object.
 	FaultSchemaViolation
+	// FaultTimeout fails the way an HTTP client's timeout does: after
+	// [Faults.TimeoutAfter] (or when ctx ends, whichever comes first), with
+	// an [llm.ErrTransient] error whose cause is a net.Error that times out.
+	FaultTimeout
+	// FaultPermanent fails with an unclassified provider error — an
+	// [*llm.Error] with no Kind and status 401, as an adapter reports a
+	// revoked key — that no retry helps.
+	FaultPermanent
+	// FaultWrongType gives the first required member of the wrapped
+	// model's answer a value of a type its schema does not allow.
+	FaultWrongType
+	// FaultMissingRequired leaves the first required member out of the
+	// wrapped model's answer.
+	FaultMissingRequired
+	// FaultNull sets the first required, non-nullable member of the wrapped
+	// model's answer to null (or answers null when there is none).
+	FaultNull
+	// FaultExtraMember adds a member the schema does not declare to the
+	// wrapped model's answer.
+	FaultExtraMember
 	numFaults
 )
 
-var faultNames = [...]string{"none", "rate_limited", "transient", "refused", "context_too_long", "truncated", "malformed_json", "schema_violation"}
+var faultNames = [...]string{"none", "rate_limited", "transient", "refused", "context_too_long", "truncated",
+	"malformed_json", "schema_violation", "timeout", "permanent", "wrong_type", "missing_required", "null", "extra_member"}
 
 // String returns the fault's name, such as "rate_limited".
 func (f Fault) String() string {
@@ -74,12 +95,28 @@ type Faults struct {
 	MalformedJSON float64
 	// SchemaViolation is the rate of [FaultSchemaViolation].
 	SchemaViolation float64
+	// Timeout is the rate of [FaultTimeout].
+	Timeout float64
+	// Permanent is the rate of [FaultPermanent].
+	Permanent float64
+	// WrongType is the rate of [FaultWrongType].
+	WrongType float64
+	// MissingRequired is the rate of [FaultMissingRequired].
+	MissingRequired float64
+	// Null is the rate of [FaultNull].
+	Null float64
+	// ExtraMember is the rate of [FaultExtraMember].
+	ExtraMember float64
 	// RetryAfter is the wait a rate-limited failure asks for; 0 asks for none.
 	RetryAfter time.Duration
+	// TimeoutAfter is how long a timed-out call hangs before it fails; 0
+	// fails at once.
+	TimeoutAfter time.Duration
 }
 
 func (f Faults) rates() [numFaults]float64 {
-	return [numFaults]float64{0, f.RateLimited, f.Transient, f.Refused, f.ContextTooLong, f.Truncated, f.MalformedJSON, f.SchemaViolation}
+	return [numFaults]float64{0, f.RateLimited, f.Transient, f.Refused, f.ContextTooLong, f.Truncated,
+		f.MalformedJSON, f.SchemaViolation, f.Timeout, f.Permanent, f.WrongType, f.MissingRequired, f.Null, f.ExtraMember}
 }
 
 // A FaultInjector wraps a model and makes a fraction of its calls fail, at
@@ -95,6 +132,7 @@ type FaultInjector struct {
 	seed  uint64
 	rates [numFaults]float64
 	retry time.Duration
+	hang  time.Duration
 
 	mu     sync.Mutex
 	seen   map[string]uint64
@@ -115,7 +153,10 @@ func InjectFaults(m llm.Model, seed uint64, faults Faults) *FaultInjector {
 	if sum > 1+1e-9 {
 		panic(fmt.Sprintf("llmtest: InjectFaults: rates sum to %v, more than 1", sum))
 	}
-	return &FaultInjector{next: m, seed: seed, rates: rates, retry: faults.RetryAfter, seen: map[string]uint64{}}
+	if faults.TimeoutAfter < 0 || faults.RetryAfter < 0 {
+		panic("llmtest: InjectFaults: negative RetryAfter or TimeoutAfter")
+	}
+	return &FaultInjector{next: m, seed: seed, rates: rates, retry: faults.RetryAfter, hang: faults.TimeoutAfter, seen: map[string]uint64{}}
 }
 
 // Generate draws this call's fault and applies it.
@@ -142,6 +183,15 @@ func (fi *FaultInjector) Generate(ctx context.Context, req llm.Request) (llm.Res
 		return llm.Response{}, injected(llm.ErrRefused, 400)
 	case FaultContextTooLong:
 		return llm.Response{}, injected(llm.ErrContextTooLong, 400)
+	case FaultTimeout:
+		if err := sleep(ctx, fi.hang); err != nil {
+			return llm.Response{}, err
+		}
+		e := injected(llm.ErrTransient, 0).(*llm.Error)
+		e.Err = timeoutError{}
+		return llm.Response{}, e
+	case FaultPermanent:
+		return llm.Response{}, injected(nil, 401)
 	}
 	resp, err := fi.next.Generate(ctx, req)
 	if err != nil {
@@ -158,9 +208,19 @@ func (fi *FaultInjector) Generate(ctx context.Context, req llm.Request) (llm.Res
 		resp.Content = malformed(resp.Content)
 	case FaultSchemaViolation:
 		resp.Content = `["injected schema violation"]`
+	case FaultWrongType, FaultMissingRequired, FaultNull, FaultExtraMember:
+		resp.Content = violate(fault, resp.Content, req.Schema)
 	}
 	return resp, nil
 }
+
+// timeoutError is the cause of an injected timeout: a net.Error that
+// times out, as an HTTP client's is.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "injected fault: i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
 
 // malformed returns content cut in the middle of its first JSON object or
 // array, or a fixed broken object when it holds none.
@@ -212,8 +272,7 @@ func cutRunes(s string, n int) string {
 // draw returns the fault of this call and a second uniform number, drawn
 // from the same stream, for choices within the fault.
 func (fi *FaultInjector) draw(req llm.Request) (Fault, float64) {
-	key := llm.CacheKey(req)
-	h, _ := strconv.ParseUint(key[:16], 16, 64)
+	key, h := requestHash(req)
 	fi.mu.Lock()
 	n := fi.seen[key]
 	fi.seen[key] = n + 1
