@@ -9,6 +9,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/internal/schemaval"
@@ -276,8 +277,11 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 	case uuid.Valid(in.Key):
 		p.add(i, at+".key", "a key must not look like a UUID, which would be taken for an ID")
 	}
-	if len(in.Name) > MaxNameLen {
+	switch {
+	case len(in.Name) > MaxNameLen:
 		p.add(i, at+".name", fmt.Sprintf("the name is %d bytes, more than %d", len(in.Name), MaxNameLen))
+	case !utf8.ValidString(in.Name):
+		p.add(i, at+".name", notUTF8)
 	}
 	switch in.Source {
 	case "", SourceImported, SourcePlatform, SourceManual:
@@ -293,6 +297,8 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 			p.add(i, at+".tags"+schemaval.Index(j), "a tag must not be empty")
 		case len(t) > MaxTagLen:
 			p.add(i, at+".tags"+schemaval.Index(j), fmt.Sprintf("the tag is %d bytes, more than %d", len(t), MaxTagLen))
+		case !utf8.ValidString(t):
+			p.add(i, at+".tags"+schemaval.Index(j), notUTF8)
 		}
 	}
 	if len(in.ReferenceFields) > MaxReferenceFields {
@@ -304,12 +310,20 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 			p.add(i, at+".referenceFields", "a reference field needs a key")
 			continue
 		}
-		if !scalar(in.ReferenceFields[k]) {
+		v := in.ReferenceFields[k]
+		switch str, isString := v.(string); {
+		case !scalar(v):
 			p.add(i, at+".referenceFields"+schemaval.Key(k), "a reference value must be a string, number, boolean or null")
+		case !utf8.ValidString(k) || isString && !utf8.ValidString(str):
+			p.add(i, at+".referenceFields"+schemaval.Key(k), notUTF8)
 		}
 	}
 	return nil
 }
+
+// notUTF8 is the problem of text that is not valid UTF-8, which no store
+// or model can take as it is.
+const notUTF8 = "the text is not valid UTF-8"
 
 func scalar(v any) bool {
 	switch x := v.(type) {

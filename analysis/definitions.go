@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/internal/jsoncheck"
 	"github.com/debrief-go/debrief/judge"
 	"github.com/debrief-go/debrief/schedule"
 )
@@ -202,6 +203,9 @@ func (s *Service) updateDefinition(ctx context.Context, scope Scope, idOrKey str
 	var patchDoc any
 	if err := json.Unmarshal(patch, &patchDoc); err != nil {
 		return Definition{}, decodeError(err, "$")
+	}
+	if bad := jsoncheck.Check(patch, "$"); bad != nil {
+		return Definition{}, invalid(bad.Path, bad.Message)
 	}
 	patchObj, ok := patchDoc.(map[string]any)
 	if !ok {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/analysis/memstore"
+	"github.com/debrief-go/debrief/extract"
 )
 
 const oneTurn = `{"transcript":[{"role":"caller","content":"I was charged twice."}]}`
@@ -157,4 +158,49 @@ func TestIngestProblemsStayBoundedWhateverTheBody(t *testing.T) {
 	_, err = e.svc.Ingest(context.Background(), scope, []byte(members.String()))
 	assert.ErrorIs(t, err, analysis.ErrInvalid, "a hundred thousand members are read in linear time and refused")
 	assert.LessOrEqual(t, len(problemsOf(t, err)), analysis.MaxReportedProblems+1)
+}
+
+func TestIngestRefusesWhatTheDecoderWouldChangeSilently(t *testing.T) {
+	// encoding/json keeps the last of two members of the same name and turns
+	// invalid UTF-8 into U+FFFD: ingest refuses both, naming where, and stores
+	// nothing.
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	for _, tc := range []struct{ body, want string }{
+		{`{"name":"a","name":"b","transcript":[{"role":"agent","content":"hi"}]}`,
+			`$.name: the member appears more than once`},
+		{`{"conversations":[` + oneTurn + `,{"name":"b","transcript":[{"role":"agent","content":"hi","content":"bye"}]}]}`,
+			`$.conversations[1].transcript[0].content: the member appears more than once`},
+		{`{"conversations":[` + oneTurn + `,{"name":"b","referenceFields":{"intent":"x","\u0069ntent":"y"},"transcript":[{"role":"agent","content":"hi"}]}]}`,
+			`$.conversations[1].referenceFields.intent: the member appears more than once`},
+		{"{\"name\":\"caf\xe9\",\"transcript\":[{\"role\":\"agent\",\"content\":\"hi\"}]}",
+			`$.name: the text is not valid UTF-8`},
+		{`{"conversations":[{"name":"b","transcript":[{"role":"agent","content":"\udc00 hi"}]}]}`,
+			`$.conversations[0].transcript[0].content: the text escapes a lone surrogate`},
+	} {
+		_, err := e.svc.Ingest(ctx, scope, []byte(tc.body))
+		require.ErrorIs(t, err, analysis.ErrInvalid, tc.body)
+		assert.ErrorContains(t, err, tc.want)
+	}
+	assert.Zero(t, storedCount(t, e.store))
+
+	_, err := e.svc.IngestConversations(ctx, scope, []analysis.ConversationInput{{Name: "ok", Transcript: extract.Transcript{{Role: "agent", Content: "caf\xe9"}}}})
+	assert.ErrorContains(t, err, "$.conversations[0].transcript[0].content: the text is not valid UTF-8", "decoded input with invalid UTF-8 is refused too")
+	_, err = e.svc.IngestConversations(ctx, scope, []analysis.ConversationInput{{Name: "\xff", Tags: []string{"ok", "t\xff"},
+		ReferenceFields: map[string]any{"intent": "\xfe", "k\xff": 1},
+		Transcript:      extract.Transcript{{Role: "ag\xffent", Content: "hi"}}}})
+	for _, path := range []string{".name", ".tags[1]", `.referenceFields.intent`, `.referenceFields["k\ufffd"]`, ".transcript[0].role"} {
+		assert.ErrorContains(t, err, "$.conversations[0]"+path+": the text is not valid UTF-8")
+	}
+	assert.Zero(t, storedCount(t, e.store))
+
+	d, err := e.svc.CreateDefinition(ctx, scope, intentDefinition())
+	require.NoError(t, err)
+	_, err = e.svc.UpdateDefinition(ctx, scope, d.Key, []byte(`{"name":"a","name":"b"}`))
+	assert.ErrorContains(t, err, "$.name: the member appears more than once")
+	_, err = e.svc.UpdateDefinition(ctx, scope, d.Key, []byte("{\"name\":\"\xff\"}"))
+	assert.ErrorContains(t, err, "$.name: the text is not valid UTF-8")
+	got, err := e.svc.GetDefinition(ctx, scope, d.Key)
+	require.NoError(t, err)
+	assert.Equal(t, d, got, "a refused patch changes nothing")
 }

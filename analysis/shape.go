@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/debrief-go/debrief/internal/jsoncheck"
 	"github.com/debrief-go/debrief/internal/schemaval"
 )
 
@@ -26,6 +27,9 @@ func decodeStrict(data []byte, v any, root string) error {
 	}
 	if dec.More() {
 		return invalid(root, "more than one JSON value")
+	}
+	if bad := jsoncheck.Check(data, root); bad != nil {
+		return invalid(bad.Path, bad.Message) // the decoder would keep the last member, or U+FFFD
 	}
 	var p problems
 	checkShape(doc, reflect.TypeOf(v).Elem(), root, &p)

@@ -41,8 +41,14 @@ func (t Transcript) Validate() error {
 		case len(turn.Role) > MaxRoleLen:
 			v.add(i, at+".role", fmt.Sprintf("the role is %d bytes, more than %d", len(turn.Role), MaxRoleLen))
 		}
-		if strings.TrimSpace(turn.Content) == "" {
+		if !utf8.ValidString(turn.Role) {
+			v.add(i, at+".role", "the text is not valid UTF-8")
+		}
+		switch {
+		case strings.TrimSpace(turn.Content) == "":
 			v.add(i, at+".content", "the content is missing")
+		case !utf8.ValidString(turn.Content):
+			v.add(i, at+".content", "the text is not valid UTF-8")
 		}
 	}
 	return v.err()
