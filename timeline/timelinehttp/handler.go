@@ -16,6 +16,7 @@
 package timelinehttp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,9 +24,13 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/debrief-go/debrief/internal/jsoncheck"
+	"github.com/debrief-go/debrief/internal/schemaval"
 	"github.com/debrief-go/debrief/timeline"
 )
 
@@ -85,10 +90,22 @@ func New(svc Service, customer CustomerFunc, opts Options) http.Handler {
 	mux.HandleFunc("GET /timeline-analyses/{id}", h.get)
 	mux.HandleFunc("/timeline-analyses", h.methodNotAllowed("GET, POST"))
 	mux.HandleFunc("/timeline-analyses/{id}", h.methodNotAllowed("GET"))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such resource", nil)
+	mux.HandleFunc("/", notFound)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A ServeMux answers an unclean path ("//timeline-analyses",
+		// "/./timeline-analyses", "/x/../timeline-analyses") with a redirect
+		// in HTML; this API names each resource by one path only.
+		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p && path.Clean(p)+"/" != p {
+			notFound(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
-	return mux
+}
+
+// notFound answers 404 in JSON.
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, http.StatusNotFound, "not_found", "no such resource", nil)
 }
 
 type handler struct {
@@ -122,7 +139,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body createBody
-	if problems := decodeBody(w, r, &body); problems != nil {
+	if problems := decodeBody(w, r, &body, "activeflow_id", "reanalyze"); problems != nil {
 		writeError(w, http.StatusBadRequest, "invalid_argument", "the request body is not valid", problems)
 		return
 	}
@@ -268,11 +285,16 @@ func (h *handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, http.StatusInternalServerError, "internal", "internal error", nil)
 }
 
-// decodeBody reads one JSON object into v, refusing unknown fields,
-// trailing data and bodies over maxBodyBytes.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) []timeline.Problem {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	dec := json.NewDecoder(r.Body)
+// decodeBody reads one JSON object into v, refusing trailing data, bodies
+// over maxBodyBytes, a member given twice, text that is not UTF-8, and
+// members not named exactly as one of members (encoding/json alone would
+// take "ACTIVEFLOW_ID" for "activeflow_id").
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, members ...string) []timeline.Problem {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		return []timeline.Problem{describe(err)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return []timeline.Problem{describe(err)}
@@ -280,7 +302,26 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) []timeline.Proble
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return []timeline.Problem{{Path: "$", Message: "a single JSON object is expected"}}
 	}
-	return nil
+	if bad := jsoncheck.Check(data, "$"); bad != nil {
+		return []timeline.Problem{{Path: bad.Path, Message: bad.Message}}
+	}
+	var got map[string]json.RawMessage
+	_ = json.Unmarshal(data, &got) // an object: Decode said so
+	var problems []timeline.Problem
+	for name := range got {
+		if slices.Contains(members, name) {
+			continue
+		}
+		msg := "unknown field"
+		for _, m := range members {
+			if strings.EqualFold(m, name) {
+				msg = "unknown field (names are case-sensitive: " + strconv.Quote(m) + ")"
+			}
+		}
+		problems = append(problems, timeline.Problem{Path: "$" + schemaval.Key(name), Message: msg})
+	}
+	slices.SortFunc(problems, func(a, b timeline.Problem) int { return strings.Compare(a.Path, b.Path) })
+	return problems
 }
 
 func describe(err error) timeline.Problem {

@@ -193,6 +193,9 @@ func TestCreateErrors(t *testing.T) {
 		{"not JSON", customerA, `{"activeflow_id":`, 400, "invalid_argument", []any{problem("$", "not valid JSON")}},
 		{"an array", customerA, `[]`, 400, "invalid_argument", []any{problem("$", "a JSON object is expected")}},
 		{"unknown field", customerA, `{"activeflow_id":"` + flowEnded + `","force":true}`, 400, "invalid_argument", []any{problem("$.force", "unknown field")}},
+		{"a name in another case", customerA, `{"ACTIVEFLOW_ID":"` + flowEnded + `"}`, 400, "invalid_argument", []any{problem("$.ACTIVEFLOW_ID", `unknown field (names are case-sensitive: "activeflow_id")`)}},
+		{"a member twice", customerA, `{"activeflow_id":"` + flowLive + `","activeflow_id":"` + flowEnded + `"}`, 400, "invalid_argument", []any{problem("$.activeflow_id", "the member appears more than once")}},
+		{"not UTF-8", customerA, "{\"activeflow_id\":\"" + flowEnded + "\xff\"}", 400, "invalid_argument", []any{problem("$.activeflow_id", "the text is not valid UTF-8 (byte 54)")}},
 		{"wrong type", customerA, `{"activeflow_id":7}`, 400, "invalid_argument", []any{problem("$.activeflow_id", "wrong type: a JSON number is not allowed here")}},
 		{"trailing data", customerA, `{"activeflow_id":"` + flowEnded + `"} {}`, 400, "invalid_argument", []any{problem("$", "a single JSON object is expected")}},
 		{"missing id", customerA, `{}`, 400, "invalid_argument", []any{problem("$.activeflow_id", "missing")}},
@@ -258,6 +261,18 @@ func TestRoutes(t *testing.T) {
 	resp, body = do(t, srv, "GET", "/elsewhere", customerA, "")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Equal(t, "not_found", body["error"])
+
+	// Each resource has one path: unclean ones answer 404 in JSON, never
+	// a redirect in HTML.
+	for _, p := range []string{"//timeline-analyses", "/./timeline-analyses", "/x/../timeline-analyses",
+		"/timeline-analyses/./00000000-0000-4000-8000-000000000001", "/timeline-analyses//", "/timeline-analyses/"} {
+		for _, method := range []string{"GET", "POST"} {
+			resp, body = do(t, srv, method, p, customerA, `{"activeflow_id":"`+flowEnded+`"}`)
+			assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%s %s", method, p)
+			assert.Equal(t, "not_found", body["error"], "%s %s", method, p)
+			assert.Empty(t, resp.Header.Get("Location"))
+		}
+	}
 }
 
 // stub answers every call with err.
