@@ -146,6 +146,13 @@ func (f SourceFunc) Captures(ctx context.Context, orgID, sessionID string) (*Cap
 //   - legacy_session: LegacyCutover is set and the session started before
 //     it, or MinCaptureVersion is set and Captures.CaptureVersion is lower
 //     (an unknown version, 0, counts as lower).
+//
+// A reason the captures list that their evidence contradicts is dropped:
+// no_csat with a CSAT score, no_user_feedback with feedback, no_kb_snapshot
+// with a snapshot, transcript_redaction_skipped when the assembler has a
+// Redactor. The reasons about lists — no_rag_trace, no_citations,
+// no_tool_trace — stay as listed even when some entries were captured: the
+// host may know that others were lost.
 type Assembler struct {
 	// Redactor, when set, redacts every free text before anything else
 	// sees it (see [Redactor] for the list); [DefaultRedactor] is a good
@@ -338,13 +345,17 @@ func (a *Assembler) missingEvidence(c *Captures, in *SessionAnalysisInput) []Mis
 			}
 		}
 	}
-	if in.CSAT == nil {
-		found[NoCSAT] = true
+	// Evidence captured contradicts a host-listed reason about a single
+	// piece of it: the CSAT, the user feedback, the snapshot are there, and
+	// a transcript the assembler redacted was not left unredacted.
+	found[NoCSAT] = in.CSAT == nil
+	found[NoUserFeedback] = in.UserFeedback == nil
+	if in.KBSnapshot != nil {
+		found[NoKBSnapshot] = false
 	}
-	if in.UserFeedback == nil {
-		found[NoUserFeedback] = true
-	}
-	if a.Redactor == nil && !c.Redacted {
+	if a.Redactor != nil {
+		found[TranscriptRedactionSkipped] = false
+	} else if !c.Redacted {
 		found[TranscriptRedactionSkipped] = true
 	}
 	if !a.LegacyCutover.IsZero() && c.StartedAt.Before(a.LegacyCutover) ||

@@ -85,6 +85,18 @@ func TestMissingEvidenceRules(t *testing.T) {
 
 		{"no_csat: none", redacting, func(c *Captures) { c.CSAT = nil }, NoCSAT, true},
 		{"no_csat: captured", redacting, func(c *Captures) {}, NoCSAT, false},
+		{"no_csat: listed by the host, but a score was captured", redacting, func(c *Captures) { c.MissingEvidence = []MissingEvidenceReason{NoCSAT} }, NoCSAT, false},
+		{"no_user_feedback: listed by the host, but feedback was captured", redacting, func(c *Captures) { c.MissingEvidence = []MissingEvidenceReason{NoUserFeedback} }, NoUserFeedback, false},
+		{"no_kb_snapshot: listed by the host, but a snapshot was captured", redacting, func(c *Captures) { c.MissingEvidence = []MissingEvidenceReason{NoKBSnapshot} }, NoKBSnapshot, false},
+		{"transcript_redaction_skipped: listed by the host, but the assembler redacted", redacting, func(c *Captures) {
+			c.MissingEvidence = []MissingEvidenceReason{TranscriptRedactionSkipped}
+		}, TranscriptRedactionSkipped, false},
+		{"no_citations: listed by the host with some captured (others may be lost)", redacting, func(c *Captures) {
+			c.MissingEvidence = []MissingEvidenceReason{NoCitations}
+		}, NoCitations, true},
+		{"no_csat: listed by the host, none captured", redacting, func(c *Captures) {
+			c.CSAT, c.MissingEvidence = nil, []MissingEvidenceReason{NoCSAT}
+		}, NoCSAT, true},
 
 		{"no_user_feedback: none", redacting, func(c *Captures) { c.UserFeedback = nil }, NoUserFeedback, true},
 		{"no_user_feedback: captured", redacting, func(c *Captures) {}, NoUserFeedback, false},

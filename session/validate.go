@@ -34,6 +34,11 @@ import (
 //     has none;
 //   - each citation's, retrieval trace's and tool call's assistant_turn_id
 //     names a message whose role is "assistant";
+//   - cited chunks are a subset of the retrieved ones: each citation's
+//     chunk_id and doc_id were returned by a retrieval of its assistant
+//     turn — checked when retrieval traces are present and
+//     missing_evidence_reasons does not say they are incomplete
+//     (no_rag_trace);
 //   - rag_query_ids are unique, and so are tool_call_ids;
 //   - latencies are not negative; a feedback rating is not negative; a CSAT
 //     score lies between 0 and scale_max, which is at least 1 (the API sets
@@ -252,8 +257,26 @@ func crossFieldProblems(ps *problems, in *SessionAnalysisInput, checkOrder bool)
 		}
 		nonNegative(ps, at+".latency_ms", r.LatencyMS)
 	}
+	// A citation is one of the chunks retrieved for its turn. Where no
+	// retrieval was traced, or the traces are known to be incomplete, there
+	// is nothing to check it against.
+	type chunkOfTurn struct{ turn, doc, chunk string }
+	var retrieved map[chunkOfTurn]bool
+	if len(in.RagTraces) > 0 && !slices.Contains(in.MissingEvidenceReasons, NoRagTrace) {
+		retrieved = map[chunkOfTurn]bool{}
+		for _, r := range in.RagTraces {
+			for _, c := range r.Retrieved {
+				retrieved[chunkOfTurn{strings.ToLower(r.AssistantTurnID), c.DocID, c.ChunkID}] = true
+			}
+		}
+	}
 	for i, c := range in.Citations {
-		assistantTurn("$.citations"+schemaval.Index(i)+".assistant_turn_id", c.AssistantTurnID)
+		at := "$.citations" + schemaval.Index(i)
+		before := len(ps.list)
+		assistantTurn(at+".assistant_turn_id", c.AssistantTurnID)
+		if len(ps.list) == before && retrieved != nil && !retrieved[chunkOfTurn{strings.ToLower(c.AssistantTurnID), c.DocID, c.ChunkID}] {
+			ps.add(at, "cites a chunk that no retrieval of its assistant turn returned: cited chunks are a subset of the retrieved ones")
+		}
 	}
 	seenCall := map[string]int{}
 	for i, c := range in.ToolCalls {

@@ -240,3 +240,44 @@ func TestPathKeySortsIndicesNumerically(t *testing.T) {
 	assert.Equal(t, pathKey("$.a[x"), "$.a[x")
 	assert.Equal(t, pathKey(`$["k"]`), `$["k"]`)
 }
+
+func TestCitationsAreASubsetOfTheRetrievedChunks(t *testing.T) {
+	in := validInput(t)
+	require.NotEmpty(t, in.Citations)
+	require.NoError(t, in.Validate(), "the base cites what was retrieved")
+
+	in.Citations[0].ChunkID = "never-retrieved"
+	requireProblem(t, problemsOf(t, in.Validate()), "$.citations[0]", "no retrieval of its assistant turn returned")
+
+	in = validInput(t)
+	in.Citations[0].DocID = "another-doc"
+	requireProblem(t, problemsOf(t, in.Validate()), "$.citations[0]", "subset of the retrieved ones")
+
+	// The chunk retrieved for another assistant turn does not count.
+	in = validInput(t)
+	in.RagTraces[0].AssistantTurnID = in.Citations[0].AssistantTurnID
+	other := otherAssistantTurn(t, in)
+	in.Citations[0].AssistantTurnID = other
+	requireProblem(t, problemsOf(t, in.Validate()), "$.citations[0]", "no retrieval of its assistant turn returned")
+
+	// Without traces, or with traces known to be incomplete, there is
+	// nothing to check against.
+	in = validInput(t)
+	in.Citations[0].ChunkID = "never-retrieved"
+	in.MissingEvidenceReasons = []MissingEvidenceReason{NoRagTrace}
+	assert.NoError(t, in.Validate())
+	in.RagTraces, in.MissingEvidenceReasons = nil, []MissingEvidenceReason{NoRagTrace}
+	assert.NoError(t, in.Validate())
+}
+
+// otherAssistantTurn returns the turn id of an assistant message other
+// than the one the first citation names.
+func otherAssistantTurn(t *testing.T, in *SessionAnalysisInput) string {
+	for _, m := range in.Messages {
+		if m.Role == RoleAssistant && !strings.EqualFold(m.TurnID, in.Citations[0].AssistantTurnID) {
+			return m.TurnID
+		}
+	}
+	t.Fatal("the base input has one assistant message only")
+	return ""
+}

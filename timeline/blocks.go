@@ -18,7 +18,9 @@ const maxChaseHops = 2
 //	normal                              → completed
 //	noanswer, dialout                   → no_answer
 //	busy                                → busy
-//	failed, canceled (cancelled), timeout, amd → failed
+//	failed, cancel, canceled (cancelled), timeout, amd → failed
+//
+// ("cancel" is the wire value of a cancelled call.)
 //	none or ""                          → completed when hungUp, else in_progress
 //	anything else                       → unknown
 //
@@ -32,7 +34,7 @@ func CallResult(hangupReason string, hungUp bool) OutcomeResult {
 		return ResultNoAnswer
 	case "busy":
 		return ResultBusy
-	case "failed", "canceled", "cancelled", "timeout", "amd":
+	case "failed", "cancel", "canceled", "cancelled", "timeout", "amd":
 		return ResultFailed
 	case "none", "":
 		if hungUp {

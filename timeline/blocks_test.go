@@ -19,6 +19,7 @@ func TestCallResult(t *testing.T) {
 		{"dialout", true, ResultNoAnswer},
 		{"busy", true, ResultBusy},
 		{"failed", true, ResultFailed},
+		{"cancel", true, ResultFailed}, // the wire value of a cancelled call
 		{"canceled", true, ResultFailed},
 		{"cancelled", true, ResultFailed},
 		{"timeout", true, ResultFailed},
