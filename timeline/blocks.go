@@ -21,6 +21,7 @@ const maxChaseHops = 2
 //	failed, cancel, canceled (cancelled), timeout, amd → failed
 //
 // ("cancel" is the wire value of a cancelled call.)
+//
 //	none or ""                          → completed when hungUp, else in_progress
 //	anything else                       → unknown
 //
