@@ -19,13 +19,10 @@ const maxChaseHops = 2
 //	noanswer, dialout                   → no_answer
 //	busy                                → busy
 //	failed, cancel, canceled (cancelled), timeout, amd → failed
-//
-// ("cancel" is the wire value of a cancelled call.)
-//
 //	none or ""                          → completed when hungUp, else in_progress
 //	anything else                       → unknown
 //
-// There is no "abandoned": a caller hanging up early is completed, ended by
+// ("cancel" is the wire value of a cancelled call.) There is no "abandoned": a caller hanging up early is completed, ended by
 // remote, with a short duration.
 func CallResult(hangupReason string, hungUp bool) OutcomeResult {
 	switch strings.ToLower(strings.TrimSpace(hangupReason)) {
