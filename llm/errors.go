@@ -2,6 +2,8 @@ package llm
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -206,6 +208,10 @@ type SafeError interface {
 //     text; any other [ErrInvalidRequest]: that class alone;
 //   - a context cancelled or past its deadline: that;
 //   - a [SafeError] in err's chain: its SafeText;
+//   - a connection-level failure: its kind ("network error: connection
+//     refused", "network error: the host name was not found", "network
+//     error: timed out", a TLS certificate not accepted, ...), never the
+//     address or URL;
 //   - anything else: its class when it has one, or its Go type only.
 //
 // It returns "" for nil.
@@ -237,7 +243,49 @@ func SafeText(err error) string {
 	if class := Class(err); class != nil {
 		return class.Error()
 	}
+	if text := networkText(err); text != "" {
+		return text
+	}
 	return fmt.Sprintf("an error of type %T", err)
+}
+
+// networkText names a connection-level failure by its kind — never by the
+// address, URL or message it carries — or returns "".
+func networkText(err error) string {
+	var verify *tls.CertificateVerificationError
+	var record tls.RecordHeaderError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var dns *net.DNSError
+	var op *net.OpError
+	var ne net.Error
+	switch {
+	case errors.As(err, &verify), errors.As(err, &authority), errors.As(err, &host), errors.As(err, &invalid):
+		return "network error: the server's TLS certificate was not accepted"
+	case errors.As(err, &record):
+		return "network error: the server did not answer in TLS"
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "network error: the host name was not found"
+		}
+		return "network error: the host name could not be resolved"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "network error: connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "network error: connection reset by the peer"
+	case errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE):
+		return "network error: the connection was closed"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "network error: the host is unreachable"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "network error: the connection closed before the answer was complete"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "network error: timed out"
+	case errors.As(err, &op):
+		return "network error: " + op.Op + " failed"
+	}
+	return ""
 }
 
 // Class returns the class of err — one of the Err* sentinels of this

@@ -2,6 +2,8 @@ package llm_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -195,3 +197,35 @@ type safeErr struct{}
 
 func (safeErr) Error() string    { return "route failed for sk-SECRET" }
 func (safeErr) SafeText() string { return `route: no model for key "judge"` }
+
+func TestSafeTextNamesNetworkFailuresWithoutTheirAddress(t *testing.T) {
+	const secret = "key=sk-SECRET"
+	wrap := func(err error) error {
+		return &url.Error{Op: "Post", URL: "https://api.example.com/v1/chat?" + secret, Err: err}
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{wrap(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), "network error: connection refused"},
+		{wrap(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), "network error: connection reset by the peer"},
+		{wrap(&net.DNSError{Err: "no such host", Name: "api." + secret, IsNotFound: true}), "network error: the host name was not found"},
+		{wrap(&net.DNSError{Err: "server misbehaving", Name: "api." + secret}), "network error: the host name could not be resolved"},
+		{wrap(io.ErrUnexpectedEOF), "network error: the connection closed before the answer was complete"},
+		{wrap(netTimeoutErr{}), "network error: timed out"},
+		{wrap(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), "network error: the server's TLS certificate was not accepted"},
+		{wrap(&net.OpError{Op: "remote error", Err: tls.RecordHeaderError{Msg: secret}}), "network error: the server did not answer in TLS"},
+		{wrap(&net.OpError{Op: "write", Err: errors.New(secret)}), "network error: write failed"},
+		{wrap(errors.New(secret)), "an error of type *url.Error"},
+	} {
+		got := llm.SafeText(tc.err)
+		assert.Equal(t, tc.want, got)
+		assert.NotContains(t, got, "SECRET")
+	}
+}
+
+type netTimeoutErr struct{}
+
+func (netTimeoutErr) Error() string   { return "i/o timeout" }
+func (netTimeoutErr) Timeout() bool   { return true }
+func (netTimeoutErr) Temporary() bool { return true }
