@@ -33,9 +33,9 @@ func TestCheckFindsWhatTheDecoderAcceptsSilently(t *testing.T) {
 		{`{"a":1,"\u0061":2}`, "$.a", "the member appears more than once"},
 		{`{"a":1,"A":2}`, "", ""}, // names are case-sensitive
 		{`{"conversations":[{"name":"x"},{"name":"y","transcript":[{"role":"agent","role":"caller"}]}]}`, "$.conversations[1].transcript[0].role", "the member appears more than once"},
-		{`[{"a":{"b":1}},{"a":{"b":1}}]`, "", ""},   // the same names in sibling objects
-		{`{"a":{"a":{"a":1}}}`, "", ""},             // and in nested ones
-		{`{"a":{"b":1},"c":2,"b":3}`, "", ""},       // an inner object's names are its own
+		{`[{"a":{"b":1}},{"a":{"b":1}}]`, "", ""}, // the same names in sibling objects
+		{`{"a":{"a":{"a":1}}}`, "", ""},           // and in nested ones
+		{`{"a":{"b":1},"c":2,"b":3}`, "", ""},     // an inner object's names are its own
 		{many + `,"k7":2}`, "$.k7", "the member appears more than once"},
 		{many + `,"k40":2}`, "", ""},
 		{many + `,"k39":2}`, "$.k39", "the member appears more than once"},
