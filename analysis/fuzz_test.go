@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/analysis/memstore"
@@ -52,6 +53,20 @@ func FuzzIngest(f *testing.F) {
 		}
 		if len(cs) == 0 || len(stored) != len(cs) {
 			t.Fatalf("ingested %d, stored %d", len(cs), len(stored))
+		}
+		// Nothing was changed silently: stored text is UTF-8, and a
+		// replacement character is stored only when the body spelled one.
+		spelled := strings.Contains(string(body), "\ufffd") || strings.Contains(strings.ToLower(string(body)), `\ufffd`)
+		for _, c := range cs {
+			texts := []string{c.Name}
+			for _, turn := range c.Transcript {
+				texts = append(texts, turn.Role, turn.Content)
+			}
+			for _, s := range texts {
+				if !utf8.ValidString(s) || strings.Contains(s, "\ufffd") && !spelled {
+					t.Fatalf("stored text was changed: %q", s)
+				}
+			}
 		}
 	})
 }

@@ -24,6 +24,10 @@
 // the in-memory [Cache]) and a [Meter] that sums tokens per model and prices
 // them from a [PriceTable].
 //
+// A [Router] sends each request to the model its model key routes to
+// (exact keys, prefixes, a default), so that extraction and judging can use
+// different providers.
+//
 // Package llmtest holds fakes for tests: scripted and recording models, a
 // fault injector and a latency simulator.
 package llm

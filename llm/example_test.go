@@ -142,3 +142,25 @@ func ExampleMeter() {
 	fmt.Printf("cost $%.4f, tokens %d, unpriced %v\n", r.Cost, r.Usage.Total(), r.Unpriced)
 	// Output: cost $0.4750, tokens 265000, unpriced [local-llama]
 }
+
+// A definition's extraction model runs on a local server and its judge on a
+// hosted provider: the router sends each request by its model key.
+func ExampleRouter() {
+	provider := func(name string) llm.Model {
+		return llm.ModelFunc(func(_ context.Context, req llm.Request) (llm.Response, error) {
+			return llm.Response{Content: `{"served_by":"` + name + `","model":"` + req.Model + `"}`}, nil
+		})
+	}
+	router, err := llm.NewRouter(provider("hosted"),
+		llm.Route{Key: "local/", Prefix: true, Strip: true, Model: provider("local")})
+	if err != nil {
+		panic(err)
+	}
+	for _, key := range []string{"local/llama3.1", "gpt-4o"} {
+		resp, _ := router.Generate(context.Background(), llm.Request{Model: key, Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+		fmt.Println(resp.Content)
+	}
+	// Output:
+	// {"served_by":"local","model":"llama3.1"}
+	// {"served_by":"hosted","model":"gpt-4o"}
+}
