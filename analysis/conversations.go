@@ -3,12 +3,15 @@ package analysis
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/debrief-go/debrief/extract"
@@ -484,6 +487,76 @@ func (s *Service) ListConversations(ctx context.Context, scope Scope, f Conversa
 	return s.cfg.Store.ListConversations(ctx, scope, ConversationQuery{
 		ListQuery: ListQuery{Search: strings.TrimSpace(f.Search), Limit: n}, Tag: strings.TrimSpace(f.Tag),
 	})
+}
+
+// A ConversationPage is one page of a conversation list.
+type ConversationPage struct {
+	// Conversations are the page's conversations, newest first.
+	Conversations []Conversation `json:"conversations"`
+	// NextCursor asks for the next page; empty on the last one.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// ListConversationsPage is [Service.ListConversations] one page at a time:
+// the first page for an empty cursor, else the page after the one that
+// returned cursor as its NextCursor, with the same filter. Paging is by
+// position, so a conversation ingested meanwhile never shifts a page: newer
+// ones are not seen, older ones come in their place. It fails with
+// ErrInvalid for a cursor no page returned.
+func (s *Service) ListConversationsPage(ctx context.Context, scope Scope, f ConversationFilter, cursor string) (ConversationPage, error) {
+	if err := scope.Validate(); err != nil {
+		return ConversationPage{}, err
+	}
+	n, err := s.limit(f.Limit)
+	if err != nil {
+		return ConversationPage{}, err
+	}
+	q := ConversationQuery{ListQuery: ListQuery{Search: strings.TrimSpace(f.Search), Limit: n + 1}, Tag: strings.TrimSpace(f.Tag)}
+	if cursor != "" {
+		pos, ok := decodePosition(cursor)
+		if !ok {
+			return ConversationPage{}, invalid("$.cursor", "not a cursor this list returned")
+		}
+		q.After = &pos
+	}
+	cs, err := s.cfg.Store.ListConversations(ctx, scope, q)
+	if err != nil {
+		return ConversationPage{}, err
+	}
+	page := ConversationPage{Conversations: cs}
+	if len(cs) > n {
+		page.Conversations = cs[:n]
+		last := cs[n-1]
+		page.NextCursor = encodePosition(Position{CreatedAt: last.CreatedAt, Key: last.Key})
+	}
+	return page, nil
+}
+
+// positionPrefix versions the cursors of position-paged lists.
+const positionPrefix = "p1."
+
+// encodePosition makes the opaque cursor of a position.
+func encodePosition(p Position) string {
+	raw := strconv.FormatInt(p.CreatedAt.UnixNano(), 10) + "." + p.Key
+	return positionPrefix + base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodePosition reads a cursor encodePosition made.
+func decodePosition(cursor string) (Position, bool) {
+	rest, ok := strings.CutPrefix(cursor, positionPrefix)
+	if !ok || len(cursor) > maxCursorLen {
+		return Position{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return Position{}, false
+	}
+	nanos, key, ok := strings.Cut(string(raw), ".")
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	if !ok || err != nil || !keyRE.MatchString(key) {
+		return Position{}, false
+	}
+	return Position{CreatedAt: time.Unix(0, n).UTC(), Key: key}, true
 }
 
 // DeleteConversation deletes the conversation whose ID or key is idOrKey;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -210,4 +211,55 @@ func TestIngestManySameNames(t *testing.T) {
 	for _, k := range []string{"call", "call-2", "call-9"} {
 		assert.True(t, seen[k], k)
 	}
+}
+
+func TestListConversationsPage(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	ingest(t, e, 9) // created at one instant: ordered by key
+	var seen []string
+	cursor := ""
+	pages := 0
+	for {
+		p, err := e.svc.ListConversationsPage(ctx, scope, analysis.ConversationFilter{Limit: 4}, cursor)
+		require.NoError(t, err)
+		pages++
+		for _, c := range p.Conversations {
+			seen = append(seen, c.Key)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+		// A conversation ingested meanwhile shifts nothing.
+		e.clock.Advance(time.Second)
+		_, err = e.svc.IngestConversations(ctx, scope, []analysis.ConversationInput{{Name: fmt.Sprint("late ", pages), Transcript: extract.Transcript{{Role: "a", Content: "b"}}}})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 3, pages)
+	all, err := e.svc.ListConversations(ctx, scope, analysis.ConversationFilter{Limit: 100})
+	require.NoError(t, err)
+	var want []string
+	for _, c := range all {
+		if !strings.HasPrefix(c.Key, "late-") {
+			want = append(want, c.Key)
+		}
+	}
+	assert.Equal(t, want, seen, "every conversation once, in order")
+
+	p, err := e.svc.ListConversationsPage(ctx, scope, analysis.ConversationFilter{Limit: 2, Tag: "even"}, "")
+	require.NoError(t, err)
+	assert.Len(t, p.Conversations, 2)
+	assert.NotEmpty(t, p.NextCursor)
+	for _, bad := range []string{"nope", "p1.!!", "p1." + strings.Repeat("A", 600), "p1.MTIz"} {
+		_, err = e.svc.ListConversationsPage(ctx, scope, analysis.ConversationFilter{}, bad)
+		assert.ErrorIs(t, err, analysis.ErrInvalid, bad)
+		assert.ErrorContains(t, err, "$.cursor")
+	}
+	_, err = e.svc.ListConversationsPage(ctx, scope, analysis.ConversationFilter{Limit: -1}, "")
+	assert.ErrorIs(t, err, analysis.ErrInvalid)
+	p, err = e.svc.ListConversationsPage(ctx, other, analysis.ConversationFilter{}, "")
+	require.NoError(t, err)
+	assert.Empty(t, p.Conversations)
+	assert.Empty(t, p.NextCursor)
 }

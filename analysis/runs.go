@@ -230,6 +230,21 @@ func (s *Service) GetRun(ctx context.Context, scope Scope, id string) (Run, erro
 	return r, nil
 }
 
+// GetRunStatus returns the run without its items: status, progress,
+// usage and, once it has finished, the aggregate — what a client watching
+// the run needs, read without the items. ErrNotFound if the scope has none.
+func (s *Service) GetRunStatus(ctx context.Context, scope Scope, id string) (Run, error) {
+	if err := scope.Validate(); err != nil {
+		return Run{}, err
+	}
+	r, err := s.cfg.Store.GetRun(ctx, scope, id)
+	if err != nil {
+		return Run{}, about(err, "run %q", id)
+	}
+	r.derive()
+	return r, nil
+}
+
 // An ItemPage is a page of a run's items.
 type ItemPage struct {
 	// Items are the page's items, in the order they were saved.

@@ -198,6 +198,20 @@ type ConversationQuery struct {
 	// UnanalyzedBy keeps the conversations that no run of the definition
 	// with this key has analysed (see [RunStore.SaveItem]), when set.
 	UnanalyzedBy string
+	// After, when set, keeps the conversations that come after it in the
+	// list's order (newest first, ties by key): those created before
+	// After.CreatedAt, and those created at the same instant whose key is
+	// greater than After.Key. The service pages through a list with it.
+	After *Position
+}
+
+// A Position is a place in a list ordered newest first, ties by key: the
+// creation time and key of the last object of the previous page.
+type Position struct {
+	// CreatedAt is the object's creation time.
+	CreatedAt time.Time
+	// Key is the object's key.
+	Key string
 }
 
 // A KeySelection says which conversations a new run analyses; the store

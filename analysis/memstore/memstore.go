@@ -371,6 +371,9 @@ func (s *Store) ListConversations(ctx context.Context, sc analysis.Scope, q anal
 	folded := cases.Fold().String(q.Search)
 	var found []*analysis.Conversation
 	for _, c := range data.convs {
+		if q.After != nil && !newerFirst(q.After.CreatedAt, c.CreatedAt, q.After.Key, c.Key) {
+			continue // at or before the position
+		}
 		if data.selects(c, q) && (matches(q.Search, c.Name, c.Key) || said(folded, c.Transcript)) {
 			found = append(found, c)
 		}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -123,6 +124,60 @@ func testConversationList(t *testing.T, h Harness) {
 	keys, err = s.ExistingKeys(ctx(), scopeA, nil)
 	require.NoError(t, err)
 	assert.Empty(t, keys)
+}
+
+func testConversationListAfter(t *testing.T, h Harness) {
+	s := h.Store
+	// 40 conversations over 7 instants: paging by position visits each
+	// once, in the list's order, whatever the page size, with filters.
+	var many []analysis.Conversation
+	for i := range 40 {
+		c := conversation(fmt.Sprint("m", i), fmt.Sprintf("many-%02d", i), t0.Add(time.Duration(i%7)*time.Hour))
+		if i%3 == 0 {
+			c.Tags = []string{"third"}
+		}
+		many = append(many, c)
+	}
+	require.NoError(t, s.CreateConversations(ctx(), scopeA, many))
+	all, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 100}})
+	require.NoError(t, err)
+	require.Len(t, all, 40)
+	for _, tc := range []struct {
+		size int
+		tag  string
+	}{{1, ""}, {3, ""}, {7, ""}, {40, ""}, {2, "third"}} {
+		var seen []string
+		var after *analysis.Position
+		for range 50 {
+			page, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: tc.size}, Tag: tc.tag, After: after})
+			require.NoError(t, err)
+			if len(page) == 0 {
+				break
+			}
+			for _, c := range page {
+				seen = append(seen, c.Key)
+			}
+			last := page[len(page)-1]
+			after = &analysis.Position{CreatedAt: last.CreatedAt, Key: last.Key}
+		}
+		var want []string
+		for _, c := range all {
+			if tc.tag == "" || slices.Contains(c.Tags, tc.tag) {
+				want = append(want, c.Key)
+			}
+		}
+		assert.Equal(t, want, seen, "pages of %d, tag %q", tc.size, tc.tag)
+	}
+	// A position between two instants, and one past the end.
+	got, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 100},
+		After: &analysis.Position{CreatedAt: t0.Add(90 * time.Minute), Key: "zzz"}})
+	require.NoError(t, err)
+	assert.Len(t, got, 12, "the conversations created at t0 and t0+1h")
+	got, err = s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 100},
+		After: &analysis.Position{CreatedAt: t0, Key: "many-35"}})
+	require.NoError(t, err)
+	assert.Empty(t, got, "nothing after the last")
+	assert.NotNil(t, got)
 }
 
 func testConversationDelete(t *testing.T, h Harness) {

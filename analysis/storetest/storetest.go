@@ -65,6 +65,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Conversations/CreateGet", testConversationCreateGet},
 		{"Conversations/AllOrNothing", testConversationAllOrNothing},
 		{"Conversations/ListAndExistingKeys", testConversationList},
+		{"Conversations/ListAfter", testConversationListAfter},
 		{"Conversations/Delete", testConversationDelete},
 		{"Conversations/Copies", testConversationCopies},
 		{"Runs/CreateGetList", testRunCreateGetList},
