@@ -75,36 +75,38 @@ func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conve
 			return nil, invalid("$", fmt.Sprintf("the conversation is %d bytes, more than %d", len(body), s.cfg.MaxConversationBytes))
 		}
 		var in ConversationInput
-		if err := decodeStrict(body, &in, "$"); err != nil {
+		if err := decodeStrict(body, &in, "$", conversationLimits); err != nil {
 			return nil, err
 		}
 		return s.ingest(ctx, scope, []ConversationInput{in}, "$")
 	}
+	// Each conversation is checked as soon as it is decoded, and one that
+	// fails is not kept: a refused body holds no more decoded conversations
+	// than a good one of its size.
 	ins := make([]ConversationInput, len(items))
 	var p problems
-	decoded := make([]bool, len(items))
 	for i, item := range items {
 		at := "$.conversations" + schemaval.Index(i)
 		if len(item) > s.cfg.MaxConversationBytes {
 			p.add(i, at, fmt.Sprintf("the conversation is %d bytes, more than %d", len(item), s.cfg.MaxConversationBytes))
 			continue
 		}
-		err := decodeStrict(item, &ins[i], at)
+		items[i] = nil // the raw text is not needed once decoded
+		err := decodeStrict(item, &ins[i], at, conversationLimits)
 		if merr := p.merge(err, i, "$"); merr != nil {
 			return nil, merr
 		}
-		decoded[i] = err == nil
-	}
-	if len(p.list) > 0 {
-		// Report the rules the well-formed conversations break too, so that
-		// one answer lists every problem of the body.
-		for i, in := range ins {
-			if decoded[i] {
-				if err := validateConversation(&p, i, "$.conversations"+schemaval.Index(i), in); err != nil {
-					return nil, err
-				}
+		before := p.count()
+		if err == nil {
+			if err := validateConversation(&p, i, at, ins[i]); err != nil {
+				return nil, err
 			}
 		}
+		if err != nil || p.count() > before {
+			ins[i] = ConversationInput{}
+		}
+	}
+	if p.count() > 0 {
 		sort.SliceStable(p.list, func(a, b int) bool { return p.list[a].Index < p.list[b].Index })
 		return nil, p.err()
 	}

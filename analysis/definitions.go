@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -200,12 +201,18 @@ func (s *Service) updateDefinition(ctx context.Context, scope Scope, idOrKey str
 	if err := scope.Validate(); err != nil {
 		return Definition{}, err
 	}
-	var patchDoc any
-	if err := json.Unmarshal(patch, &patchDoc); err != nil {
-		return Definition{}, decodeError(err, "$")
+	if !json.Valid(patch) {
+		var doc any
+		return Definition{}, decodeError(json.Unmarshal(patch, &doc), "$")
 	}
-	if bad := jsoncheck.Check(patch, "$"); bad != nil {
+	if bad := jsoncheck.CheckLimits(patch, "$", definitionLimits); bad != nil {
 		return Definition{}, invalid(bad.Path, bad.Message)
+	}
+	var patchDoc any
+	dec := json.NewDecoder(bytes.NewReader(patch))
+	dec.UseNumber() // a number is checked where it lands, against the field's type
+	if err := dec.Decode(&patchDoc); err != nil {
+		return Definition{}, decodeError(err, "$")
 	}
 	patchObj, ok := patchDoc.(map[string]any)
 	if !ok {
@@ -260,7 +267,7 @@ func (s *Service) merged(current Definition, patch map[string]any) (Definition, 
 		return Definition{}, err
 	}
 	var in DefinitionInput
-	if err := decodeStrict(merged, &in, "$"); err != nil {
+	if err := decodeStrict(merged, &in, "$", definitionLimits); err != nil {
 		return Definition{}, err
 	}
 	if err := in.validate(s.cfg.MaxRunConversations); err != nil {

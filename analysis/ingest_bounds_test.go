@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -94,10 +95,24 @@ func TestIngestReportsAtMostAHundredProblems(t *testing.T) {
 // costs (see B/op): a 50 MB conversation, 100,000 small conversations, and
 // 100,000 invalid ones, and the same with the count limit raised so that
 // every one is checked and the problems are capped.
+// BenchmarkIngestRefusals measures what refusing a hostile body costs:
+// allocation per refusal and "peak-heap-B", the largest live heap a
+// garbage collection measured during one refusal (collections made
+// frequent), against the body's size.
 func BenchmarkIngestRefusals(b *testing.B) {
 	huge := []byte(fmt.Sprintf(`{"transcript":[{"role":"caller","content":%q}]}`, strings.Repeat("x", 50<<20)))
 	many := bulkBody(100_000, `{"transcript":[{"role":"a","content":"b"}]}`)
 	invalid := bulkBody(100_000, `{"transcript":[]}`)
+	// Conversations just under the 2 MiB bound made of tiny values, which
+	// cost far more decoded than as text.
+	tinyValues := func(member string, value string) string {
+		n := (2<<20 - 200) / (len(value) + 1)
+		return `{"transcript":[{"role":"a","content":"b"}],` + member + `[` + value + strings.Repeat(","+value, n-1) + `]` + strings.Repeat("}", strings.Count(member, "{")+1)
+	}
+	refArrays := bulkBody(15, tinyValues(`"referenceFields":{"a":`, "{}"))
+	zeros := bulkBody(15, tinyValues(`"referenceFields":{"a":`, "0"))
+	tags := bulkBody(15, tinyValues(`"tags":`, `""`))
+	longNames := bulkBody(30, `{"transcript":[{"role":"a","content":"b"}],"`+strings.Repeat("k", 1<<20)+`":1}`)
 	for _, tc := range []struct {
 		name     string
 		body     []byte
@@ -107,10 +122,21 @@ func BenchmarkIngestRefusals(b *testing.B) {
 		{"100k-conversations", many, 0},
 		{"100k-invalid", invalid, 0},
 		{"100k-invalid-all-checked", invalid, 200_000},
+		{"15x2MB-reference-arrays-of-objects", refArrays, 0},
+		{"15x2MB-reference-arrays-of-zeros", zeros, 0},
+		{"15x2MB-empty-tags", tags, 0},
+		{"30x1MB-member-names", longNames, 0},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			svc, err := analysis.NewService(analysis.Config{Store: memstore.New(), MaxIngest: tc.maxCount})
 			require.NoError(b, err)
+			runtime.GC()
+			base := lastLive()
+			sampler := startPeakSampler()
+			_, err = svc.Ingest(context.Background(), scope, tc.body)
+			peak := sampler.Stop()
+			require.ErrorIs(b, err, analysis.ErrInvalid)
+			require.NotContains(b, err.Error(), "not valid JSON", "the body is well-formed")
 			b.SetBytes(int64(len(tc.body)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -118,6 +144,8 @@ func BenchmarkIngestRefusals(b *testing.B) {
 					b.Fatal("accepted")
 				}
 			}
+			b.ReportMetric(float64(peak-min(peak, base)), "peak-heap-B")
+			b.ReportMetric(float64(len(err.Error())), "error-B")
 		})
 	}
 }
@@ -145,8 +173,17 @@ func TestIngestProblemsStayBoundedWhateverTheBody(t *testing.T) {
 	ones := `{"transcript":[1` + strings.Repeat(",1", 500_000) + `]}`
 	_, err := e.svc.Ingest(context.Background(), scope, []byte(ones))
 	ps := problemsOf(t, err)
-	assert.LessOrEqual(t, len(ps), analysis.MaxReportedProblems+1)
-	assert.Equal(t, "and 499901 more problems", ps[len(ps)-1].Message)
+	require.Len(t, ps, 1, "refused at the value past the bound, before anything is decoded")
+	assert.Equal(t, "the document holds more than 40514 values", ps[0].Message)
+	assert.Equal(t, "$.transcript[40512]", ps[0].Path)
+	assert.Less(t, len(err.Error()), 20_000)
+
+	// Within the bound of values, every problem is counted, a hundred told.
+	fewer := `{"transcript":[1` + strings.Repeat(",1", 40_000) + `]}`
+	_, err = e.svc.Ingest(context.Background(), scope, []byte(fewer))
+	ps = problemsOf(t, err)
+	assert.Len(t, ps, analysis.MaxReportedProblems+1)
+	assert.Equal(t, "and 39901 more problems", ps[len(ps)-1].Message)
 	assert.Less(t, len(err.Error()), 20_000)
 
 	var members strings.Builder

@@ -173,8 +173,20 @@ func (p *problems) push(pr extract.Problem) {
 		p.dropped++
 		return
 	}
+	// A problem may quote what it is about (a key, a value): each is cut
+	// short, so that the error stays small whatever the body.
+	pr.Path, pr.Message = clip(pr.Path, maxProblemPathLen), clip(pr.Message, maxProblemMessageLen)
 	p.list = append(p.list, pr)
 }
+
+// The bytes of a problem's path and message an error keeps.
+const (
+	maxProblemPathLen    = 512
+	maxProblemMessageLen = 512
+)
+
+// count returns the problems found, those past the bound included.
+func (p *problems) count() int { return len(p.list) + p.dropped }
 
 func (p *problems) add(index int, path, msg string) {
 	p.push(extract.Problem{Index: index, Path: path, Message: msg})

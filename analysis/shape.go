@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/debrief-go/debrief/internal/jsoncheck"
@@ -18,18 +19,24 @@ import (
 // names exactly (encoding/json alone would accept "Name" for "name"), and
 // every value must have the JSON type the Go type takes. All problems are
 // reported, each at its full path under root.
-func decodeStrict(data []byte, v any, root string) error {
+//
+// Before anything is decoded, the text is checked against lim (so that a
+// small body of many tiny values cannot cost much more memory than its
+// size) and for what encoding/json would change silently: a member given
+// twice, text that is not UTF-8.
+func decodeStrict(data []byte, v any, root string, lim jsoncheck.Limits) error {
+	if !json.Valid(data) {
+		var doc any
+		return decodeError(json.Unmarshal(data, &doc), root) // locates the syntax error
+	}
+	if bad := jsoncheck.CheckLimits(data, root, lim); bad != nil {
+		return invalid(bad.Path, bad.Message)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
 		return decodeError(err, root)
-	}
-	if dec.More() {
-		return invalid(root, "more than one JSON value")
-	}
-	if bad := jsoncheck.Check(data, root); bad != nil {
-		return invalid(bad.Path, bad.Message) // the decoder would keep the last member, or U+FFFD
 	}
 	var p problems
 	checkShape(doc, reflect.TypeOf(v).Elem(), root, &p)
@@ -41,6 +48,15 @@ func decodeStrict(data []byte, v any, root string) error {
 	}
 	return nil
 }
+
+// The limits of the JSON documents the service decodes: a conversation
+// holds a transcript of at most MaxTurns turns of a few members each, its
+// tags and reference fields; a definition its field set and modes. Both
+// leave room to spare.
+var (
+	conversationLimits = jsoncheck.Limits{MaxValues: 4*MaxTurns + MaxTags + 2*MaxReferenceFields + 64, MaxDepth: 8}
+	definitionLimits   = jsoncheck.Limits{MaxValues: 100_000, MaxDepth: 16}
+)
 
 var (
 	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
@@ -119,7 +135,11 @@ func checkShape(v any, t reflect.Type, path string, p *problems) {
 	case reflect.Float32, reflect.Float64:
 		if _, ok := v.(json.Number); !ok {
 			want = "a number"
+		} else {
+			checkRange(v, path, p)
 		}
+	case reflect.Interface:
+		checkRange(v, path, p) // any JSON value goes, but a number must fit
 	}
 	if want != "" {
 		p.add(-1, path, fmt.Sprintf("got %s, want %s", jsonKindOf(v), want))
@@ -184,4 +204,24 @@ func jsonKindOf(v any) string {
 		return "an object"
 	}
 	return "null"
+}
+
+// checkRange adds a problem for every number in v, a decoded value, that
+// does not fit a float64 (1e400): decoding would fail on it without saying
+// where.
+func checkRange(v any, path string, p *problems) {
+	switch x := v.(type) {
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(x), 64); err != nil {
+			p.add(-1, path, fmt.Sprintf("%s is out of the range of a number", clip(string(x), 40)))
+		}
+	case map[string]any:
+		for _, k := range sortedMembers(x) {
+			checkRange(x[k], path+schemaval.Key(k), p)
+		}
+	case []any:
+		for i, e := range x {
+			checkRange(e, path+schemaval.Index(i), p)
+		}
+	}
 }

@@ -41,6 +41,7 @@ type wrapped struct {
 	err     error
 }
 
+// Error names the context once, then the cause without its package prefix.
 func (w *wrapped) Error() string {
 	rest := strings.TrimPrefix(w.err.Error(), "analysis: ")
 	if w.noun && rest == "not found" {
@@ -49,6 +50,7 @@ func (w *wrapped) Error() string {
 	return "analysis: " + w.context + ": " + rest
 }
 
+// Unwrap returns the cause.
 func (w *wrapped) Unwrap() error { return w.err }
 
 // wrap puts err in the context of the operation format describes ("update

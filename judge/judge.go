@@ -13,6 +13,7 @@ package judge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -93,6 +94,16 @@ type Answer struct {
 	Evidence []Evidence `json:"evidence" jsonschema:"description=Passages that support the assessment: the turn's index and an exact quote from that turn."`
 	// Score is in [0, 1]: 0 fails the rubric entirely, 1 meets it fully.
 	Score float64 `json:"score" jsonschema:"minimum=0,maximum=1,description=0 fails the rubric entirely and 1 meets it fully."`
+}
+
+// MarshalJSON writes a as the schema wants it, a nil Evidence as [], so
+// that a test's Answer{Reasoning: "…", Score: 0.8} is a valid answer.
+func (a Answer) MarshalJSON() ([]byte, error) {
+	type plain Answer
+	if a.Evidence == nil {
+		a.Evidence = []Evidence{}
+	}
+	return json.Marshal(plain(a))
 }
 
 var answerSchema = llm.MustSchemaFor[Answer](SchemaName)

@@ -293,3 +293,17 @@ func TestVerdictJSON(t *testing.T) {
 	assert.Equal(t, true, back["passed"])
 	assert.Equal(t, []any{}, back["evidence"], "evidence is [] when empty")
 }
+
+func TestAnAnswerWithoutEvidenceIsValid(t *testing.T) {
+	// A test's answer built from the exported type, its Evidence left nil,
+	// encodes as the schema wants it: [] and not null.
+	model := llmtest.NewResponder().OnJSON(judge.SchemaName, judge.Answer{Reasoning: "Polite.", Score: 0.7})
+	v, err := judge.Grade(context.Background(), model, judge.Config{Rubric: "Polite?", Model: "m"},
+		extract.Transcript{{Role: "agent", Content: "Hello"}})
+	require.NoError(t, err)
+	assert.Equal(t, 0.7, v.Score)
+	assert.Empty(t, v.Evidence)
+	b, err := json.Marshal(judge.Answer{})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"reasoning":"","evidence":[],"score":0}`, string(b))
+}

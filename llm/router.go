@@ -106,6 +106,7 @@ func (r *Router) Generate(ctx context.Context, req Request) (Response, error) {
 // unroutedError is the failure of a model key no route takes.
 type unroutedError string
 
+// Error names the model key no route takes.
 func (e unroutedError) Error() string {
 	return "llm: no model is routed for the model key " + strconv.Quote(string(e))
 }

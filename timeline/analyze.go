@@ -296,8 +296,21 @@ func generate[T any](ctx context.Context, a *Analyzer, schema, rules *llm.Schema
 	if res.Response.Model != "" {
 		rep.Model = res.Response.Model
 	}
+	if err != nil {
+		err = &modelError{err: err}
+	}
 	return res.Value, err
 }
+
+// A modelError is the failure of a model call: its text may hold what a
+// provider wrote, so logs show it only through [llm.SafeText].
+type modelError struct{ err error }
+
+// Error is the model's error text, unfiltered.
+func (e *modelError) Error() string { return e.err.Error() }
+
+// Unwrap returns the model's error.
+func (e *modelError) Unwrap() error { return e.err }
 
 // errBadStatus reports a status outside the enum that got past the schema.
 var errBadStatus = errors.New("overall_status is not ok, warning or error")

@@ -205,7 +205,7 @@ func TestAnalyzeFailures(t *testing.T) {
 		{"context too long", []llmtest.Step{llmtest.Fail(&llm.Error{Kind: llm.ErrContextTooLong, StatusCode: 413, Message: secret})},
 			llm.ErrContextTooLong, 1, FailContextTooLong},
 		{"unclassified provider error", []llmtest.Step{llmtest.Fail(&llm.Error{StatusCode: 401, Message: secret})},
-			nil, 1, FailInternal},
+			nil, 1, FailModel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -528,4 +528,27 @@ func TestAnalyzePreparedByHand(t *testing.T) {
 	require.Len(t, block.Events, len(events))
 	assert.JSONEq(t, `{"text":"Hello, how can I help?"}`, string(block.Events[2].Data), "short data is shown whole")
 	assert.Len(t, block.Events[3].DataExcerpt, DefaultMaxDataBytes+len(excerptMark), "long data is cut at the default")
+}
+
+func TestExportedAnswersScriptAFake(t *testing.T) {
+	// Answers built from the exported types, their lists left nil, are
+	// valid: nil lists encode as [].
+	model := llmtest.NewResponder().OnJSON(SchemaVerdict, VerdictAnswer{Reasoning: "Fine.", Narrative: "The call went well.", OverallStatus: "ok"})
+	flow, events := smallFlow()
+	rep, err := newAnalyzer(t, model).Analyze(context.Background(), flow, events)
+	require.NoError(t, err)
+	assert.Equal(t, "ok", string(rep.Verdict.OverallStatus))
+
+	// A broken answer is named by the schema the model was asked with.
+	model = llmtest.NewResponder().OnJSON(SchemaVerdict, VerdictAnswer{Reasoning: "x", Narrative: "y", OverallStatus: "ok",
+		Issues: []AnswerIssue{{Area: "media", Summary: "s", Severity: "warning"}}})
+	_, err = newAnalyzer(t, model).Analyze(context.Background(), flow, events)
+	var inv *llm.InvalidOutputError
+	require.ErrorAs(t, err, &inv)
+	assert.Equal(t, SchemaVerdict, inv.Schema)
+	for _, v := range []any{AnswerIssue{}, InventoryAnswer{}, ContentAnswer{}, DiagnosisAnswer{}} {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), "null", "%T", v)
+	}
 }

@@ -113,6 +113,8 @@ func (e *CooldownError) Is(target error) bool { return target == ErrCooldown }
 const (
 	FailRateLimited    = "the model provider is rate limiting requests; try again later"
 	FailTransient      = "the model provider failed temporarily; try again later"
+	FailModelTimeout   = "the model provider did not answer in time; try again later"
+	FailModel          = "the model call failed"
 	FailRefused        = "the model declined to analyse this flow"
 	FailContextTooLong = "the flow is too large for the model's context window"
 	FailTruncated      = "the model's answer was cut off before it was complete"
@@ -138,6 +140,8 @@ const (
 //	a *SourceError of Flow matching ErrInvalid → FailInvalidFlow
 //	any other *SourceError     → FailLoadEvents (a deadline of the Source's own too)
 //	llm.ErrRateLimited         → FailRateLimited
+//	a model call that timed out (a network timeout, or the provider's
+//	deadline; not ctx's)       → FailModelTimeout
 //	llm.ErrTransient           → FailTransient
 //	llm.ErrRefused             → FailRefused
 //	llm.ErrContextTooLong      → FailContextTooLong
@@ -148,6 +152,7 @@ const (
 //	ErrNotEnded                → FailNotEnded
 //	context.DeadlineExceeded,
 //	context.Canceled           → FailTransient (the provider's own, as ctx is live)
+//	any other model failure    → FailModel
 //	anything else              → FailInternal
 //
 // It returns "" for a nil err. The text of err is never used.
@@ -163,6 +168,7 @@ func FailureMessage(ctx context.Context, err error) string {
 	}
 	var se *SourceError
 	var ve *ValidationError
+	var me *modelError
 	switch {
 	case errors.As(err, &se) && se.Op == "Flow" && errors.Is(se.Err, ErrInvalid):
 		return FailInvalidFlow
@@ -170,6 +176,8 @@ func FailureMessage(ctx context.Context, err error) string {
 		return FailLoadEvents
 	case errors.Is(err, llm.ErrRateLimited):
 		return FailRateLimited
+	case errors.As(err, &me) && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
+		return FailModelTimeout
 	case errors.Is(err, llm.ErrTransient):
 		return FailTransient
 	case errors.Is(err, llm.ErrRefused):
@@ -188,8 +196,17 @@ func FailureMessage(ctx context.Context, err error) string {
 		return FailNotEnded
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return FailTransient
+	case me != nil:
+		return FailModel
 	}
 	return FailInternal
+}
+
+// isTimeout reports a network timeout in err's chain, such as an HTTP
+// client's own.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // isFlowPath reports a problem path about the flow header.

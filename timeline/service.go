@@ -498,13 +498,15 @@ func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) {
 	s.finish(ctx, a)
 }
 
-// logText is err as a log may show it: a model's failure without what the
-// provider wrote ([llm.SafeText]), any other — the source's, the store's,
-// the events' — in full.
+// logText is err as a log may show it: a model's failure — any error of a
+// model call, classified or not — without what the provider wrote
+// ([llm.SafeText]), any other — the source's, the store's, the events' —
+// in full.
 func logText(err error) string {
+	var me *modelError
 	var le *llm.Error
 	var inv *llm.InvalidOutputError
-	if errors.As(err, &le) || errors.As(err, &inv) || llm.Class(err) != nil {
+	if errors.As(err, &me) || errors.As(err, &le) || errors.As(err, &inv) || llm.Class(err) != nil {
 		return llm.SafeText(err)
 	}
 	return err.Error()

@@ -442,7 +442,9 @@ func TestServiceStoresOperatorSafeFailures(t *testing.T) {
 		{"context too long", llmtest.NewScripted(llmtest.Fail(&llm.Error{Kind: llm.ErrContextTooLong, Message: secret})), nil, FailContextTooLong},
 		{"truncated", llmtest.NewScripted(llmtest.Reply(`{"reasoning":"` + secret).WithFinish(llm.FinishLength)), nil, FailTruncated},
 		{"invalid output", llmtest.NewScripted(llmtest.Reply(secret), llmtest.Reply(secret), llmtest.Reply(secret)), nil, FailInvalidOutput},
-		{"unclassified", llmtest.NewScripted(llmtest.Fail(errors.New(secret))), nil, FailInternal},
+		{"unclassified", llmtest.NewScripted(llmtest.Fail(errors.New(secret))), nil, FailModel},
+		{"a network timeout", llmtest.NewScripted(llmtest.Fail(&llm.Error{Kind: llm.ErrTransient, Message: secret, Err: timeoutErr{}})), nil, FailModelTimeout},
+		{"an unclassified network timeout", llmtest.NewScripted(llmtest.Fail(fmt.Errorf("%s: %w", secret, timeoutErr{}))), nil, FailModelTimeout},
 		{"source failure", llmtest.NewScripted(), func(s *fakeSource) { s.eventsErr = errors.New(secret) }, FailLoadEvents},
 		{"invalid events", llmtest.NewScripted(), func(s *fakeSource) { s.events[flowA] = []Event{{Type: secret}} }, FailInvalidEvents},
 		{"panic", llmtest.NewScripted(), func(s *fakeSource) { s.onEvents = func(context.Context) error { panic(secret) } }, FailInternal},
@@ -467,6 +469,10 @@ func TestServiceStoresOperatorSafeFailures(t *testing.T) {
 			assert.NotContains(t, string(raw), "sk-live")
 			assert.NotContains(t, string(raw), "https://")
 			assert.Contains(t, logs.String(), `"msg":"timeline analysis failed"`, "the detail goes to the host's logs")
+			if tt.prepare == nil { // a model's failure: what the provider wrote stays out of the logs too
+				assert.NotContains(t, logs.String(), "sk-live")
+				assert.NotContains(t, logs.String(), "https://")
+			}
 		})
 	}
 }
@@ -1001,7 +1007,7 @@ func TestServiceTellsItsOwnTimeoutFromOthers(t *testing.T) {
 	}{
 		{"the source's deadline", llmtest.NewScripted(), func(s *fakeSource) { s.eventsErr = fmt.Errorf("db: %w", context.DeadlineExceeded) }, FailLoadEvents},
 		{"the source's cancellation", llmtest.NewScripted(), func(s *fakeSource) { s.eventsErr = context.Canceled }, FailLoadEvents},
-		{"the provider's deadline", llmtest.NewScripted(llmtest.Fail(fmt.Errorf("http: %w", context.DeadlineExceeded))), nil, FailTransient},
+		{"the provider's deadline", llmtest.NewScripted(llmtest.Fail(fmt.Errorf("http: %w", context.DeadlineExceeded))), nil, FailModelTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1126,3 +1132,10 @@ func TestCooldownErrorText(t *testing.T) {
 	assert.Equal(t, "timeline: re-analysis is cooling down: retry after 42s", err.Error())
 	assert.ErrorIs(t, err, ErrCooldown)
 }
+
+// timeoutErr is a network timeout, as an HTTP client reports its own.
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }

@@ -36,7 +36,26 @@ const maxLinearKeys = 16
 // compared after unescaping, so "a" and "\u0061" are the same name. root is
 // the path of data itself ("$").
 func Check(data []byte, root string) *Problem {
-	w := walker{b: data}
+	return CheckLimits(data, root, Limits{})
+}
+
+// Limits bound what a document may hold before it is decoded: decoding
+// into Go values costs memory per value, far more than the value's text
+// ("0," is two bytes, an element of a []any sixteen and more), so a small
+// body of many tiny values can cost much more than its size.
+type Limits struct {
+	// MaxValues bounds the values of the document — every string, number,
+	// literal, object and array, member names not counted; 0 for no bound.
+	MaxValues int
+	// MaxDepth bounds the nesting of objects and arrays (a flat object is
+	// 1); 0 for no bound.
+	MaxDepth int
+}
+
+// CheckLimits is [Check] that also refuses, at the value that crosses it,
+// a document past lim.
+func CheckLimits(data []byte, root string, lim Limits) *Problem {
+	w := walker{b: data, lim: lim}
 	if w.value() {
 		return nil
 	}
@@ -56,6 +75,9 @@ type segment struct {
 type walker struct {
 	b       []byte
 	i       int
+	lim     Limits
+	values  int
+	depth   int
 	stack   []segment
 	keys    [][]byte // the names of the objects being read, innermost last
 	problem string
@@ -84,6 +106,9 @@ func (w *walker) value() bool {
 	if w.i >= len(w.b) {
 		return false
 	}
+	if w.values++; w.lim.MaxValues > 0 && w.values > w.lim.MaxValues {
+		return w.fail("the document holds more than " + strconv.Itoa(w.lim.MaxValues) + " values")
+	}
 	switch w.b[w.i] {
 	case '{':
 		return w.object()
@@ -103,7 +128,21 @@ func (w *walker) value() bool {
 	return true
 }
 
+// enter counts one more level of nesting, and leave one less.
+func (w *walker) enter() bool {
+	if w.depth++; w.lim.MaxDepth > 0 && w.depth > w.lim.MaxDepth {
+		return w.fail("the document nests objects and arrays more than " + strconv.Itoa(w.lim.MaxDepth) + " deep")
+	}
+	return true
+}
+
+func (w *walker) leave() { w.depth-- }
+
 func (w *walker) object() bool {
+	if !w.enter() {
+		return false
+	}
+	defer w.leave()
 	w.i++ // {
 	first := len(w.keys)
 	var set map[string]struct{}
@@ -172,6 +211,10 @@ func (w *walker) object() bool {
 }
 
 func (w *walker) array() bool {
+	if !w.enter() {
+		return false
+	}
+	defer w.leave()
 	w.i++ // [
 	w.ws()
 	if w.i < len(w.b) && w.b[w.i] == ']' {

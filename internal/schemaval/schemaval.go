@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -212,10 +213,22 @@ func Path(inst any, tokens []string) string {
 	return b.String()
 }
 
+// MaxKeyLen bounds the bytes of a member name a path shows: a longer one
+// is cut, at a character boundary, and marked with "…", so that an error
+// about a hostile document stays small.
+const MaxKeyLen = 64
+
 // Key renders one object key as a JSON-path step: ".key" for an
-// identifier, `["other key"]` for anything else.
+// identifier, `["other key"]` for anything else; a name longer than
+// [MaxKeyLen] bytes is cut and marked `["first bytes…"]`.
 func Key(k string) string {
-	if identRE.MatchString(k) {
+	if len(k) > MaxKeyLen {
+		n := MaxKeyLen
+		for n > 0 && !utf8.RuneStart(k[n]) {
+			n--
+		}
+		k = k[:n] + "…"
+	} else if identRE.MatchString(k) {
 		return "." + k
 	}
 	var b bytes.Buffer

@@ -24,7 +24,10 @@ var ErrScriptExhausted error = fakeError("llmtest: script exhausted: the model w
 // fakeError is a failure of a fake's own making: its text is safe to show.
 type fakeError string
 
-func (e fakeError) Error() string    { return string(e) }
+// Error returns the failure's text.
+func (e fakeError) Error() string { return string(e) }
+
+// SafeText returns the same text: a fake's own, safe to show.
 func (e fakeError) SafeText() string { return string(e) }
 
 // A Step is one scripted outcome: a response, or an error.

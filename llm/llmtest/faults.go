@@ -218,8 +218,13 @@ func (fi *FaultInjector) Generate(ctx context.Context, req llm.Request) (llm.Res
 // times out, as an HTTP client's is.
 type timeoutError struct{}
 
-func (timeoutError) Error() string   { return "injected fault: i/o timeout" }
-func (timeoutError) Timeout() bool   { return true }
+// Error says a timeout was injected.
+func (timeoutError) Error() string { return "injected fault: i/o timeout" }
+
+// Timeout reports true, as a net.Error that timed out does.
+func (timeoutError) Timeout() bool { return true }
+
+// Temporary reports true, as net.Error's timeouts do.
 func (timeoutError) Temporary() bool { return true }
 
 // malformed returns content cut in the middle of its first JSON object or

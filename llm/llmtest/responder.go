@@ -17,8 +17,13 @@ var ErrNoAnswer error = fakeError("llmtest: no answer for this schema")
 // noAnswer is the error of a call for the schema it names.
 type noAnswer string
 
-func (e noAnswer) Error() string        { return "llmtest: no answer for schema " + strconv.Quote(string(e)) }
-func (e noAnswer) SafeText() string     { return e.Error() }
+// Error names the schema without an answer.
+func (e noAnswer) Error() string { return "llmtest: no answer for schema " + strconv.Quote(string(e)) }
+
+// SafeText is Error: a fake's own text, safe to show.
+func (e noAnswer) SafeText() string { return e.Error() }
+
+// Is makes the error match [ErrNoAnswer].
 func (e noAnswer) Is(target error) bool { return target == ErrNoAnswer }
 
 // An Answerer computes a [Responder]'s answer to one request. rng is seeded
