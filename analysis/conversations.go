@@ -60,25 +60,47 @@ type ConversationInput struct {
 // at a time and refused at the first one past [Config.MaxIngest], so that
 // a body never costs much more memory than its size.
 func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conversation, error) {
+	res, err := s.IngestBody(ctx, scope, body)
+	return res.Conversations, err
+}
+
+// An IngestResult is what [Service.IngestBody] stored.
+type IngestResult struct {
+	// Conversations are the conversations stored, in the order given.
+	Conversations []Conversation
+	// Bulk reports a bulk body, {"conversations": [...]}, as opposed to a
+	// single conversation.
+	Bulk bool
+}
+
+// IngestBody is [Service.Ingest] that also says whether the body was a
+// bulk one, so that an API can answer in the same shape.
+func (s *Service) IngestBody(ctx context.Context, scope Scope, body []byte) (IngestResult, error) {
+	cs, bulk, err := s.ingestBody(ctx, scope, body)
+	return IngestResult{Conversations: cs, Bulk: bulk}, err
+}
+
+func (s *Service) ingestBody(ctx context.Context, scope Scope, body []byte) ([]Conversation, bool, error) {
 	if err := scope.Validate(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(body) > s.cfg.MaxIngestBytes {
-		return nil, invalid("$", fmt.Sprintf("the body is %d bytes, more than the %d one call may ingest", len(body), s.cfg.MaxIngestBytes))
+		return nil, false, invalid("$", fmt.Sprintf("the body is %d bytes, more than the %d one call may ingest", len(body), s.cfg.MaxIngestBytes))
 	}
 	items, bulk, err := s.splitIngest(body)
 	if err != nil {
-		return nil, err
+		return nil, bulk, err
 	}
 	if !bulk {
 		if len(body) > s.cfg.MaxConversationBytes {
-			return nil, invalid("$", fmt.Sprintf("the conversation is %d bytes, more than %d", len(body), s.cfg.MaxConversationBytes))
+			return nil, false, invalid("$", fmt.Sprintf("the conversation is %d bytes, more than %d", len(body), s.cfg.MaxConversationBytes))
 		}
 		var in ConversationInput
 		if err := decodeStrict(body, &in, "$", conversationLimits); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return s.ingest(ctx, scope, []ConversationInput{in}, "$")
+		cs, err := s.ingest(ctx, scope, []ConversationInput{in}, "$")
+		return cs, false, err
 	}
 	// Each conversation is checked as soon as it is decoded, and one that
 	// fails is not kept: a refused body holds no more decoded conversations
@@ -94,12 +116,12 @@ func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conve
 		items[i] = nil // the raw text is not needed once decoded
 		err := decodeStrict(item, &ins[i], at, conversationLimits)
 		if merr := p.merge(err, i, "$"); merr != nil {
-			return nil, merr
+			return nil, true, merr
 		}
 		before := p.count()
 		if err == nil {
 			if err := validateConversation(&p, i, at, ins[i]); err != nil {
-				return nil, err
+				return nil, true, err
 			}
 		}
 		if err != nil || p.count() > before {
@@ -108,9 +130,10 @@ func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conve
 	}
 	if p.count() > 0 {
 		sort.SliceStable(p.list, func(a, b int) bool { return p.list[a].Index < p.list[b].Index })
-		return nil, p.err()
+		return nil, true, p.err()
 	}
-	return s.ingest(ctx, scope, ins, "$.conversations")
+	cs, err := s.ingest(ctx, scope, ins, "$.conversations")
+	return cs, true, err
 }
 
 // splitIngest reads an ingest body's top level without decoding any

@@ -49,6 +49,17 @@ func decodeStrict(data []byte, v any, root string, lim jsoncheck.Limits) error {
 	return nil
 }
 
+// DecodeJSON decodes data, one JSON value, into v (a pointer) as the
+// service decodes what it is given, so that an API in front of it answers
+// alike: member names must be v's JSON names exactly, each given once;
+// unknown members, values of the wrong JSON type, numbers out of range and
+// text that is not UTF-8 are refused, every problem at its JSON path. It
+// fails with an error matching ErrInvalid (an [*extract.ValidationError]).
+// The document may hold at most 100,000 values, nested at most 16 deep.
+func DecodeJSON(data []byte, v any) error {
+	return decodeStrict(data, v, "$", definitionLimits)
+}
+
 // The limits of the JSON documents the service decodes: a conversation
 // holds a transcript of at most MaxTurns turns of a few members each, its
 // tags and reference fields; a definition its field set and modes. Both

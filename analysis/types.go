@@ -229,7 +229,7 @@ type Run struct {
 	// Trigger says what started the run.
 	Trigger Trigger `json:"trigger"`
 	// Aggregate summarises the items; nil until the run finishes.
-	Aggregate *Aggregate `json:"aggregate"`
+	Aggregate *Aggregate `json:"aggregate" jsonschema:"nullable"`
 	// Items holds one result per finished conversation, in the order they
 	// were saved — all of them for a run of up to [Config.MaxInlineItems]
 	// items, else the first page and ItemsCursor.
@@ -311,12 +311,12 @@ type Aggregate struct {
 	// Passed counts the items that passed.
 	Passed int `json:"passed"`
 	// PassRate is Passed / Completed; nil when nothing completed.
-	PassRate *float64 `json:"passRate"`
+	PassRate *float64 `json:"passRate" jsonschema:"nullable"`
 	// AvgJudgeScore averages the judged items' scores; nil when none was judged.
-	AvgJudgeScore *float64 `json:"avgJudgeScore"`
+	AvgJudgeScore *float64 `json:"avgJudgeScore" jsonschema:"nullable"`
 	// AvgExtractionAccuracy averages the accuracy scores of the items that
 	// compared at least one field; nil when none did.
-	AvgExtractionAccuracy *float64 `json:"avgExtractionAccuracy"`
+	AvgExtractionAccuracy *float64 `json:"avgExtractionAccuracy" jsonschema:"nullable"`
 	// JudgeErrors counts the completed items whose grading failed; omitted
 	// when none did.
 	JudgeErrors int `json:"judgeErrors,omitempty"`

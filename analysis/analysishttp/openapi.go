@@ -1,0 +1,247 @@
+package analysishttp
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/invopop/jsonschema"
+
+	"github.com/debrief-go/debrief/analysis"
+)
+
+// OpenAPI returns the API's OpenAPI 3.1 document, its schemas generated
+// from the Go types the handlers read and write. GET
+// /api/analysis/openapi.json serves it.
+func OpenAPI() []byte {
+	openAPIOnce.Do(func() { openAPIDoc = buildOpenAPI() })
+	return openAPIDoc
+}
+
+var (
+	openAPIOnce sync.Once
+	openAPIDoc  []byte
+)
+
+func (h *handler) openAPI(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.resolve(w, r); !ok {
+		return
+	}
+	if _, ok := query(w, r); !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, json.RawMessage(OpenAPI()))
+}
+
+// The types whose schemas the document holds, by the name it gives them.
+var openAPITypes = map[string]any{
+	"DefinitionInput":   analysis.DefinitionInput{},
+	"DefinitionBody":    DefinitionBody{},
+	"DefinitionsBody":   DefinitionsBody{},
+	"ConversationInput": analysis.ConversationInput{},
+	"IngestBody":        ingestBulk{},
+	"ConversationBody":  ConversationBody{},
+	"ConversationsBody": ConversationsBody{},
+	"StartRunBody":      StartRunBody{},
+	"RunBody":           RunBody{},
+	"RunsBody":          RunsBody{},
+	"ItemPage":          analysis.ItemPage{},
+	"SlotsBody":         SlotsBody{},
+	"ErrorBody":         ErrorBody{},
+	"ProgressEvent":     ProgressEvent{},
+	"EndEvent":          EndEvent{},
+}
+
+// ingestBulk is the bulk form of an ingest body.
+type ingestBulk struct {
+	Conversations []analysis.ConversationInput `json:"conversations"`
+}
+
+func buildOpenAPI() []byte {
+	r := &jsonschema.Reflector{}
+	schemas := map[string]any{}
+	add := func(name string, raw map[string]any) {
+		if prev, ok := schemas[name]; ok && !reflect.DeepEqual(prev, raw) {
+			panic("analysishttp: two types are named " + name + " in the OpenAPI document")
+		}
+		schemas[name] = raw
+	}
+	for name, v := range openAPITypes {
+		s := r.Reflect(v)
+		b, err := json.Marshal(s)
+		if err != nil {
+			panic("analysishttp: schema of " + name + ": " + err.Error())
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(rewriteRefs(b), &doc); err != nil {
+			panic("analysishttp: schema of " + name + ": " + err.Error())
+		}
+		defs, _ := doc["$defs"].(map[string]any)
+		for defName, def := range defs {
+			m, _ := def.(map[string]any)
+			if defName == reflect.TypeOf(v).Name() {
+				defName = name
+			}
+			add(defName, m)
+		}
+	}
+	doc := map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{
+			"title":       "Analysis API",
+			"version":     "1",
+			"description": "Extract typed fields from conversation transcripts, judge them against a rubric and score extraction accuracy, on demand or on a schedule.",
+		},
+		"paths":      openAPIPaths(),
+		"components": map[string]any{"schemas": schemas},
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		panic("analysishttp: OpenAPI document: " + err.Error())
+	}
+	return out
+}
+
+// rewriteRefs points a reflected schema's references at the document's
+// components, and names the types as the document does.
+func rewriteRefs(b []byte) []byte {
+	s := strings.ReplaceAll(string(b), `"#/$defs/`, `"#/components/schemas/`)
+	for name, v := range openAPITypes {
+		if t := reflect.TypeOf(v).Name(); t != name {
+			s = strings.ReplaceAll(s, `"#/components/schemas/`+t+`"`, `"#/components/schemas/`+name+`"`)
+		}
+	}
+	return []byte(s)
+}
+
+func ref(name string) map[string]any {
+	return map[string]any{"$ref": "#/components/schemas/" + name}
+}
+
+func jsonContent(schema map[string]any) map[string]any {
+	return map[string]any{"application/json": map[string]any{"schema": schema}}
+}
+
+func response(desc, schema string) map[string]any {
+	r := map[string]any{"description": desc}
+	if schema != "" {
+		r["content"] = jsonContent(ref(schema))
+	}
+	return r
+}
+
+func param(name, in, desc string, schema map[string]any, required bool) map[string]any {
+	return map[string]any{"name": name, "in": in, "description": desc, "required": required, "schema": schema}
+}
+
+var (
+	str     = map[string]any{"type": "string"}
+	integer = map[string]any{"type": "integer", "minimum": 1}
+)
+
+// errors returns the error answers an operation may give.
+func errs(statuses ...int) map[string]any {
+	out := map[string]any{
+		"401": response("The request is not authenticated.", "ErrorBody"),
+		"500": response("Internal error.", "ErrorBody"),
+	}
+	text := map[int]string{
+		400: "The request is not valid: the problems say where.",
+		404: "No such object in the scope.",
+		409: "A run of the definition is already in progress, or the object changed or finished meanwhile.",
+		412: "If-Match names another version of the definition.",
+		413: "The body is larger than the API takes.",
+	}
+	for _, s := range statuses {
+		out[fmt.Sprint(s)] = response(text[s], "ErrorBody")
+	}
+	return out
+}
+
+func op(summary string, params []any, body string, ok map[string]any, errStatuses ...int) map[string]any {
+	o := map[string]any{"summary": summary, "responses": errs(errStatuses...)}
+	for k, v := range ok {
+		o["responses"].(map[string]any)[k] = v
+	}
+	if len(params) > 0 {
+		o["parameters"] = params
+	}
+	if body != "" {
+		o["requestBody"] = map[string]any{"required": true, "content": jsonContent(ref(body))}
+	}
+	return o
+}
+
+func openAPIPaths() map[string]any {
+	id := param("id", "path", "The object's ID or key.", str, true)
+	runID := param("id", "path", "The run's ID.", str, true)
+	lim := param("limit", "query", "The most objects to return.", integer, false)
+	search := param("search", "query", "Keep the objects whose name or key (and, for conversations, transcript) contains it, ignoring case.", str, false)
+	cursor := param("cursor", "query", "The nextCursor of the previous page.", str, false)
+	ifMatch := param("If-Match", "header", "The ETag read: the change is made only if the definition is still at that version.", str, false)
+	etag := map[string]any{"ETag": map[string]any{"description": "The definition's version.", "schema": str}}
+	withETag := func(r map[string]any) map[string]any { r["headers"] = etag; return r }
+	ingest := map[string]any{"oneOf": []any{ref("ConversationInput"), ref("IngestBody")}}
+	ingested := map[string]any{"description": "Stored: the conversation, or {\"conversations\": [...]} for a bulk body.",
+		"content": jsonContent(map[string]any{"oneOf": []any{ref("ConversationBody"), ref("ConversationsBody")}})}
+	sse := map[string]any{"description": "A text/event-stream: \"progress\" events (ProgressEvent), then one \"end\" event (EndEvent).",
+		"content": map[string]any{"text/event-stream": map[string]any{"schema": str}}}
+	p := func(s string) string { return Prefix + s }
+	return map[string]any{
+		p("/definitions"): map[string]any{
+			"get":  op("List definitions", []any{search, lim}, "", map[string]any{"200": response("The definitions, newest first.", "DefinitionsBody")}, 400),
+			"post": op("Create a definition", nil, "DefinitionInput", map[string]any{"201": withETag(response("Created.", "DefinitionBody"))}, 400, 409, 413),
+		},
+		p("/definitions/{id}"): map[string]any{
+			"get":    op("Get a definition", []any{id}, "", map[string]any{"200": withETag(response("The definition.", "DefinitionBody")), "304": response("Not modified (If-None-Match).", "")}, 404),
+			"patch":  op("Change a definition with a JSON merge patch", []any{id, ifMatch}, "DefinitionInput", map[string]any{"200": withETag(response("Changed.", "DefinitionBody"))}, 400, 404, 409, 412, 413),
+			"delete": op("Delete a definition", []any{id, ifMatch}, "", map[string]any{"204": response("Deleted.", "")}, 404, 409, 412),
+		},
+		p("/definitions/{id}/run"): map[string]any{
+			"post": op("Run a definition", []any{id}, "StartRunBody", map[string]any{"202": response("The run, pending.", "RunBody")}, 400, 404, 409, 413),
+		},
+		p("/definitions/{id}/slots"): map[string]any{
+			"get": op("List a definition's schedule slots", []any{id, lim}, "", map[string]any{"200": response("The slots, latest first.", "SlotsBody")}, 400, 404),
+		},
+		p("/conversations"): map[string]any{
+			"get": op("List conversations", []any{search, param("tag", "query", "Keep the conversations with this tag.", str, false), lim, cursor}, "",
+				map[string]any{"200": response("A page of conversations, newest first.", "ConversationsBody")}, 400),
+			"post": map[string]any{"summary": "Ingest a conversation, or {\"conversations\": [...]}",
+				"requestBody": map[string]any{"required": true, "content": jsonContent(ingest)},
+				"responses":   merge(errs(400, 409, 413), map[string]any{"201": ingested})},
+		},
+		p("/conversations/{id}"): map[string]any{
+			"get":    op("Get a conversation", []any{id}, "", map[string]any{"200": response("The conversation.", "ConversationBody")}, 404),
+			"delete": op("Delete a conversation", []any{id}, "", map[string]any{"204": response("Deleted.", "")}, 404),
+		},
+		p("/runs"): map[string]any{
+			"get": op("List runs", []any{param("definitionKey", "query", "Keep the runs of this definition.", str, false), lim}, "",
+				map[string]any{"200": response("The runs, newest first, without their items.", "RunsBody")}, 400),
+		},
+		p("/runs/{id}"): map[string]any{
+			"get": op("Get a run with its items", []any{runID}, "", map[string]any{"200": response("The run.", "RunBody")}, 404),
+		},
+		p("/runs/{id}/items"): map[string]any{
+			"get": op("Page through a run's items", []any{runID, cursor, lim}, "", map[string]any{"200": response("A page of items.", "ItemPage")}, 400, 404),
+		},
+		p("/runs/{id}/cancel"): map[string]any{
+			"post": op("Cancel a run", []any{runID}, "", map[string]any{"200": response("The cancelled run.", "RunBody")}, 404, 409),
+		},
+		p("/runs/{id}/events"): map[string]any{
+			"get": op("Follow a run's progress", []any{runID}, "", map[string]any{"200": sse}, 404),
+		},
+		p("/openapi.json"): map[string]any{
+			"get": op("This document", nil, "", map[string]any{"200": map[string]any{"description": "The OpenAPI document."}}),
+		},
+	}
+}
+
+func merge(a, b map[string]any) map[string]any {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
