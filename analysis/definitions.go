@@ -99,6 +99,7 @@ func (s *Service) CreateDefinition(ctx context.Context, scope Scope, in Definiti
 	if err := scope.Validate(); err != nil {
 		return Definition{}, err
 	}
+	s.defaultModels(&in)
 	if err := in.validate(s.cfg.MaxRunConversations); err != nil {
 		return Definition{}, err
 	}
@@ -270,6 +271,7 @@ func (s *Service) merged(current Definition, patch map[string]any) (Definition, 
 	if err := decodeStrict(merged, &in, "$", definitionLimits); err != nil {
 		return Definition{}, err
 	}
+	s.defaultModels(&in)
 	if err := in.validate(s.cfg.MaxRunConversations); err != nil {
 		return Definition{}, err
 	}
@@ -358,4 +360,14 @@ func (s *Service) DeleteDefinition(ctx context.Context, scope Scope, idOrKey str
 		return about(err, "definition %q", idOrKey)
 	}
 	return wrap(s.cfg.Store.DeleteDefinition(ctx, scope, d.ID), "delete definition %q", d.Key)
+}
+
+// defaultModels gives in the configured default model keys it lacks.
+func (s *Service) defaultModels(in *DefinitionInput) {
+	if strings.TrimSpace(in.ExtractionModelKey) == "" {
+		in.ExtractionModelKey = s.cfg.DefaultExtractionModelKey
+	}
+	if in.Modes.Judge != nil && strings.TrimSpace(in.JudgeModelKey) == "" {
+		in.JudgeModelKey = s.cfg.DefaultJudgeModelKey
+	}
 }

@@ -257,3 +257,24 @@ func TestListAndDeleteDefinitions(t *testing.T) {
 	_, err = e.svc.GetDefinition(context.Background(), other, "call-intent")
 	assert.ErrorIs(t, err, analysis.ErrNotFound)
 }
+
+func TestDefaultModelKeysFillWhatADefinitionLacks(t *testing.T) {
+	e := newEnv(t, nil, func(c *analysis.Config, _ *analysis.ExecutorConfig) {
+		c.DefaultExtractionModelKey, c.DefaultJudgeModelKey = "small", "large"
+	})
+	in := intentDefinition()
+	in.ExtractionModelKey, in.JudgeModelKey = "", ""
+	d, err := e.svc.CreateDefinition(context.Background(), scope, in)
+	require.NoError(t, err, "a judge mode without a judge model is fine when there is a default")
+	assert.Equal(t, "small", d.ExtractionModelKey)
+	assert.Equal(t, "large", d.JudgeModelKey)
+	in.Name, in.ExtractionModelKey, in.Modes.Judge = "Own", "mine", nil
+	d, err = e.svc.CreateDefinition(context.Background(), scope, in)
+	require.NoError(t, err)
+	assert.Equal(t, "mine", d.ExtractionModelKey, "a definition's own key is kept")
+	assert.Empty(t, d.JudgeModelKey, "no judge, no judge model")
+	d, err = e.svc.UpdateDefinition(context.Background(), scope, d.Key, []byte(`{"extractionModelKey":null,"modes":{"judge":{"rubric":"r"}}}`))
+	require.NoError(t, err)
+	assert.Equal(t, "small", d.ExtractionModelKey)
+	assert.Equal(t, "large", d.JudgeModelKey)
+}

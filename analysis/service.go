@@ -70,6 +70,10 @@ type Config struct {
 	// conversation of it, as JSON; default [DefaultMaxConversationBytes]
 	// (2 MiB).
 	MaxIngestBytes, MaxConversationBytes int
+	// DefaultExtractionModelKey and DefaultJudgeModelKey are given to a
+	// definition created or changed without an extractionModelKey, or
+	// with modes.judge and without a judgeModelKey, and stored on it.
+	DefaultExtractionModelKey, DefaultJudgeModelKey string
 	// Wake, when set, is called after a run is created, so that an
 	// in-process [Executor] takes it up at once (pass [Executor.Wake]).
 	Wake func()
