@@ -60,7 +60,7 @@ type ReferenceIssue struct {
 // reference fields.
 type Result struct {
 	// Score is Matched / ComparedCount, or nil when nothing was compared.
-	Score *float64 `json:"score"`
+	Score *float64 `json:"score" jsonschema:"nullable"`
 	// ComparedCount counts the fields compared.
 	ComparedCount int `json:"comparedCount"`
 	// PerField holds each compared field's result, by key.

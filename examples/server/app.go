@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/analysis/analysishttp"
+	"github.com/debrief-go/debrief/analysis/memstore"
+	"github.com/debrief-go/debrief/internal/uuid"
+	"github.com/debrief-go/debrief/llm"
+	"github.com/debrief-go/debrief/llm/openai"
+	"github.com/debrief-go/debrief/session"
+	"github.com/debrief-go/debrief/session/sessionhttp"
+	"github.com/debrief-go/debrief/timeline"
+	"github.com/debrief-go/debrief/timeline/timelinehttp"
+)
+
+// tenantScope is what an API key stands for.
+type tenantScope struct{ tenant, project string }
+
+// tenantNamespace is the namespace of the UUIDs derived from tenant names.
+var tenantNamespace = [16]byte{0x6b, 0x1d, 0x2f, 0x4e, 0x93, 0x0a, 0x4c, 0x51, 0x8e, 0x27, 0x5d, 0x0c, 0x3b, 0xa1, 0x72, 0xe4}
+
+// tenantID returns the UUID a tenant stands for in the session and
+// timeline APIs: itself, lower-cased, when it is one; else the name-based
+// (version 5) UUID of its name, so that "demo" always maps to the same id.
+func tenantID(tenant string) string {
+	if uuid.Valid(tenant) {
+		return strings.ToLower(tenant)
+	}
+	return uuid.Format(uuid.V5(tenantNamespace, tenant))
+}
+
+// app is the server's parts.
+type app struct {
+	handler   http.Handler
+	analysis  *analysis.Service
+	exec      *analysis.Executor
+	sched     *analysis.Scheduler
+	timeline  *timeline.Service
+	modelName string
+	log       *slog.Logger
+}
+
+// newApp builds the services and the handler cfg describes.
+func newApp(cfg config, log *slog.Logger) (*app, error) {
+	model, name, err := newModel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{modelName: name, log: log}
+
+	// The Analysis API, its executor and scheduler.
+	store := memstore.New()
+	var exec *analysis.Executor
+	a.analysis, err = analysis.NewService(analysis.Config{
+		Store: store, Logger: log,
+		DefaultExtractionModelKey: cfg.extractionModel, DefaultJudgeModelKey: cfg.judgeModel,
+		Wake: func() { exec.Wake() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	exec, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	a.exec = exec
+	a.sched = a.analysis.Scheduler(analysis.SchedulerConfig{})
+
+	// The session API, over the sessions of -sessions.
+	sessions, err := loadSessions(cfg.sessionsFile)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := sessionhttp.New(sessionhttp.Config{
+		Source:       sessions,
+		Organization: sessionhttp.APIKey(func(_ context.Context, key string) (string, error) { return lookupTenant(cfg, key) }),
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Timeline analyses, over the flows of -flows.
+	flows, err := loadFlows(cfg.flowsFile)
+	if err != nil {
+		return nil, err
+	}
+	a.timeline, err = timeline.NewService(timeline.Config{
+		Source: flows, Store: timeline.NewMemoryStore(), Logger: log,
+		Analyzer: timeline.AnalyzerConfig{Model: model, ModelKey: cfg.judgeModel},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(analysishttp.Prefix+"/", analysishttp.New(a.analysis, func(r *http.Request) (analysis.Scope, error) {
+		ts, ok := cfg.keys[r.Header.Get(sessionhttp.APIKeyHeader)]
+		if !ok {
+			return analysis.Scope{}, fmt.Errorf("unknown API key")
+		}
+		return analysis.Scope{Tenant: ts.tenant, Project: ts.project}, nil
+	}, analysishttp.Options{Logger: log}))
+	mux.Handle("/v1/sessions/", sh)
+	th := timelinehttp.New(a.timeline, func(r *http.Request) (string, error) {
+		return lookupTenant(cfg, r.Header.Get(sessionhttp.APIKeyHeader))
+	}, timelinehttp.Options{Logger: log})
+	mux.Handle("/timeline-analyses", th)
+	mux.Handle("/timeline-analyses/", th)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"not_found","message":"no such resource"}` + "\n"))
+	})
+	a.handler = mux
+	return a, nil
+}
+
+// lookupTenant returns the tenant id of an API key, or session.ErrNotFound.
+func lookupTenant(cfg config, key string) (string, error) {
+	ts, ok := cfg.keys[key]
+	if !ok {
+		return "", session.ErrNotFound
+	}
+	return tenantID(ts.tenant), nil
+}
+
+// newModel returns the model every API uses, and its name for the logs.
+func newModel(cfg config) (llm.Model, string, error) {
+	if cfg.llmBaseURL == "" {
+		return demoModel{}, "offline demo model", nil
+	}
+	m, err := openai.New(openai.Config{BaseURL: cfg.llmBaseURL, APIKey: cfg.llmAPIKey, Timeout: 2 * time.Minute})
+	if err != nil {
+		return nil, "", fmt.Errorf("-llm-base-url: %w", err)
+	}
+	return llm.Chain(m, llm.WithRetry(llm.RetryOptions{MaxAttempts: 6, BaseDelay: 250 * time.Millisecond})), cfg.llmBaseURL, nil
+}
+
+// start runs the executor and the scheduler until ctx ends; the channel
+// closes when both have stopped.
+func (a *app) start(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := a.exec.Run(ctx); err != nil {
+			a.log.Error("executor stopped", "error", err.Error())
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := a.sched.Run(ctx); err != nil {
+			a.log.Error("scheduler stopped", "error", err.Error())
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// close stops the timeline service, cancelling what has not finished in
+// ten seconds.
+func (a *app) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.timeline.Close(ctx); err != nil {
+		a.log.Warn("timeline analyses cancelled at shutdown", "error", err.Error())
+	}
+}
+
+// line is one line of a -sessions or -flows file.
+type line struct {
+	Tenant  string          `json:"tenant"`
+	Moveo   json.RawMessage `json:"moveo"`
+	Capture json.RawMessage `json:"capture"`
+	Flow    json.RawMessage `json:"flow"`
+}

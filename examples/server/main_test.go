@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/llm"
+)
+
+// openAIFake is an OpenAI-compatible chat-completions server: it answers
+// extraction from the schema and the transcript, grades each conversation
+// with a score derived from its text, and injects faults — every fifth
+// request is a 429 asking for a short wait, every seventh answer is cut in
+// the middle of its JSON.
+type openAIFake struct {
+	srv       *httptest.Server
+	requests  atomic.Int64
+	limited   atomic.Int64
+	malformed atomic.Int64
+}
+
+func newOpenAIFake(t *testing.T) *openAIFake {
+	f := &openAIFake{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" || r.Method != "POST" || r.Header.Get("Authorization") != "Bearer sk-test" {
+			http.Error(w, `{"error":{"message":"not found"}}`, http.StatusNotFound)
+			return
+		}
+		var req struct {
+			Model    string `json:"model"`
+			Messages []struct {
+				Role    string `json:"role"`
+				Content string `json:"content"`
+			} `json:"messages"`
+			ResponseFormat struct {
+				Type       string `json:"type"`
+				JSONSchema struct {
+					Name   string          `json:"name"`
+					Schema json.RawMessage `json:"schema"`
+					Strict bool            `json:"strict"`
+				} `json:"json_schema"`
+			} `json:"response_format"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ResponseFormat.Type != "json_schema" || !req.ResponseFormat.JSONSchema.Strict {
+			http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
+			return
+		}
+		n := f.requests.Add(1)
+		if n%5 == 0 {
+			f.limited.Add(1)
+			w.Header().Set("retry-after-ms", "5")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`)
+			return
+		}
+		var text strings.Builder
+		for _, m := range req.Messages {
+			if m.Role == "user" {
+				text.WriteString(m.Content)
+			}
+		}
+		var content []byte
+		if req.ResponseFormat.JSONSchema.Name == "verdict" {
+			sum := sha256.Sum256([]byte(text.String()))
+			score := math.Round(float64(binary.BigEndian.Uint16(sum[:]))/65535*100) / 100
+			content, _ = json.Marshal(map[string]any{"reasoning": "Graded by the fake.", "evidence": []any{}, "score": score})
+		} else {
+			resp, err := demoModel{}.Generate(r.Context(), llmRequest(req.ResponseFormat.JSONSchema.Schema, text.String()))
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			content = []byte(resp.Content)
+		}
+		if n%7 == 0 {
+			f.malformed.Add(1)
+			content = content[:len(content)/2]
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"id": fmt.Sprint("chatcmpl-", n), "object": "chat.completion", "created": 1, "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": string(content)}}},
+			"usage":   map[string]any{"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120, "prompt_tokens_details": map[string]any{"cached_tokens": 40}},
+		})
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// testServer starts the server's handler, executor and scheduler in
+// process, against model base URL llmBaseURL ("" for the demo model).
+func testServer(t *testing.T, args ...string) (*httptest.Server, *app) {
+	t.Helper()
+	cfg, err := parseFlags(append([]string{"-keys", "k=demo/default,other=globex/support", "-concurrency", "8"}, args...),
+		func(string) string { return "" }, io.Discard)
+	require.NoError(t, err)
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := a.start(ctx)
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+		a.close()
+	})
+	return srv, a
+}
+
+func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("x-api-key", key)
+	}
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) > 0 {
+		require.NoError(t, json.Unmarshal(raw, &out), "%s", raw)
+	}
+	return resp.StatusCode, out
+}
+
+func TestEndToEndAgainstAnOpenAICompatibleServer(t *testing.T) {
+	fake := newOpenAIFake(t)
+	srv, _ := testServer(t, "-llm-base-url", fake.srv.URL+"/v1", "-llm-api-key", "sk-test")
+
+	// Ingest 50 STAR conversations.
+	raw, err := os.ReadFile("testdata/star-sample-60.json")
+	require.NoError(t, err)
+	var sample struct {
+		Conversations []json.RawMessage `json:"conversations"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &sample))
+	body, _ := json.Marshal(map[string]any{"conversations": sample.Conversations[:50]})
+	status, out := do(t, srv, "POST", "/api/analysis/conversations", "k", string(body))
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	require.Len(t, out["conversations"], 50)
+
+	// A definition with every mode on, its models the server's defaults.
+	status, out = do(t, srv, "POST", "/api/analysis/definitions", "k", `{
+		"name": "STAR tasks",
+		"fieldSet": [
+			{"key": "task", "type": "enum", "required": true, "enumValues": ["apartment_schedule", "bank_fraud_report", "doctor_followup", "ride_book", "weather", "other"]},
+			{"key": "completion", "type": "enum", "enumValues": ["complete", "other"]},
+			{"key": "agent_helpful", "type": "boolean"}
+		],
+		"modes": {"store": true, "accuracy": true, "judge": {"rubric": "Was the caller helped?", "threshold": 0.5}}
+	}`)
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	def := out["definition"].(map[string]any)
+	assert.Equal(t, "gpt-4o-mini", def["extractionModelKey"])
+	assert.Equal(t, "gpt-4o", def["judgeModelKey"])
+
+	status, out = do(t, srv, "POST", "/api/analysis/definitions/star-tasks/run", "k", `{"selection":{"strategy":"all"}}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", out)
+	runID := out["run"].(map[string]any)["id"].(string)
+
+	// Follow the event stream to its end.
+	req, _ := http.NewRequest("GET", srv.URL+"/api/analysis/runs/"+runID+"/events", nil)
+	req.Header.Set("x-api-key", "k")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var lastEvent, lastData string
+	progress := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		switch line := sc.Text(); {
+		case strings.HasPrefix(line, "event: "):
+			lastEvent = strings.TrimPrefix(line, "event: ")
+			if lastEvent == "progress" {
+				progress++
+			}
+		case strings.HasPrefix(line, "data: "):
+			lastData = strings.TrimPrefix(line, "data: ")
+		}
+	}
+	require.Equal(t, "end", lastEvent)
+	assert.Positive(t, progress)
+	var end struct {
+		Run analysis.Run `json:"run"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lastData), &end))
+	require.Equal(t, analysis.RunCompleted, end.Run.Status, end.Run.Error)
+	agg := end.Run.Aggregate
+	require.NotNil(t, agg)
+
+	// Recompute the aggregate from the items, read page by page.
+	var items []analysis.Item
+	cursor := ""
+	for {
+		status, out = do(t, srv, "GET", "/api/analysis/runs/"+runID+"/items?limit=7&cursor="+cursor, "k", "")
+		require.Equal(t, http.StatusOK, status)
+		b, _ := json.Marshal(out["items"])
+		var page []analysis.Item
+		require.NoError(t, json.Unmarshal(b, &page))
+		items = append(items, page...)
+		next, _ := out["nextCursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	require.Len(t, items, 50)
+	completed, passed, judged, compared := 0, 0, 0, 0
+	judgeSum, accSum := 0.0, 0.0
+	for _, it := range items {
+		if it.Error != "" {
+			continue
+		}
+		completed++
+		if it.Passed {
+			passed++
+		}
+		if it.Judge != nil {
+			judged++
+			judgeSum += it.Judge.Score
+		}
+		if it.Accuracy != nil && it.Accuracy.Score != nil {
+			compared++
+			accSum += *it.Accuracy.Score
+		}
+	}
+	assert.Equal(t, 50, agg.Total)
+	assert.Equal(t, completed, agg.Completed)
+	assert.Equal(t, 50-completed, agg.Failed)
+	assert.Equal(t, passed, agg.Passed)
+	require.Positive(t, completed, "the faults were repaired or retried")
+	require.NotNil(t, agg.PassRate)
+	assert.InDelta(t, float64(passed)/float64(completed), *agg.PassRate, 1e-9)
+	require.Positive(t, judged)
+	require.NotNil(t, agg.AvgJudgeScore)
+	assert.InDelta(t, judgeSum/float64(judged), *agg.AvgJudgeScore, 1e-6)
+	require.Positive(t, compared)
+	require.NotNil(t, agg.AvgExtractionAccuracy)
+	assert.InDelta(t, accSum/float64(compared), *agg.AvgExtractionAccuracy, 1e-6)
+
+	// The faults happened, and were absorbed.
+	assert.Positive(t, fake.limited.Load(), "429s were injected")
+	assert.Positive(t, fake.malformed.Load(), "malformed answers were injected")
+	assert.GreaterOrEqual(t, completed, 45, "retries and repairs carry almost every conversation through")
+	assert.Positive(t, end.Run.Usage.CachedInputTokens, "usage counts cached tokens")
+
+	// Store mode wrote the fields back; another key's scope sees nothing.
+	status, out = do(t, srv, "GET", "/api/analysis/conversations?limit=1", "k", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.NotEmpty(t, out["conversations"].([]any)[0].(map[string]any)["extractedFields"])
+	status, _ = do(t, srv, "GET", "/api/analysis/runs/"+runID, "other", "")
+	assert.Equal(t, http.StatusNotFound, status)
+}
+
+func TestEveryRouteNeedsAKey(t *testing.T) {
+	srv, _ := testServer(t)
+	for _, path := range []string{"/api/analysis/definitions", "/v1/sessions/6b1d2f4e-930a-4c51-8e27-5d0c3ba172e4/analysis-input", "/timeline-analyses"} {
+		for _, key := range []string{"", "wrong"} {
+			status, out := do(t, srv, "GET", path, key, "")
+			assert.Equal(t, http.StatusUnauthorized, status, "%s with %q: %v", path, key, out)
+		}
+	}
+	status, _ := do(t, srv, "GET", "/healthz", "", "")
+	assert.Equal(t, http.StatusOK, status, "a probe needs no key")
+	status, out := do(t, srv, "GET", "/nowhere", "k", "")
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Equal(t, "not_found", out["error"])
+}
+
+func TestTheDemoModelSaysWhatItIs(t *testing.T) {
+	srv, a := testServer(t)
+	assert.Equal(t, "offline demo model", a.modelName)
+	status, out := do(t, srv, "POST", "/api/analysis/conversations", "k", `{"name":"c","transcript":[{"role":"caller","content":"Will the weather hold for my ride to the airport?"}],"referenceFields":{"task":"weather"}}`)
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	status, out = do(t, srv, "POST", "/api/analysis/definitions", "k", `{"name":"d","fieldSet":[
+		{"key":"task","type":"enum","enumValues":["ride_book","weather"],"required":true},
+		{"key":"summary","type":"string"},{"key":"turns","type":"number"},{"key":"happy","type":"boolean"}],
+		"modes":{"accuracy":true,"judge":{"rubric":"Polite?"}}}`)
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	status, out = do(t, srv, "POST", "/api/analysis/definitions/d/run", "k", `{"selection":{"strategy":"all"}}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", out)
+	runPath := "/api/analysis/runs/" + out["run"].(map[string]any)["id"].(string)
+	require.Eventually(t, func() bool {
+		_, out = do(t, srv, "GET", runPath, "k", "")
+		return out["run"].(map[string]any)["status"] == "completed"
+	}, 10e9, 10e6)
+	item := out["run"].(map[string]any)["items"].([]any)[0].(map[string]any)
+	fields := item["extractedFields"].(map[string]any)
+	assert.Equal(t, "weather", fields["task"], "the enum value the transcript mentions, not the first")
+	assert.Equal(t, demoNote, fields["summary"], "free text says it is the demo")
+	assert.Equal(t, demoNote, item["judge"].(map[string]any)["reasoning"])
+	assert.Equal(t, 1.0, item["accuracy"].(map[string]any)["score"])
+}
+
+func TestFlagsAreChecked(t *testing.T) {
+	for _, args := range [][]string{
+		{"-keys", ""},
+		{"-keys", "k=tenant"},
+		{"-keys", "k=t/p,k=t/q"},
+		{"-keys", "=t/p"},
+		{"-concurrency", "0"},
+		{"-postgres", "postgres://localhost/db"},
+		{"extra"},
+		{"-nope"},
+	} {
+		_, err := parseFlags(args, func(string) string { return "" }, io.Discard)
+		assert.Error(t, err, "%q", args)
+	}
+	cfg, err := parseFlags(nil, func(k string) string {
+		if k == "OPENAI_API_KEY" {
+			return "sk-env"
+		}
+		return ""
+	}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8080", cfg.addr)
+	assert.Equal(t, map[string]tenantScope{"dev-key": {"demo", "default"}}, cfg.keys)
+	assert.Equal(t, "sk-env", cfg.llmAPIKey, "the key comes from OPENAI_API_KEY when no flag gives it")
+	assert.Equal(t, tenantID("demo"), tenantID("demo"))
+	assert.NotEqual(t, tenantID("demo"), tenantID("globex"))
+	assert.Equal(t, "6b1d2f4e-930a-4c51-8e27-5d0c3ba172e4", tenantID("6B1D2F4E-930A-4C51-8E27-5D0C3BA172E4"))
+}
+
+// llmRequest is a request for schema whose user message is text.
+func llmRequest(schema json.RawMessage, text string) llm.Request {
+	return llm.Request{Model: "m", Schema: schema, Messages: []llm.Message{{Role: llm.RoleUser, Content: text}}}
+}
