@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -14,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -348,3 +350,107 @@ func TestFlagsAreChecked(t *testing.T) {
 func llmRequest(schema json.RawMessage, text string) llm.Request {
 	return llm.Request{Model: "m", Schema: schema, Messages: []llm.Message{{Role: llm.RoleUser, Content: text}}}
 }
+
+func TestSessionsAndFlowsFilesAreServed(t *testing.T) {
+	dir := t.TempDir()
+	record, err := os.ReadFile("testdata/moveo-documented-example.json")
+	require.NoError(t, err)
+	var compact bytes.Buffer
+	require.NoError(t, json.Compact(&compact, record))
+	sessions := dir + "/sessions.jsonl"
+	require.NoError(t, os.WriteFile(sessions, []byte(`{"tenant":"demo","moveo":`+compact.String()+"}\n\n"), 0o644))
+
+	const flowID = "0e0c8f4a-6a8e-4e3c-9d59-3f1b5c2a7d10"
+	const callID = "c3d4e5f6-a7b8-9012-cdef-123456789012"
+	flow := map[string]any{
+		"id": flowID, "reference_type": "call", "reference_id": callID, "flow_name": "support-ivr", "ended": true,
+		"created_at": "2024-03-01T10:00:00Z", "ended_at": "2024-03-01T10:05:12Z",
+		"events": []any{
+			map[string]any{"index": 0, "type": "call_created", "timestamp": "2024-03-01T10:00:00Z", "resource_type": "call", "resource_id": callID},
+			map[string]any{"index": 1, "type": "call_hangup", "timestamp": "2024-03-01T10:05:12Z", "resource_type": "call", "resource_id": callID,
+				"data": map[string]any{"hangup_reason": "normal", "hangup_by": "remote"}},
+		},
+	}
+	line, _ := json.Marshal(map[string]any{"tenant": "demo", "flow": flow})
+	flows := dir + "/flows.jsonl"
+	require.NoError(t, os.WriteFile(flows, append(line, '\n'), 0o644))
+
+	srv, _ := testServer(t, "-sessions", sessions, "-flows", flows)
+
+	// The session, as the tenant's organisation; another tenant's key does not see it.
+	status, out := do(t, srv, "GET", "/v1/sessions/cd0c20e2-338d-485f-91ca-cb34766d1ceb/analysis-input", "k", "")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	assert.Equal(t, tenantID("demo"), out["organization_id"])
+	status, _ = do(t, srv, "GET", "/v1/sessions/cd0c20e2-338d-485f-91ca-cb34766d1ceb/analysis-input", "other", "")
+	assert.Equal(t, http.StatusNotFound, status)
+
+	// The flow's timeline analysis, by the demo model.
+	status, out = do(t, srv, "POST", "/timeline-analyses", "k", `{"activeflow_id":"`+flowID+`"}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", out)
+	path := "/timeline-analyses/" + out["id"].(string)
+	require.Eventually(t, func() bool {
+		_, out = do(t, srv, "GET", path, "k", "")
+		return out["status"] != "progressing"
+	}, 10e9, 10e6)
+	require.Equal(t, "completed", out["status"], "%v", out)
+	result := out["result"].(map[string]any)
+	assert.Equal(t, demoNote, result["narrative"])
+	status, _ = do(t, srv, "GET", path, "other", "")
+	assert.Equal(t, http.StatusNotFound, status)
+}
+
+func TestBadDataFilesAreRefusedByLine(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"no-tenant.jsonl":   `{"moveo":{}}`,
+		"unknown.jsonl":     `{"tenant":"t","colour":"red"}`,
+		"both.jsonl":        `{"tenant":"t","moveo":{},"capture":{}}`,
+		"neither.jsonl":     `{"tenant":"t"}`,
+		"not-json.jsonl":    "{\"tenant\":\"t\",\"capture\":{\"session_id\":\"x\"}}\n{oops",
+		"foreign-org.jsonl": `{"tenant":"t","capture":{"session_id":"x","organization_id":"8fb5d9d4-c3f0-4165-a8e9-41655e0fe624"}}`,
+	} {
+		path := dir + "/" + name
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+		_, err := loadSessions(path)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), path+":", "the error names the file and line: %v", err)
+	}
+	path := dir + "/flows.jsonl"
+	require.NoError(t, os.WriteFile(path, []byte(`{"tenant":"t","flow":{"id":"x","customer_id":"8fb5d9d4-c3f0-4165-a8e9-41655e0fe624","events":[]}}`), 0o644))
+	_, err := loadFlows(path)
+	assert.ErrorContains(t, err, path+":1: flow: customer_id")
+	_, err = loadFlows(dir + "/missing.jsonl")
+	assert.Error(t, err)
+}
+
+func TestRunServesUntilItsContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(string) string { return "" }, log, ready)
+	}()
+	addr := <-ready
+	resp, err := http.Get("http://" + addr + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	cancel()
+	require.NoError(t, <-errc, "a stop by signal or context is a clean one")
+	mu.Lock()
+	defer mu.Unlock()
+	for _, msg := range []string{`"msg":"server listening"`, `"model":"offline demo model"`, `"msg":"server shutting down"`, `"msg":"server stopped"`} {
+		assert.Contains(t, logs.String(), msg, "JSON logs")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
