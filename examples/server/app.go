@@ -141,7 +141,7 @@ func lookupTenant(cfg config, key string) (string, error) {
 // newModel returns the model every API uses, and its name for the logs.
 func newModel(cfg config) (llm.Model, string, error) {
 	if cfg.llmBaseURL == "" {
-		return demoModel{}, "offline demo model", nil
+		return demoModel, "offline demo model", nil
 	}
 	m, err := openai.New(openai.Config{BaseURL: cfg.llmBaseURL, APIKey: cfg.llmAPIKey, Timeout: 2 * time.Minute})
 	if err != nil {

@@ -85,7 +85,7 @@ func newOpenAIFake(t *testing.T) *openAIFake {
 			score := math.Round(float64(binary.BigEndian.Uint16(sum[:]))/65535*100) / 100
 			content, _ = json.Marshal(map[string]any{"reasoning": "Graded by the fake.", "evidence": []any{}, "score": score})
 		} else {
-			resp, err := demoModel{}.Generate(r.Context(), llmRequest(req.ResponseFormat.JSONSchema.Schema, text.String()))
+			resp, err := demoModel.Generate(r.Context(), llmRequest(req.ResponseFormat.JSONSchema.Schema, text.String()))
 			if err != nil {
 				http.Error(w, err.Error(), 500)
 				return
