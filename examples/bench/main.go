@@ -23,7 +23,12 @@
 //	-concurrency  the executor's workers, and the baseline's (default 64)
 //	-modes        comma list of extract,judge,accuracy,store (default all)
 //	-store        memory (a PostgreSQL URL once the PostgreSQL store lands)
-//	-llm-base-url an OpenAI-compatible server, once its adapter lands
+//	-llm-base-url an OpenAI-compatible server to call through llm/openai
+//	              instead of the simulated model, so that the figures
+//	              include the HTTP client; its key is $OPENAI_API_KEY, and
+//	              -latency then states the server's latency, for the ideal
+//	              (examples/bench/fakeserver is such a server)
+//	-llm-model    the model key sent to -llm-base-url (default gpt-4o-mini)
 //	-baseline     also run the bare worker pool
 //	-cpuprofile   write a CPU profile of the harness run to this file
 //	-json         print one JSON object instead of text
@@ -37,6 +42,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -52,6 +58,7 @@ import (
 	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/judge"
 	"github.com/debrief-go/debrief/llm"
+	"github.com/debrief-go/debrief/llm/openai"
 )
 
 //go:embed testdata/star-sample-60.json
@@ -65,6 +72,8 @@ type config struct {
 	modes       []string
 	store       string
 	llmBaseURL  string
+	llmModel    string
+	llmAPIKey   string
 	baseline    bool
 	cpuprofile  string
 	json        bool
@@ -72,7 +81,7 @@ type config struct {
 
 var allModes = []string{"extract", "judge", "accuracy", "store"}
 
-func parseFlags(args []string, errOut io.Writer) (config, error) {
+func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(errOut)
@@ -81,7 +90,8 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "the executor's workers, and the baseline's")
 	modes := fs.String("modes", strings.Join(allModes, ","), "comma list of extract,judge,accuracy,store")
 	fs.StringVar(&cfg.store, "store", "memory", "memory (a PostgreSQL URL once the PostgreSQL store lands)")
-	fs.StringVar(&cfg.llmBaseURL, "llm-base-url", "", "an OpenAI-compatible server (once its adapter lands)")
+	fs.StringVar(&cfg.llmBaseURL, "llm-base-url", "", "an OpenAI-compatible server to call instead of the simulated model (key: $OPENAI_API_KEY)")
+	fs.StringVar(&cfg.llmModel, "llm-model", "gpt-4o-mini", "the model key sent to -llm-base-url")
 	fs.BoolVar(&cfg.baseline, "baseline", false, "also run a bare worker pool making the same model calls")
 	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the harness run to this file")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object")
@@ -117,13 +127,16 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-store: %q is neither memory nor a PostgreSQL URL", cfg.store)
 	}
 	if cfg.llmBaseURL != "" {
-		return cfg, errors.New("-llm-base-url: the OpenAI-compatible adapter is not available yet: leave it unset to use the simulated model")
+		if _, err := openai.New(openai.Config{BaseURL: cfg.llmBaseURL}); err != nil {
+			return cfg, fmt.Errorf("-llm-base-url: %w", err)
+		}
+		cfg.llmAPIKey = getenv("OPENAI_API_KEY")
 	}
 	return cfg, nil
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -219,10 +232,9 @@ func (r report) print(w io.Writer, asJSON bool) error {
 }
 
 // simModel answers every request after its latency: a valid extraction
-// for the bench's field set, or a verdict. It counts its calls.
+// for the bench's field set, or a verdict.
 type simModel struct {
 	latency time.Duration
-	calls   atomic.Int64
 }
 
 const (
@@ -233,7 +245,6 @@ const (
 )
 
 func (m *simModel) Generate(ctx context.Context, req llm.Request) (llm.Response, error) {
-	m.calls.Add(1)
 	if m.latency > 0 {
 		t := time.NewTimer(m.latency)
 		select {
@@ -252,7 +263,8 @@ func (m *simModel) Generate(ctx context.Context, req llm.Request) (llm.Response,
 
 // definition is what the bench extracts: the two fields the STAR sample
 // has references for, and five more.
-func definition(modes []string) analysis.DefinitionInput {
+func definition(cfg config) analysis.DefinitionInput {
+	modes := cfg.modes
 	var tasks struct {
 		Conversations []struct {
 			ReferenceFields map[string]any `json:"referenceFields"`
@@ -288,6 +300,12 @@ func definition(modes []string) analysis.DefinitionInput {
 		in.Modes.Judge = &analysis.JudgeMode{Rubric: "Did the agent close the conversation politely, offering more help?"}
 		in.JudgeModelKey = "sim-judge"
 	}
+	if cfg.llmBaseURL != "" {
+		in.ExtractionModelKey = cfg.llmModel
+		if in.Modes.Judge != nil {
+			in.JudgeModelKey = cfg.llmModel
+		}
+	}
 	return in
 }
 
@@ -315,7 +333,10 @@ func conversations(n int) ([]analysis.ConversationInput, error) {
 func run(ctx context.Context, cfg config) (report, error) {
 	rep := report{Conversations: cfg.n, Modes: cfg.modes, LatencyMS: float64(cfg.latency) / float64(time.Millisecond),
 		Concurrency: cfg.concurrency, GoVersion: runtime.Version(), CPUs: runtime.NumCPU()}
-	model := &simModel{latency: cfg.latency}
+	model, err := newModel(cfg)
+	if err != nil {
+		return rep, err
+	}
 	store := memstore.New()
 	exec, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency})
 	if err != nil {
@@ -336,7 +357,7 @@ func run(ctx context.Context, cfg config) (report, error) {
 		}
 	}
 	ins = nil
-	def, err := svc.CreateDefinition(ctx, scope, definition(cfg.modes))
+	def, err := svc.CreateDefinition(ctx, scope, definition(cfg))
 	if err != nil {
 		return rep, err
 	}
@@ -460,7 +481,10 @@ func spreadOffset(n, c int, latency time.Duration) time.Duration {
 // the process serves them all, which no real workload enjoys — and which
 // any work between calls, the harness's included, breaks.
 func baseline(ctx context.Context, cfg config, def analysis.Definition, callsPerConv int, spread bool) (time.Duration, error) {
-	model := &simModel{latency: cfg.latency}
+	model, err := newModel(cfg)
+	if err != nil {
+		return 0, err
+	}
 	ex, err := extract.New(extract.Config{FieldSet: def.FieldSet, Model: def.ExtractionModelKey})
 	if err != nil {
 		return 0, err
@@ -505,4 +529,33 @@ func baseline(ctx context.Context, cfg config, def analysis.Definition, callsPer
 		return 0, err
 	}
 	return wall, nil
+}
+
+// countingModel counts the calls it passes on.
+type countingModel struct {
+	next  llm.Model
+	calls atomic.Int64
+}
+
+func (m *countingModel) Generate(ctx context.Context, req llm.Request) (llm.Response, error) {
+	m.calls.Add(1)
+	return m.next.Generate(ctx, req)
+}
+
+// newModel returns the model of a run: the simulated one, or
+// -llm-base-url through llm/openai with an HTTP client that keeps a
+// connection per worker, so that connection churn does not cloud the
+// figures.
+func newModel(cfg config) (*countingModel, error) {
+	if cfg.llmBaseURL == "" {
+		return &countingModel{next: &simModel{latency: cfg.latency}}, nil
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConns = 2 * cfg.concurrency
+	transport.MaxIdleConnsPerHost = 2 * cfg.concurrency
+	m, err := openai.New(openai.Config{BaseURL: cfg.llmBaseURL, APIKey: cfg.llmAPIKey, HTTPClient: &http.Client{Transport: transport}})
+	if err != nil {
+		return nil, err
+	}
+	return &countingModel{next: m}, nil
 }

@@ -5,15 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/debrief-go/debrief/llm"
+	"github.com/debrief-go/debrief/llm/llmtest"
 )
 
 func TestBenchReportsItsFigures(t *testing.T) {
-	cfg, err := parseFlags([]string{"-n", "150", "-latency", "1ms", "-concurrency", "16", "-baseline", "-json"}, io.Discard)
+	cfg, err := parseFlags([]string{"-n", "150", "-latency", "1ms", "-concurrency", "16", "-baseline", "-json"}, noEnv, io.Discard)
 	require.NoError(t, err)
 	rep, err := run(context.Background(), cfg)
 	require.NoError(t, err)
@@ -41,7 +47,7 @@ func TestBenchReportsItsFigures(t *testing.T) {
 }
 
 func TestBenchWithAnInstantModelAndFewerModes(t *testing.T) {
-	cfg, err := parseFlags([]string{"-n", "70", "-latency", "0", "-modes", "extract,accuracy"}, io.Discard)
+	cfg, err := parseFlags([]string{"-n", "70", "-latency", "0", "-modes", "extract,accuracy"}, noEnv, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"extract", "accuracy"}, cfg.modes)
 	rep, err := run(context.Background(), cfg)
@@ -64,16 +70,24 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"-modes", "extract,grade"}, `-modes: "grade" is not a mode`},
 		{[]string{"-store", "postgres://localhost/db"}, "-store: the PostgreSQL store is not available yet"},
 		{[]string{"-store", "redis"}, `-store: "redis" is neither memory nor a PostgreSQL URL`},
-		{[]string{"-llm-base-url", "http://127.0.0.1:8000/v1"}, "-llm-base-url: the OpenAI-compatible adapter is not available yet"},
+		{[]string{"-llm-base-url", "localhost:8000/v1"}, "-llm-base-url: openai: Config.BaseURL"},
 		{[]string{"extra"}, "unexpected arguments: extra"},
 		{[]string{"-latency", "soon"}, "invalid value"},
 	} {
-		_, err := parseFlags(tc.args, io.Discard)
+		_, err := parseFlags(tc.args, noEnv, io.Discard)
 		assert.ErrorContains(t, err, tc.want, "%v", tc.args)
 	}
-	cfg, err := parseFlags(nil, io.Discard)
+	cfg, err := parseFlags(nil, noEnv, io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, config{n: 10000, latency: 20 * time.Millisecond, concurrency: 64, modes: []string{"extract", "judge", "accuracy", "store"}, store: "memory"}, cfg)
+	assert.Equal(t, config{n: 10000, latency: 20 * time.Millisecond, concurrency: 64, modes: []string{"extract", "judge", "accuracy", "store"}, store: "memory", llmModel: "gpt-4o-mini"}, cfg)
+	cfg, err = parseFlags([]string{"-llm-base-url", "http://127.0.0.1:8000/v1"}, func(k string) string {
+		if k == "OPENAI_API_KEY" {
+			return "sk-env"
+		}
+		return ""
+	}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "sk-env", cfg.llmAPIKey)
 }
 
 func TestSpreadOffset(t *testing.T) {
@@ -82,4 +96,44 @@ func TestSpreadOffset(t *testing.T) {
 	assert.Equal(t, time.Duration(0), spreadOffset(17, 16, 16*ms), "the second round is the first starter's alone")
 	assert.Equal(t, 15*ms*16/64, spreadOffset(10000, 64, 16*ms), "10,000 = 156 rounds of 64 and 16 more")
 	assert.Equal(t, time.Duration(0), spreadOffset(1, 64, 16*ms))
+}
+
+func noEnv(string) string { return "" }
+
+func TestBenchThroughAnOpenAICompatibleServer(t *testing.T) {
+	// A server of the wire format that answers any schema after 2ms, as
+	// examples/bench/fakeserver does.
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model          string `json:"model"`
+			ResponseFormat struct {
+				JSONSchema struct {
+					Schema json.RawMessage `json:"schema"`
+				} `json:"json_schema"`
+			} `json:"response_format"`
+		}
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&req))
+		assert.Equal(t, "local-model", req.Model)
+		time.Sleep(2 * time.Millisecond)
+		resp, err := llmtest.Filler{}.Generate(r.Context(), llm.Request{Model: req.Model, Schema: req.ResponseFormat.JSONSchema.Schema,
+			Messages: []llm.Message{{Role: llm.RoleUser, Content: "x"}}})
+		require.NoError(t, err)
+		served.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "x", "object": "chat.completion", "created": 1, "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": resp.Content}}},
+			"usage":   map[string]any{"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+	}))
+	defer srv.Close()
+	cfg, err := parseFlags([]string{"-n", "40", "-latency", "2ms", "-concurrency", "8", "-baseline", "-llm-base-url", srv.URL + "/v1", "-llm-model", "local-model"}, noEnv, io.Discard)
+	require.NoError(t, err)
+	rep, err := run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, 40, rep.Completed)
+	assert.Equal(t, int64(80), rep.ModelCalls, "an extraction and a verdict per conversation")
+	assert.Equal(t, int64(80+80+80), served.Load(), "the run and both baseline pools went through HTTP")
+	require.NotNil(t, rep.Ratio)
+	require.NotNil(t, rep.BaselineRatio)
+	assert.Greater(t, *rep.Ratio, 1.0, "nothing is faster than the model")
 }
