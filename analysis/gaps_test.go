@@ -113,7 +113,7 @@ func TestErrorsNameWhatTheyAreAboutAndSayThePackageOnce(t *testing.T) {
 	_, err = e.exec.Drain(ctx)
 	require.NoError(t, err)
 	_, err = e.svc.CancelRun(ctx, scope, r.ID)
-	assert.EqualError(t, err, fmt.Sprintf("analysis: run %q has already finished: conflict", r.ID))
+	assert.EqualError(t, err, fmt.Sprintf("analysis: run %q has already finished", r.ID))
 	assert.ErrorIs(t, err, analysis.ErrConflict)
 	for _, err := range []error{err} {
 		assert.Equal(t, 1, strings.Count(err.Error(), "analysis:"), err.Error())

@@ -195,12 +195,24 @@ func (s *Service) CancelRun(ctx context.Context, scope Scope, id string) (Run, e
 	}
 	if err := s.cfg.Store.CancelRun(ctx, scope, id, "the run was cancelled", s.cfg.Clock.Now().UTC()); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return Run{}, wrap(err, "run %q has already finished", id)
+			return Run{}, finishedError(id)
 		}
 		return Run{}, about(err, "run %q", id)
 	}
 	return s.GetRun(ctx, scope, id)
 }
+
+// finishedError is the failure to cancel the run it names, which has
+// already finished. It matches [ErrConflict].
+type finishedError string
+
+// Error names the run.
+func (e finishedError) Error() string {
+	return fmt.Sprintf("analysis: run %q has already finished", string(e))
+}
+
+// Is makes the error match ErrConflict.
+func (e finishedError) Is(target error) bool { return target == ErrConflict }
 
 // GetRun returns the run with its items — all of them when there are at
 // most [Config.MaxInlineItems], else the first that many — and, in
