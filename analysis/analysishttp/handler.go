@@ -50,7 +50,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +59,7 @@ import (
 
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/internal/httppath"
 )
 
 // Prefix is the path every route of the API starts with. Mount the
@@ -131,7 +131,7 @@ func New(svc *analysis.Service, scope ScopeFunc, opts Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A ServeMux answers an unclean path with a redirect in HTML; this
 		// API names each resource by one path only.
-		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p && path.Clean(p)+"/" != p {
+		if httppath.Unclean(r.URL.Path) {
 			notFound(w, r)
 			return
 		}

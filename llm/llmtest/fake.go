@@ -187,10 +187,17 @@ func (s *Scripted) next(ctx context.Context, req llm.Request) (llm.Response, err
 	step := s.steps[0]
 	s.steps = s.steps[1:]
 	s.mu.Unlock()
-	if step.Err != nil {
-		return step.Response, step.Err
+	return step.answer(req)
+}
+
+// answer returns the step's outcome for req: its error, or its response
+// with an empty finish reason made [llm.FinishStop] and an empty model the
+// request's model key.
+func (s Step) answer(req llm.Request) (llm.Response, error) {
+	if s.Err != nil {
+		return s.Response, s.Err
 	}
-	resp := step.Response
+	resp := s.Response
 	if resp.FinishReason == "" {
 		resp.FinishReason = llm.FinishStop
 	}

@@ -87,18 +87,7 @@ func (r *Responder) answer(ctx context.Context, req llm.Request) (llm.Response, 
 		return llm.Response{}, noAnswer(req.SchemaName)
 	}
 	_, h := requestHash(req)
-	step := fn(req, rand.New(rand.NewPCG(h, 0)))
-	if step.Err != nil {
-		return step.Response, step.Err
-	}
-	resp := step.Response
-	if resp.FinishReason == "" {
-		resp.FinishReason = llm.FinishStop
-	}
-	if resp.Model == "" {
-		resp.Model = req.Model
-	}
-	return resp, nil
+	return fn(req, rand.New(rand.NewPCG(h, 0))).answer(req)
 }
 
 // requestHash returns the first 64 bits of the request's cache key.

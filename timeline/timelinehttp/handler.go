@@ -24,11 +24,11 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/debrief-go/debrief/internal/httppath"
 	"github.com/debrief-go/debrief/internal/jsoncheck"
 	"github.com/debrief-go/debrief/internal/schemaval"
 	"github.com/debrief-go/debrief/timeline"
@@ -95,7 +95,7 @@ func New(svc Service, customer CustomerFunc, opts Options) http.Handler {
 		// A ServeMux answers an unclean path ("//timeline-analyses",
 		// "/./timeline-analyses", "/x/../timeline-analyses") with a redirect
 		// in HTML; this API names each resource by one path only.
-		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p && path.Clean(p)+"/" != p {
+		if httppath.Unclean(r.URL.Path) {
 			notFound(w, r)
 			return
 		}
