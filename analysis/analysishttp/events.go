@@ -40,8 +40,9 @@ type EndEvent struct {
 // event whenever the count of finished conversations or the status
 // changes (and at once, when the stream opens), comments to keep the
 // connection open, and an "end" event with the finished run, after which
-// the stream closes. A run that is not found answers 404 before the
-// stream starts.
+// the stream closes. It also closes, without an end event, when its client
+// leaves or [Options.Shutdown] is closed. A run that is not found answers
+// 404 before the stream starts.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	sc, ok := h.resolve(w, r)
 	if !ok {
@@ -102,6 +103,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-r.Context().Done():
+			return
+		case <-h.opts.Shutdown: // nil, and never ready, without one
 			return
 		case <-ticker.C:
 		}

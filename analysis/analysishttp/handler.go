@@ -99,6 +99,11 @@ type Options struct {
 	// Now tells the time an event stream measures a run's rate with; nil
 	// means time.Now.
 	Now func() time.Time
+	// Shutdown, when closed, ends every event stream at once, so that a
+	// server shutting down is not held by clients following runs (they
+	// reconnect to the next one). Pass a channel closed from
+	// http.Server.RegisterOnShutdown.
+	Shutdown <-chan struct{}
 }
 
 // New returns the handler of the Analysis API over svc. It answers every

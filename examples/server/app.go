@@ -47,7 +47,12 @@ type app struct {
 	timeline  *timeline.Service
 	modelName string
 	log       *slog.Logger
+	shutdown  chan struct{} // closed when the server shuts down: event streams end
+	closeOnce sync.Once
 }
+
+// shuttingDown ends the event streams; safe to call more than once.
+func (a *app) shuttingDown() { a.closeOnce.Do(func() { close(a.shutdown) }) }
 
 // newApp builds the services and the handler cfg describes.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
@@ -55,7 +60,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{modelName: name, log: log}
+	a := &app{modelName: name, log: log, shutdown: make(chan struct{})}
 
 	// The Analysis API, its executor and scheduler.
 	store := memstore.New()
@@ -109,7 +114,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 			return analysis.Scope{}, fmt.Errorf("unknown API key")
 		}
 		return analysis.Scope{Tenant: ts.tenant, Project: ts.project}, nil
-	}, analysishttp.Options{Logger: log}))
+	}, analysishttp.Options{Logger: log, Shutdown: a.shutdown}))
 	mux.Handle("/v1/sessions/", sh)
 	th := timelinehttp.New(a.timeline, func(r *http.Request) (string, error) {
 		return lookupTenant(cfg, r.Header.Get(sessionhttp.APIKeyHeader))

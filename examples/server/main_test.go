@@ -454,3 +454,56 @@ func TestRunServesUntilItsContextEnds(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestShutdownIsNotHeldByAnEventStream(t *testing.T) {
+	// A provider that never answers keeps the run going; a client follows
+	// it; the server must still stop at once, the stream ending.
+	hang := make(chan struct{})
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer provider.Close()
+	defer close(hang)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-keys", "k=demo/default", "-llm-base-url", provider.URL + "/v1"},
+			func(string) string { return "" }, slog.New(slog.DiscardHandler), ready)
+	}()
+	base := "http://" + <-ready
+	post := func(path, body string) map[string]any {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("x-api-key", "k")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		require.Less(t, resp.StatusCode, 300, "%v", out)
+		return out
+	}
+	post("/api/analysis/conversations", `{"transcript":[{"role":"caller","content":"hello"}]}`)
+	post("/api/analysis/definitions", `{"name":"d","fieldSet":[{"key":"a","type":"string"}],"modes":{}}`)
+	runID := post("/api/analysis/definitions/d/run", `{"selection":{"strategy":"all"}}`)["run"].(map[string]any)["id"].(string)
+
+	req, _ := http.NewRequest("GET", base+"/api/analysis/runs/"+runID+"/events", nil)
+	req.Header.Set("x-api-key", "k")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "event: progress\n", line, "the stream is open")
+
+	cancel()
+	// Held by the stream, the shutdown would give up after its 30 s and run
+	// would return its deadline error.
+	require.NoError(t, <-errc, "a clean stop")
+	_, err = io.ReadAll(resp.Body)
+	assert.NoError(t, err, "the stream ended cleanly")
+}
