@@ -352,6 +352,22 @@ func jsonTypeName(kind string) string {
 // fails with ErrNotFound when there is none and with ErrRunInProgress while
 // it has a run in progress. Its runs are kept.
 func (s *Service) DeleteDefinition(ctx context.Context, scope Scope, idOrKey string) error {
+	return s.deleteDefinition(ctx, scope, idOrKey, 0)
+}
+
+// DeleteDefinitionAt is [Service.DeleteDefinition] conditioned on the
+// definition being at version (an HTTP If-Match): it fails with
+// ErrConflict, deleting nothing, when the stored definition's Version is
+// not version — also when an update lands between the check and the
+// delete, which are one step in the store.
+func (s *Service) DeleteDefinitionAt(ctx context.Context, scope Scope, idOrKey string, version int64) error {
+	if version < 1 {
+		return invalid("$.version", fmt.Sprintf("%d is not a version: versions start at 1", version))
+	}
+	return s.deleteDefinition(ctx, scope, idOrKey, version)
+}
+
+func (s *Service) deleteDefinition(ctx context.Context, scope Scope, idOrKey string, version int64) error {
 	if err := scope.Validate(); err != nil {
 		return err
 	}
@@ -359,7 +375,10 @@ func (s *Service) DeleteDefinition(ctx context.Context, scope Scope, idOrKey str
 	if err != nil {
 		return about(err, "definition %q", idOrKey)
 	}
-	return wrap(s.cfg.Store.DeleteDefinition(ctx, scope, d.ID), "delete definition %q", d.Key)
+	if version > 0 && d.Version != version {
+		return wrap(ErrConflict, "definition %q is at version %d, not %d", d.Key, d.Version, version)
+	}
+	return wrap(s.cfg.Store.DeleteDefinition(ctx, scope, d.ID, version), "delete definition %q", d.Key)
 }
 
 // defaultModels gives in the configured default model keys it lacks.

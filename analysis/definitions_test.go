@@ -278,3 +278,20 @@ func TestDefaultModelKeysFillWhatADefinitionLacks(t *testing.T) {
 	assert.Equal(t, "small", d.ExtractionModelKey)
 	assert.Equal(t, "large", d.JudgeModelKey)
 }
+
+func TestDeleteDefinitionAt(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	d, err := e.svc.CreateDefinition(ctx, scope, intentDefinition())
+	require.NoError(t, err)
+	_, err = e.svc.UpdateDefinition(ctx, scope, d.Key, []byte(`{"name":"Renamed"}`))
+	require.NoError(t, err)
+	assert.ErrorIs(t, e.svc.DeleteDefinitionAt(ctx, scope, d.Key, 1), analysis.ErrConflict, "an update landed since version 1")
+	assert.ErrorIs(t, e.svc.DeleteDefinitionAt(ctx, scope, d.Key, 0), analysis.ErrInvalid)
+	assert.ErrorIs(t, e.svc.DeleteDefinitionAt(ctx, other, d.Key, 2), analysis.ErrNotFound)
+	_, err = e.svc.GetDefinition(ctx, scope, d.Key)
+	require.NoError(t, err, "nothing was deleted")
+	require.NoError(t, e.svc.DeleteDefinitionAt(ctx, scope, d.ID, 2))
+	_, err = e.svc.GetDefinition(ctx, scope, d.Key)
+	assert.ErrorIs(t, err, analysis.ErrNotFound)
+}

@@ -137,11 +137,13 @@ type DefinitionStore interface {
 	// works with the definition as it was when it started).
 	UpdateDefinition(ctx context.Context, scope Scope, d Definition, ifVersion int64) error
 	// DeleteDefinition deletes the definition with the given ID; ErrNotFound
-	// if none. It fails with ErrRunInProgress, deleting nothing, while the
-	// definition has a run in progress. Runs of the definition are kept.
-	// It is atomic with respect to [RunStore.CreateRun]: of a delete and a
-	// run creation racing, exactly one succeeds.
-	DeleteDefinition(ctx context.Context, scope Scope, id string) error
+	// if none. With ifVersion above 0 it deletes only the definition at that
+	// version, failing with ErrConflict otherwise (an update landed first).
+	// It fails with ErrRunInProgress, deleting nothing, while the definition
+	// has a run in progress. Runs of the definition are kept. It is atomic
+	// with respect to [RunStore.CreateRun] and UpdateDefinition: of a delete
+	// and a run creation or an update racing, exactly one succeeds.
+	DeleteDefinition(ctx context.Context, scope Scope, id string, ifVersion int64) error
 	// ListDefinitions returns the definitions whose name or key contains
 	// q.Search ignoring case (all when empty), newest first (ties by key),
 	// at most q.Limit of them.

@@ -160,11 +160,23 @@ func (h *handler) deleteDefinition(w http.ResponseWriter, r *http.Request) {
 	if _, ok := query(w, r); !ok {
 		return
 	}
-	current, _, ok := h.precondition(w, r, sc)
+	current, version, ok := h.precondition(w, r, sc)
 	if !ok {
 		return
 	}
-	if err := h.svc.DeleteDefinition(ctx(r), sc, current.ID); err != nil {
+	var err error
+	if version > 0 {
+		// The check and the delete are one step in the store: an update
+		// landing in between fails the delete.
+		err = h.svc.DeleteDefinitionAt(ctx(r), sc, current.ID, version)
+		if errors.Is(err, analysis.ErrConflict) {
+			writeError(w, http.StatusPreconditionFailed, "precondition_failed", "the definition changed meanwhile: read it again", nil)
+			return
+		}
+	} else {
+		err = h.svc.DeleteDefinition(ctx(r), sc, current.ID)
+	}
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -201,7 +201,7 @@ func (s *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analy
 }
 
 // DeleteDefinition implements [analysis.DefinitionStore].
-func (s *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id string) error {
+func (s *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id string, ifVersion int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -210,6 +210,9 @@ func (s *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id stri
 	data := s.scope(sc, false)
 	if data == nil || data.defs[id] == nil {
 		return analysis.ErrNotFound
+	}
+	if ifVersion > 0 && data.defs[id].Version != ifVersion {
+		return analysis.ErrConflict
 	}
 	key := data.defs[id].Key
 	if data.running[key] != nil {

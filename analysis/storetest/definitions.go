@@ -185,20 +185,20 @@ func testDefinitionDelete(t *testing.T, h Harness) {
 	s := h.Store
 	require.NoError(t, s.CreateDefinition(ctx(), scopeA, definition("d1", "intent", t0)))
 	startRun(t, s, scopeA, "r1", "intent", t0, keysSel(10, "call-1"))
-	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1"), analysis.ErrRunInProgress, "pending")
+	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1", 0), analysis.ErrRunInProgress, "pending")
 	_, err := s.GetDefinition(ctx(), scopeA, "d1")
 	require.NoError(t, err, "nothing was deleted")
 	c := claim(t, s, "x")
-	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1"), analysis.ErrRunInProgress, "running")
+	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1", 0), analysis.ErrRunInProgress, "running")
 	finished, err := s.CompleteChunk(ctx(), c.ChunkRef, t0)
 	require.NoError(t, err)
 	require.True(t, finished)
 
-	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeB, "d1"), analysis.ErrNotFound)
-	require.NoError(t, s.DeleteDefinition(ctx(), scopeA, "d1"))
+	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeB, "d1", 0), analysis.ErrNotFound)
+	require.NoError(t, s.DeleteDefinition(ctx(), scopeA, "d1", 0))
 	_, err = s.GetDefinition(ctx(), scopeA, "intent")
 	assert.ErrorIs(t, err, analysis.ErrNotFound)
-	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1"), analysis.ErrNotFound)
+	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1", 0), analysis.ErrNotFound)
 	_, err = s.GetRun(ctx(), scopeA, "r1")
 	assert.NoError(t, err, "the definition's runs are kept")
 	_, err = s.CreateRun(ctx(), scopeA, runOf("r2", "intent", t0), keysSel(10, "call-1"))
@@ -308,4 +308,55 @@ func testDefinitionCopies(t *testing.T, h Harness) {
 	after, err = s.GetDefinition(ctx(), scopeA, "d1")
 	require.NoError(t, err)
 	assert.Equal(t, "billing", after.FieldSet[0].EnumValues[0], "a listed value is a copy")
+}
+
+func testDefinitionDeleteAtVersion(t *testing.T, h Harness) {
+	s := h.Store
+	require.NoError(t, s.CreateDefinition(ctx(), scopeA, definition("d1", "intent", t0)))
+	d, err := s.GetDefinition(ctx(), scopeA, "d1")
+	require.NoError(t, err)
+	require.NoError(t, s.UpdateDefinition(ctx(), scopeA, d, 1)) // now at version 2
+	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1", 1), analysis.ErrConflict, "a stale version")
+	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeA, "d1", 3), analysis.ErrConflict, "a version not reached")
+	_, err = s.GetDefinition(ctx(), scopeA, "d1")
+	require.NoError(t, err, "nothing was deleted")
+	assert.ErrorIs(t, s.DeleteDefinition(ctx(), scopeB, "d1", 2), analysis.ErrNotFound)
+	require.NoError(t, s.DeleteDefinition(ctx(), scopeA, "d1", 2))
+	_, err = s.GetDefinition(ctx(), scopeA, "d1")
+	assert.ErrorIs(t, err, analysis.ErrNotFound)
+
+	// An update and a delete at the same version, racing: exactly one wins.
+	for round := range 20 {
+		id := fmt.Sprintf("race-%02d", round)
+		require.NoError(t, s.CreateDefinition(ctx(), scopeA, definition(id, id, t0)))
+		d, err := s.GetDefinition(ctx(), scopeA, id)
+		require.NoError(t, err)
+		var upd, del error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			d.Name = "changed"
+			upd = s.UpdateDefinition(ctx(), scopeA, d, 1)
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			del = s.DeleteDefinition(ctx(), scopeA, id, 1)
+		}()
+		close(start)
+		wg.Wait()
+		require.True(t, (upd == nil) != (del == nil), "round %d: exactly one succeeds (update %v, delete %v)", round, upd, del)
+		got, err := s.GetDefinition(ctx(), scopeA, id)
+		if del == nil {
+			assert.ErrorIs(t, err, analysis.ErrNotFound)
+			assert.Error(t, upd, "the update lost")
+		} else {
+			require.NoError(t, err)
+			assert.Equal(t, "changed", got.Name)
+			assert.ErrorIs(t, del, analysis.ErrConflict)
+		}
+	}
 }

@@ -131,7 +131,7 @@ func testRunStartVsDelete(t *testing.T, h Harness) {
 		go func() {
 			defer wg.Done()
 			<-start
-			delErr = s.DeleteDefinition(ctx(), scopeA, d.ID)
+			delErr = s.DeleteDefinition(ctx(), scopeA, d.ID, 0)
 		}()
 		close(start)
 		wg.Wait()
@@ -767,7 +767,7 @@ func testRunCancel(t *testing.T, h Harness) {
 	startRun(t, s, scopeA, "again-1", "d1", at, keysSel(1, "call-1"))
 	startRun(t, s, scopeA, "again-2", "d2", at, keysSel(1, "call-1"))
 	require.NoError(t, s.CancelRun(ctx(), scopeA, "again-2", "x", at))
-	require.NoError(t, s.DeleteDefinition(ctx(), scopeA, "def-d2"), "no run in progress")
+	require.NoError(t, s.DeleteDefinition(ctx(), scopeA, "def-d2", 0), "no run in progress")
 }
 
 func testRunCopies(t *testing.T, h Harness) {

@@ -176,7 +176,7 @@ func testScopeIsolation(t *testing.T, h Harness) {
 		_, err = s.GetDefinition(ctx(), other, "intent")
 		assert.ErrorIs(t, err, analysis.ErrNotFound)
 		assert.ErrorIs(t, s.UpdateDefinition(ctx(), other, d, 1), analysis.ErrNotFound)
-		assert.ErrorIs(t, s.DeleteDefinition(ctx(), other, d.ID), analysis.ErrNotFound)
+		assert.ErrorIs(t, s.DeleteDefinition(ctx(), other, d.ID, 0), analysis.ErrNotFound)
 		defs, err := s.ListDefinitions(ctx(), other, analysis.ListQuery{Limit: 10})
 		require.NoError(t, err)
 		assert.Empty(t, defs)

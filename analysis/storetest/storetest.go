@@ -59,6 +59,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Definitions/Versions", testDefinitionVersions},
 		{"Definitions/ConcurrentUpdates", testDefinitionConcurrentUpdates},
 		{"Definitions/Delete", testDefinitionDelete},
+		{"Definitions/DeleteAtVersion", testDefinitionDeleteAtVersion},
 		{"Definitions/List", testDefinitionList},
 		{"Definitions/ListScheduled", testListScheduled},
 		{"Definitions/Copies", testDefinitionCopies},
