@@ -39,7 +39,7 @@ type DefinitionInput struct {
 	// JudgeModelKey names the grading model; required with modes.judge.
 	JudgeModelKey string `json:"judgeModelKey,omitempty"`
 	// Schedule runs the definition on a cron schedule.
-	Schedule *Schedule `json:"schedule,omitempty"`
+	Schedule *Schedule `json:"schedule,omitempty" jsonschema:"nullable"`
 }
 
 func (in DefinitionInput) validate(maxConv int) error {

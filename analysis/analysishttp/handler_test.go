@@ -95,6 +95,9 @@ func (e *env) call(t *testing.T, method, path, scope, body string, header ...str
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	if strings.HasPrefix(path, analysishttp.Prefix+"/") && !strings.Contains(path, "/./") && !strings.Contains(path, "/../") {
+		documented(t, method, path, resp.StatusCode, body)
+	}
 	if len(raw) == 0 {
 		return resp, nil
 	}
@@ -103,6 +106,78 @@ func (e *env) call(t *testing.T, method, path, scope, body string, header ...str
 	require.NoError(t, json.Unmarshal(raw, &out), "%s", raw)
 	conform(t, method, path, resp.StatusCode, raw)
 	return resp, out
+}
+
+// documented checks a request against the OpenAPI document: the status
+// answered is one its operation declares, and a body the API took
+// satisfies the operation's request schema.
+func documented(t *testing.T, method, path string, status int, body string) {
+	t.Helper()
+	var doc struct {
+		Paths map[string]map[string]struct {
+			RequestBody struct {
+				Content map[string]struct {
+					Schema json.RawMessage `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+			Responses map[string]json.RawMessage `json:"responses"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(analysishttp.OpenAPI(), &doc))
+	path, _, _ = strings.Cut(path, "?")
+	for tmpl, ops := range doc.Paths {
+		if !matchesTemplate(tmpl, path) {
+			continue
+		}
+		op, ok := ops[strings.ToLower(method)]
+		if !ok {
+			assert.Equal(t, http.StatusMethodNotAllowed, status, "%s %s is not documented", method, path)
+			return
+		}
+		assert.Contains(t, op.Responses, fmt.Sprint(status), "%s %s answered %d, which the document does not declare", method, path, status)
+		if body != "" && status < 300 {
+			for mt, c := range op.RequestBody.Content {
+				problems := compiledRaw(t, c.Schema).ValidateJSON([]byte(body))
+				assert.Empty(t, problems, "%s %s took a body the document (%s) refuses: %s", method, path, mt, body)
+			}
+		}
+		return
+	}
+	assert.Equal(t, http.StatusNotFound, status, "%s is not documented", path)
+}
+
+func matchesTemplate(tmpl, path string) bool {
+	a, b := strings.Split(tmpl, "/"), strings.Split(path, "/")
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !(strings.HasPrefix(a[i], "{") && b[i] != "") {
+			return false
+		}
+	}
+	return true
+}
+
+// compiledRaw compiles a schema of the document, its references resolved
+// against the document's components.
+func compiledRaw(t *testing.T, schema json.RawMessage) *schemaval.Schema {
+	var doc struct {
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(analysishttp.OpenAPI(), &doc))
+	defs, err := json.Marshal(doc.Components.Schemas)
+	require.NoError(t, err)
+	var top map[string]any
+	require.NoError(t, json.Unmarshal(schema, &top))
+	top["$defs"] = json.RawMessage(defs)
+	raw, err := json.Marshal(top)
+	require.NoError(t, err)
+	s, err := schemaval.Compile([]byte(strings.ReplaceAll(string(raw), "#/components/schemas/", "#/$defs/")))
+	require.NoError(t, err)
+	return s
 }
 
 // conform checks an answer against the schema the OpenAPI document gives
@@ -397,6 +472,9 @@ func TestBadRequestsAreAnsweredPrecisely(t *testing.T) {
 		{"POST", "/api/analysis/definitions", `{"name":"x","Name":"y","fieldSet":[{"key":"a","type":"string"}],"modes":{}}`, 400, "invalid_argument", "$.Name"},
 		{"POST", "/api/analysis/definitions", `{"name":"x","colour":"red","fieldSet":[{"key":"a","type":"string"}],"modes":{}}`, 400, "invalid_argument", "$.colour"},
 		{"POST", "/api/analysis/definitions", `{"name":"x","name":"y"}`, 400, "invalid_argument", "$.name"},
+		{"POST", "/api/analysis/definitions", `{"name":"x","fieldSet":[{"key":"a","type":"string"}]}`, 400, "invalid_argument", "$.modes"},
+		{"POST", "/api/analysis/definitions", `{"name":"x","fieldSet":[{"key":"a","type":"string"}],"modes":null}`, 400, "invalid_argument", "$.modes"},
+		{"POST", "/api/analysis/definitions", `{"name":"x","fieldSet":[{"key":"a","type":"string"}],"modes":{},"schedule":{"cron":"0 2 * * *"}}`, 400, "invalid_argument", "$.schedule.enabled"},
 		{"POST", "/api/analysis/definitions", `{"name":`, 400, "invalid_argument", "$"},
 		{"POST", "/api/analysis/definitions", ``, 400, "invalid_argument", "$"},
 		{"POST", "/api/analysis/definitions", big, 413, "payload_too_large", ""},

@@ -88,12 +88,13 @@ func buildOpenAPI() []byte {
 			add(defName, m)
 		}
 	}
+	addPatch(schemas, "DefinitionInput", "DefinitionPatch")
 	doc := map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{
 			"title":       "Analysis API",
 			"version":     "1",
-			"description": "Extract typed fields from conversation transcripts, judge them against a rubric and score extraction accuracy, on demand or on a schedule.",
+			"description": "Extract typed fields from conversation transcripts, judge them against a rubric and score extraction accuracy, on demand or on a schedule. Every path answers 405 method_not_allowed, with an Allow header, to a method it does not take, and 404 not_found for another scope's objects as for missing ones.",
 		},
 		"paths":      openAPIPaths(),
 		"components": map[string]any{"schemas": schemas},
@@ -115,6 +116,48 @@ func rewriteRefs(b []byte) []byte {
 		}
 	}
 	return []byte(s)
+}
+
+// addPatch adds to schemas the JSON merge patch of the object schema named
+// from, as name: no member required, every member also null (which
+// removes it), and each member that is an object itself a patch (merged
+// into what is there), while arrays and scalars replace what is there.
+func addPatch(schemas map[string]any, from, name string) {
+	if _, done := schemas[name]; done {
+		return
+	}
+	src, _ := schemas[from].(map[string]any)
+	out := map[string]any{"type": "object", "additionalProperties": false}
+	if d, ok := src["description"]; ok {
+		out["description"] = d
+	}
+	schemas[name] = out // before recursing: a self-reference resolves
+	props := map[string]any{}
+	srcProps, _ := src["properties"].(map[string]any)
+	for member, raw := range srcProps {
+		p, _ := raw.(map[string]any)
+		props[member] = map[string]any{"oneOf": []any{patchOf(schemas, p), map[string]any{"type": "null"}}}
+	}
+	out["properties"] = props
+}
+
+// patchOf returns the schema of a member of a merge patch: an object
+// definition's patch, or the member's own schema.
+func patchOf(schemas map[string]any, p map[string]any) map[string]any {
+	if alts, ok := p["oneOf"].([]any); ok { // already nullable: patch its value
+		for _, a := range alts {
+			if m, ok := a.(map[string]any); ok && m["type"] != "null" {
+				return patchOf(schemas, m)
+			}
+		}
+	}
+	r, _ := p["$ref"].(string)
+	target := strings.TrimPrefix(r, "#/components/schemas/")
+	if def, ok := schemas[target].(map[string]any); ok && def["type"] == "object" && def["properties"] != nil {
+		addPatch(schemas, target, target+"Patch")
+		return ref(target + "Patch")
+	}
+	return p
 }
 
 func ref(name string) map[string]any {
@@ -145,8 +188,10 @@ var (
 // errors returns the error answers an operation may give.
 func errs(statuses ...int) map[string]any {
 	out := map[string]any{
+		"400": response("The request is not valid — at least its query, which takes only the parameters listed, each once: the problems say where.", "ErrorBody"),
 		"401": response("The request is not authenticated.", "ErrorBody"),
 		"500": response("Internal error.", "ErrorBody"),
+		"503": response("The request was cancelled by its client before it was answered.", "ErrorBody"),
 	}
 	text := map[int]string{
 		400: "The request is not valid: the problems say where.",
@@ -197,7 +242,11 @@ func openAPIPaths() map[string]any {
 		},
 		p("/definitions/{id}"): map[string]any{
 			"get":    op("Get a definition", []any{id}, "", map[string]any{"200": withETag(response("The definition.", "DefinitionBody")), "304": response("Not modified (If-None-Match).", "")}, 404),
-			"patch":  op("Change a definition with a JSON merge patch", []any{id, ifMatch}, "DefinitionInput", map[string]any{"200": withETag(response("Changed.", "DefinitionBody"))}, 400, 404, 409, 412, 413),
+			"patch": merge(op("Change a definition with a JSON merge patch (RFC 7396)", []any{id, ifMatch}, "", map[string]any{"200": withETag(response("Changed.", "DefinitionBody"))}, 400, 404, 409, 412, 413),
+				map[string]any{"requestBody": map[string]any{"required": true, "content": map[string]any{
+					"application/merge-patch+json": map[string]any{"schema": ref("DefinitionPatch")},
+					"application/json":             map[string]any{"schema": ref("DefinitionPatch")},
+				}}}),
 			"delete": op("Delete a definition", []any{id, ifMatch}, "", map[string]any{"204": response("Deleted.", "")}, 404, 409, 412),
 		},
 		p("/definitions/{id}/run"): map[string]any{

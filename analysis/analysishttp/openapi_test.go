@@ -79,3 +79,19 @@ func TestTheOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 	assert.Equal(t, "3.1.0", served["openapi"])
 	assert.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json"))
 }
+
+func TestTheDocumentedRequestSchemasSayWhatTheAPITakes(t *testing.T) {
+	patch := compiled(t, "DefinitionPatch")
+	for _, ok := range []string{`{}`, `{"name":"Renamed"}`, `{"schedule":null}`, `{"schedule":{"enabled":false}}`,
+		`{"modes":{"judge":null}}`, `{"extractionInstructions":"Focus on the primary reason."}`} {
+		assert.Empty(t, patch.ValidateJSON([]byte(ok)), "a merge patch the API takes: %s", ok)
+	}
+	for _, bad := range []string{`{"name":1}`, `{"id":"x"}`, `{"fieldSet":[{"type":"string"}]}`, `[]`} {
+		assert.NotEmpty(t, patch.ValidateJSON([]byte(bad)), "refused: %s", bad)
+	}
+	create := compiled(t, "DefinitionInput")
+	assert.NotEmpty(t, create.ValidateJSON([]byte(`{"name":"x","fieldSet":[{"key":"a","type":"string"}]}`)), "modes are required")
+	assert.Empty(t, create.ValidateJSON([]byte(`{"name":"x","fieldSet":[{"key":"a","type":"string"}],"modes":{},"schedule":null}`)))
+	assert.NotEmpty(t, create.ValidateJSON([]byte(`{"name":"x","fieldSet":[{"key":"a","type":"string"}],"modes":{},"schedule":{"cron":"0 2 * * *"}}`)),
+		"a schedule says whether it is enabled")
+}

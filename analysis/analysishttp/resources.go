@@ -1,6 +1,7 @@
 package analysishttp
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -58,8 +59,17 @@ func (h *handler) createDefinition(w http.ResponseWriter, r *http.Request) {
 	if _, ok := query(w, r); !ok {
 		return
 	}
+	data, ok := readBody(w, r, h.opts.MaxBodyBytes)
+	if !ok {
+		return
+	}
 	var in analysis.DefinitionInput
-	if !h.decode(w, r, &in) {
+	if err := analysis.DecodeJSON(data, &in); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if problems := unsaid(data); len(problems) > 0 {
+		writeError(w, http.StatusBadRequest, "invalid_argument", "the request is not valid", problems)
 		return
 	}
 	d, err := h.svc.CreateDefinition(ctx(r), sc, in)
@@ -70,6 +80,28 @@ func (h *handler) createDefinition(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", Prefix+"/definitions/"+d.ID)
 	w.Header().Set("ETag", ETag(d))
 	writeJSON(w, http.StatusCreated, DefinitionBody{Definition: d})
+}
+
+// unsaid lists what a definition body must say and does not, beyond what
+// the service checks (a Go caller's zero values are explicit, a JSON
+// body's missing members are not): the modes, {} for extraction alone; and
+// of a schedule, whether it is enabled.
+func unsaid(data []byte) []Problem {
+	var body struct {
+		Modes    json.RawMessage `json:"modes"`
+		Schedule *struct {
+			Enabled json.RawMessage `json:"enabled"`
+		} `json:"schedule"`
+	}
+	_ = json.Unmarshal(data, &body) // decoded strictly already
+	var problems []Problem
+	if len(body.Modes) == 0 || string(body.Modes) == "null" {
+		problems = append(problems, Problem{Path: "$.modes", Message: `the modes are missing: {} extracts only; add "store", "accuracy" or "judge"`})
+	}
+	if body.Schedule != nil && (len(body.Schedule.Enabled) == 0 || string(body.Schedule.Enabled) == "null") {
+		problems = append(problems, Problem{Path: "$.schedule.enabled", Message: "say whether the schedule is enabled: true or false"})
+	}
+	return problems
 }
 
 func (h *handler) getDefinition(w http.ResponseWriter, r *http.Request) {
