@@ -241,7 +241,7 @@ func openAPIPaths() map[string]any {
 			"post": op("Create a definition", nil, "DefinitionInput", map[string]any{"201": withETag(response("Created.", "DefinitionBody"))}, 400, 409, 413),
 		},
 		p("/definitions/{id}"): map[string]any{
-			"get":    op("Get a definition", []any{id}, "", map[string]any{"200": withETag(response("The definition.", "DefinitionBody")), "304": response("Not modified (If-None-Match).", "")}, 404),
+			"get": op("Get a definition", []any{id}, "", map[string]any{"200": withETag(response("The definition.", "DefinitionBody")), "304": response("Not modified (If-None-Match).", "")}, 404),
 			"patch": merge(op("Change a definition with a JSON merge patch (RFC 7396)", []any{id, ifMatch}, "", map[string]any{"200": withETag(response("Changed.", "DefinitionBody"))}, 400, 404, 409, 412, 413),
 				map[string]any{"requestBody": map[string]any{"required": true, "content": map[string]any{
 					"application/merge-patch+json": map[string]any{"schema": ref("DefinitionPatch")},
