@@ -143,13 +143,13 @@ func NewService(cfg Config) (*Service, error) {
 // NewUUID returns a random UUID (version 4) from crypto/rand.
 func NewUUID() string { return uuid.New() }
 
-// limit turns a requested list limit into the one applied: the default for
-// 0, capped at the maximum; a negative limit is invalid.
 // MaxIngestBytes returns the most bytes one ingest body may hold
 // ([Config.MaxIngestBytes], or its default), so that an API in front of the
 // service can refuse a larger body before reading it.
 func (s *Service) MaxIngestBytes() int { return s.cfg.MaxIngestBytes }
 
+// limit turns a requested list limit into the one applied: the default for
+// 0, capped at the maximum; a negative limit is invalid.
 func (s *Service) limit(n int) (int, error) {
 	switch {
 	case n < 0:

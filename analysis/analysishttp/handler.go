@@ -372,6 +372,10 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// queryParams are the parameters a service error about "$.name" means,
+// when the request gave it in its query: its problems name the parameter.
+var queryParams = map[string]string{"$.cursor": "cursor", "$.limit": "limit"}
+
 // fail answers err with the status and code of its class.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *extract.ValidationError
@@ -379,6 +383,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ve):
 		problems := make([]Problem, 0, len(ve.Problems))
 		for _, p := range ve.Problems {
+			if name, ok := queryParams[p.Path]; ok && r.URL.Query().Has(name) {
+				p.Path = name
+			}
 			problems = append(problems, Problem{Path: p.Path, Message: p.Message})
 		}
 		writeError(w, http.StatusBadRequest, "invalid_argument", "the request is not valid", problems)

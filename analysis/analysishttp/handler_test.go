@@ -490,7 +490,7 @@ func TestBadRequestsAreAnsweredPrecisely(t *testing.T) {
 		{"GET", "/api/analysis/definitions?limit=ten", "", 400, "invalid_argument", "limit"},
 		{"GET", "/api/analysis/definitions?sort=asc", "", 400, "invalid_argument", "sort"},
 		{"GET", "/api/analysis/runs?limit=1&limit=2", "", 400, "invalid_argument", "limit"},
-		{"GET", "/api/analysis/conversations?cursor=bogus", "", 400, "invalid_argument", "$.cursor"},
+		{"GET", "/api/analysis/conversations?cursor=bogus", "", 400, "invalid_argument", "cursor"},
 		{"GET", "/api/analysis/runs/nope", "", 404, "not_found", ""},
 		{"GET", "/api/analysis/runs/nope/items?cursor=bogus", "", 404, "not_found", ""},
 		{"GET", "/api/analysis/conversations/nope", "", 404, "not_found", ""},

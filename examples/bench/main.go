@@ -557,5 +557,6 @@ func newModel(cfg config) (*countingModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingModel{next: m}, nil
+	// A real provider rate-limits: retry as a host would.
+	return &countingModel{next: llm.Chain(m, llm.WithRetry(llm.RetryOptions{MaxAttempts: 6, BaseDelay: 100 * time.Millisecond}))}, nil
 }

@@ -152,7 +152,7 @@ func newModel(cfg config) (llm.Model, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("-llm-base-url: %w", err)
 	}
-	return llm.Chain(m, llm.WithRetry(llm.RetryOptions{MaxAttempts: 6, BaseDelay: 250 * time.Millisecond})), cfg.llmBaseURL, nil
+	return llm.Chain(m, llm.WithRetry(llm.RetryOptions{MaxAttempts: 6, BaseDelay: 250 * time.Millisecond})), redacted(cfg.llmBaseURL), nil
 }
 
 // start runs the executor and the scheduler until ctx ends; the channel

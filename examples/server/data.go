@@ -30,7 +30,9 @@ func readLines(path string, fn func(n int, l line) error) error {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for n := 1; sc.Scan(); n++ {
+	n := 0
+	for sc.Scan() {
+		n++
 		text := bytes.TrimSpace(sc.Bytes())
 		if len(text) == 0 {
 			continue
@@ -49,7 +51,7 @@ func readLines(path string, fn func(n int, l line) error) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s:%d: %w (a line holds at most %d bytes)", path, n+1, err, maxLine)
 	}
 	return nil
 }

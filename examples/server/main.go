@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -70,7 +71,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "the address to listen on")
 	fs.StringVar(&keys, "keys", "dev-key=demo/default", "API keys, comma-separated KEY=TENANT/PROJECT")
 	fs.StringVar(&cfg.llmBaseURL, "llm-base-url", "", "an OpenAI-compatible API base URL, such as https://api.openai.com/v1; empty: the offline demo model")
-	fs.StringVar(&cfg.llmAPIKey, "llm-api-key", "", "the API key of -llm-base-url (default: $OPENAI_API_KEY)")
+	fs.StringVar(&cfg.llmAPIKey, "llm-api-key", "", "the API key of -llm-base-url (default: $OPENAI_API_KEY when it is OpenAI's API)")
 	fs.StringVar(&cfg.extractionModel, "extraction-model", "gpt-4o-mini", "the extraction model of definitions that name none")
 	fs.StringVar(&cfg.judgeModel, "judge-model", "gpt-4o", "the judge model of definitions that name none, and the timeline's model")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "conversations the executor analyses at once")
@@ -83,7 +84,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if cfg.llmAPIKey == "" {
+	if cfg.llmAPIKey == "" && isOpenAI(cfg.llmBaseURL) {
+		// OpenAI's key goes to OpenAI only, never to another server the base
+		// URL names.
 		cfg.llmAPIKey = getenv("OPENAI_API_KEY")
 	}
 	var err error
@@ -97,6 +100,22 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		return cfg, errors.New("-postgres: the PostgreSQL stores are not in this build yet; leave it empty to keep everything in memory")
 	}
 	return cfg, nil
+}
+
+// isOpenAI reports a base URL of OpenAI's own API.
+func isOpenAI(base string) bool {
+	u, err := url.Parse(base)
+	return err == nil && u.Scheme == "https" && (u.Hostname() == "api.openai.com")
+}
+
+// redacted is a URL fit for a log: scheme, host and path, without
+// credentials or query.
+func redacted(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "(not a URL)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
 }
 
 // parseKeys reads KEY=TENANT/PROJECT,...

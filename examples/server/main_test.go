@@ -340,7 +340,20 @@ func TestFlagsAreChecked(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:8080", cfg.addr)
 	assert.Equal(t, map[string]tenantScope{"dev-key": {"demo", "default"}}, cfg.keys)
-	assert.Equal(t, "sk-env", cfg.llmAPIKey, "the key comes from OPENAI_API_KEY when no flag gives it")
+	assert.Empty(t, cfg.llmAPIKey, "without OpenAI's API, OpenAI's key is not used")
+	env := func(k string) string {
+		if k == "OPENAI_API_KEY" {
+			return "sk-env"
+		}
+		return ""
+	}
+	cfg, err = parseFlags([]string{"-llm-base-url", "https://api.openai.com/v1"}, env, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "sk-env", cfg.llmAPIKey, "the key comes from OPENAI_API_KEY for OpenAI's API")
+	cfg, err = parseFlags([]string{"-llm-base-url", "http://localhost:11434/v1"}, env, io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, cfg.llmAPIKey, "and never goes to another server")
+	assert.Equal(t, "https://host:1/v1", redacted("https://user:secret@host:1/v1?key=sk-x"))
 	assert.Equal(t, tenantID("demo"), tenantID("demo"))
 	assert.NotEqual(t, tenantID("demo"), tenantID("globex"))
 	assert.Equal(t, "6b1d2f4e-930a-4c51-8e27-5d0c3ba172e4", tenantID("6B1D2F4E-930A-4C51-8E27-5D0C3BA172E4"))
@@ -421,6 +434,10 @@ func TestBadDataFilesAreRefusedByLine(t *testing.T) {
 	assert.ErrorContains(t, err, path+":1: flow: customer_id")
 	_, err = loadFlows(dir + "/missing.jsonl")
 	assert.Error(t, err)
+	long := dir + "/long.jsonl"
+	require.NoError(t, os.WriteFile(long, []byte("\n"+strings.Repeat("x", maxLine+1)), 0o644))
+	_, err = loadSessions(long)
+	assert.ErrorContains(t, err, long+":2: ", "a line too long is named too")
 }
 
 func TestRunServesUntilItsContextEnds(t *testing.T) {

@@ -13,7 +13,8 @@ import (
 // accepts, built from the schema alone: an enum value the request's
 // messages mention (else the first), Text for free text, the middle of a
 // number's range (or its bound, or 0), false, the fewest list items
-// allowed — a value rather than null where either is allowed. It follows
+// allowed (at most 1,000) — a value rather than null where either is
+// allowed. It follows
 // $ref into $defs. It stands in for a model where the answer's content
 // does not matter, only its shape: a load test, an offline demo (whose
 // Text says it is one), a test of plumbing. It is safe for concurrent use.
@@ -64,6 +65,10 @@ func defsOf(schema map[string]any) map[string]any {
 	d, _ := schema["definitions"].(map[string]any)
 	return d
 }
+
+// maxFillItems bounds the items of a list a Filler writes, whatever the
+// schema's minItems says.
+const maxFillItems = 1000
 
 // filler builds a value valid against a schema.
 type filler struct {
@@ -116,8 +121,11 @@ func (f filler) value(s map[string]any, depth int) any {
 		return out
 	case slices.Contains(types, "array"):
 		n := 0
-		if min, ok := s["minItems"].(float64); ok {
+		if min, ok := s["minItems"].(float64); ok && min > 0 {
 			n = int(min)
+		}
+		if n > maxFillItems {
+			n = maxFillItems // the answer fails the schema: better than no memory left
 		}
 		items, _ := s["items"].(map[string]any)
 		out := make([]any, n)

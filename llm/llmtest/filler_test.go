@@ -66,3 +66,17 @@ func TestFillerAnswersEverySchemaValidly(t *testing.T) {
 	_, err = m.Generate(ctx, llm.Request{})
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+func TestFillerBoundsWhatItWrites(t *testing.T) {
+	for _, schema := range []string{
+		`{"type":"object","properties":{"a":{"type":"array","minItems":-1,"items":{"type":"string"}}},"required":["a"],"additionalProperties":false}`,
+		`{"type":"object","properties":{"a":{"type":"array","minItems":300000000,"items":{"type":"string"}}},"required":["a"],"additionalProperties":false}`,
+	} {
+		resp, err := llmtest.Filler{}.Generate(context.Background(), llm.Request{Model: "k", Schema: json.RawMessage(schema),
+			Messages: []llm.Message{{Role: llm.RoleUser, Content: "x"}}})
+		require.NoError(t, err)
+		var v struct{ A []string }
+		require.NoError(t, json.Unmarshal([]byte(resp.Content), &v))
+		assert.LessOrEqual(t, len(v.A), 1000)
+	}
+}
