@@ -601,9 +601,73 @@ func TestInternalErrorsAreLoggedNotShown(t *testing.T) {
 	assert.Contains(t, logs.String(), "db password=hunter2", "the host sees the detail")
 }
 
-// failingStore fails every list of definitions with a secret-laden error.
+// failingStore fails every call a route makes with a secret-laden error.
 type failingStore struct{ analysis.Store }
 
+var errDB = errors.New("db password=hunter2 refused")
+
 func (failingStore) ListDefinitions(context.Context, analysis.Scope, analysis.ListQuery) ([]analysis.Definition, error) {
-	return nil, errors.New("db password=hunter2 refused")
+	return nil, errDB
+}
+func (failingStore) CreateDefinition(context.Context, analysis.Scope, analysis.Definition) error {
+	return errDB
+}
+func (failingStore) GetDefinition(context.Context, analysis.Scope, string) (analysis.Definition, error) {
+	return analysis.Definition{}, errDB
+}
+func (failingStore) CreateConversations(context.Context, analysis.Scope, []analysis.Conversation) error {
+	return errDB
+}
+func (failingStore) ExistingKeys(context.Context, analysis.Scope, []string) ([]string, error) {
+	return nil, errDB
+}
+func (failingStore) GetConversation(context.Context, analysis.Scope, string) (analysis.Conversation, error) {
+	return analysis.Conversation{}, errDB
+}
+func (failingStore) ListConversations(context.Context, analysis.Scope, analysis.ConversationQuery) ([]analysis.Conversation, error) {
+	return nil, errDB
+}
+func (failingStore) GetRun(context.Context, analysis.Scope, string) (analysis.Run, error) {
+	return analysis.Run{}, errDB
+}
+func (failingStore) ListRuns(context.Context, analysis.Scope, analysis.RunQuery) ([]analysis.Run, error) {
+	return nil, errDB
+}
+func (failingStore) ListRunItems(context.Context, analysis.Scope, string, analysis.Page) ([]analysis.Item, string, error) {
+	return nil, "", errDB
+}
+func (failingStore) CancelRun(context.Context, analysis.Scope, string, string, time.Time) error {
+	return errDB
+}
+
+func TestEveryRouteHidesAStoreFailure(t *testing.T) {
+	svc, err := analysis.NewService(analysis.Config{Store: failingStore{Store: memstore.New()}})
+	require.NoError(t, err)
+	var logs bytes.Buffer
+	srv := httptest.NewServer(analysishttp.New(svc, scopeOf, analysishttp.Options{Logger: slogTo(&logs)}))
+	defer srv.Close()
+	e := &env{srv: srv}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/api/analysis/definitions", ""},
+		{"POST", "/api/analysis/definitions", definitionJSON},
+		{"GET", "/api/analysis/definitions/d", ""},
+		{"PATCH", "/api/analysis/definitions/d", `{"name":"x"}`},
+		{"DELETE", "/api/analysis/definitions/d", ""},
+		{"POST", "/api/analysis/definitions/d/run", `{"selection":{"strategy":"all"}}`},
+		{"GET", "/api/analysis/definitions/d/slots", ""},
+		{"GET", "/api/analysis/conversations", ""},
+		{"POST", "/api/analysis/conversations", `{"transcript":[{"role":"a","content":"b"}]}`},
+		{"GET", "/api/analysis/conversations/c", ""},
+		{"DELETE", "/api/analysis/conversations/c", ""},
+		{"GET", "/api/analysis/runs", ""},
+		{"GET", "/api/analysis/runs/r", ""},
+		{"GET", "/api/analysis/runs/r/items", ""},
+		{"POST", "/api/analysis/runs/r/cancel", ""},
+		{"GET", "/api/analysis/runs/r/events", ""},
+	} {
+		resp, body := e.call(t, c.method, c.path, scopeA, c.body)
+		assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, "%s %s: %v", c.method, c.path, body)
+		assert.Equal(t, map[string]any{"error": "internal", "message": "internal error"}, body, "%s %s", c.method, c.path)
+	}
+	assert.Contains(t, logs.String(), "hunter2", "the host's log has the detail")
 }
