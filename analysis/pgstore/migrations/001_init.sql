@@ -1,0 +1,136 @@
+-- The analysis store. Every table is keyed by the scope (tenant, project)
+-- first: another scope's rows are never read or written. Objects are kept
+-- as JSON documents of the library's types, with the columns the queries
+-- need beside them.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+CREATE TABLE {{.Schema}}.definitions (
+	tenant           text        NOT NULL,
+	project          text        NOT NULL,
+	id               text        NOT NULL,
+	key              text        NOT NULL,
+	version          bigint      NOT NULL,
+	name             text        NOT NULL,
+	created_at       timestamptz NOT NULL,
+	schedule_enabled boolean     NOT NULL DEFAULT false,
+	deleted          boolean     NOT NULL DEFAULT false, -- a deleted definition's key stays taken
+	doc              jsonb       NOT NULL,
+	PRIMARY KEY (tenant, project, id),
+	UNIQUE (tenant, project, key)
+);
+CREATE INDEX definitions_scheduled ON {{.Schema}}.definitions (tenant, project) WHERE schedule_enabled AND NOT deleted;
+
+CREATE TABLE {{.Schema}}.conversations (
+	tenant     text        NOT NULL,
+	project    text        NOT NULL,
+	id         text        NOT NULL,
+	key        text        NOT NULL,
+	created_at timestamptz NOT NULL,
+	tags       text[]      NOT NULL DEFAULT '{}',
+	search     text        NOT NULL, -- name, key and each turn's content, case-folded, \x01 between them
+	doc        jsonb       NOT NULL,
+	PRIMARY KEY (tenant, project, id),
+	UNIQUE (tenant, project, key)
+);
+CREATE INDEX conversations_newest ON {{.Schema}}.conversations (tenant, project, created_at DESC, key COLLATE "C");
+CREATE INDEX conversations_tags ON {{.Schema}}.conversations USING gin (tags);
+CREATE INDEX conversations_search ON {{.Schema}}.conversations USING gin (search gin_trgm_ops);
+
+-- The conversations each definition has analysed (strategy unanalyzed).
+CREATE TABLE {{.Schema}}.analysed (
+	tenant         text NOT NULL,
+	project        text NOT NULL,
+	definition_key text NOT NULL,
+	key            text NOT NULL,
+	PRIMARY KEY (tenant, project, definition_key, key)
+);
+
+CREATE TABLE {{.Schema}}.runs (
+	tenant             text        NOT NULL,
+	project            text        NOT NULL,
+	id                 text        NOT NULL,
+	definition_key     text        NOT NULL,
+	definition_version bigint      NOT NULL,
+	status             text        NOT NULL,
+	total              integer     NOT NULL,
+	chunks             integer     NOT NULL,
+	created_at         timestamptz NOT NULL,
+	started_at         timestamptz,
+	finished_at        timestamptz,
+	error              text        NOT NULL DEFAULT '',
+	doc                jsonb       NOT NULL, -- selection and trigger
+	PRIMARY KEY (tenant, project, id)
+);
+-- One run in progress per definition.
+CREATE UNIQUE INDEX runs_one_active ON {{.Schema}}.runs (tenant, project, definition_key) WHERE status IN ('pending', 'running');
+-- The claim's order: oldest run in progress first.
+CREATE INDEX runs_active ON {{.Schema}}.runs (created_at, id) WHERE status IN ('pending', 'running');
+CREATE INDEX runs_newest ON {{.Schema}}.runs (tenant, project, created_at DESC, id);
+
+CREATE TABLE {{.Schema}}.run_keys (
+	tenant  text    NOT NULL,
+	project text    NOT NULL,
+	run_id  text    NOT NULL,
+	key     text    COLLATE "C" NOT NULL,
+	chunk   integer NOT NULL,
+	PRIMARY KEY (tenant, project, run_id, key)
+);
+CREATE INDEX run_keys_chunk ON {{.Schema}}.run_keys (tenant, project, run_id, chunk);
+
+-- Fencing tokens: each claim's is greater than any before it.
+CREATE SEQUENCE {{.Schema}}.tokens;
+
+-- A run's chunks, each with its lease and fencing token, and the counters
+-- of the items saved under its claims: a run's counters are their sum, so
+-- that saving an item never waits for another chunk's.
+CREATE TABLE {{.Schema}}.chunks (
+	tenant         text        NOT NULL,
+	project        text        NOT NULL,
+	run_id         text        NOT NULL,
+	chunk          integer     NOT NULL,
+	done           boolean     NOT NULL DEFAULT false,
+	token          bigint      NOT NULL DEFAULT 0,
+	owner          text        NOT NULL DEFAULT '',
+	lease_until    timestamptz,
+	attempts       integer     NOT NULL DEFAULT 0,
+	items          bigint      NOT NULL DEFAULT 0,
+	completed      bigint      NOT NULL DEFAULT 0,
+	passed         bigint      NOT NULL DEFAULT 0,
+	judged         bigint      NOT NULL DEFAULT 0,
+	judge_sum      bigint      NOT NULL DEFAULT 0,
+	judge_errors   bigint      NOT NULL DEFAULT 0,
+	accuracy_count bigint      NOT NULL DEFAULT 0,
+	accuracy_sum   bigint      NOT NULL DEFAULT 0,
+	input_tokens   bigint      NOT NULL DEFAULT 0,
+	output_tokens  bigint      NOT NULL DEFAULT 0,
+	cached_tokens  bigint      NOT NULL DEFAULT 0,
+	fields         jsonb       NOT NULL DEFAULT '{}', -- key → {"compared": n, "matched": n}
+	PRIMARY KEY (tenant, project, run_id, chunk)
+);
+CREATE INDEX chunks_open ON {{.Schema}}.chunks (tenant, project, run_id, chunk) WHERE NOT done;
+
+-- Items, in the order of the transaction that first saved them (xid, seq):
+-- a reader sees only those below the oldest transaction still running, so
+-- that paging never skips one committed later with a smaller number.
+CREATE TABLE {{.Schema}}.items (
+	tenant  text      NOT NULL,
+	project text      NOT NULL,
+	run_id  text      NOT NULL,
+	key     text      NOT NULL,
+	xid     xid8      NOT NULL DEFAULT pg_current_xact_id(),
+	seq     bigserial NOT NULL,
+	doc     jsonb     NOT NULL,
+	PRIMARY KEY (tenant, project, run_id, key)
+);
+CREATE INDEX items_order ON {{.Schema}}.items (tenant, project, run_id, xid, seq);
+
+CREATE TABLE {{.Schema}}.slots (
+	tenant         text        NOT NULL,
+	project        text        NOT NULL,
+	definition_key text        NOT NULL,
+	slot           timestamptz NOT NULL,
+	run_id         text        NOT NULL DEFAULT '',
+	skipped        text        NOT NULL DEFAULT '',
+	at             timestamptz NOT NULL,
+	PRIMARY KEY (tenant, project, definition_key, slot)
+);

@@ -1,0 +1,351 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/text/cases"
+
+	"github.com/debrief-go/debrief/analysis"
+)
+
+// CreateDefinition implements [analysis.DefinitionStore].
+func (st *Store) CreateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition) error {
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	_, err = st.pool.Exec(ctx, `INSERT INTO `+st.s+`.definitions (tenant, project, id, key, version, name, created_at, schedule_enabled, doc)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		sc.Tenant, sc.Project, d.ID, d.Key, d.Version, d.Name, d.CreatedAt, d.Schedule != nil && d.Schedule.Enabled, doc)
+	if constraint(err) != "" {
+		return analysis.ErrConflict // the ID or the key is taken, the key perhaps by a deleted definition
+	}
+	return err
+}
+
+// GetDefinition implements [analysis.DefinitionStore].
+func (st *Store) GetDefinition(ctx context.Context, sc analysis.Scope, idOrKey string) (analysis.Definition, error) {
+	return st.getDefinition(ctx, st.pool, sc, idOrKey, "")
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// getDefinition reads the definition whose ID or, failing that, key is
+// idOrKey, with lock appended to the query ("FOR UPDATE", say).
+func (st *Store) getDefinition(ctx context.Context, q querier, sc analysis.Scope, idOrKey, lock string) (analysis.Definition, error) {
+	var doc []byte
+	var version int64
+	err := q.QueryRow(ctx, `SELECT doc, version FROM `+st.s+`.definitions
+		WHERE tenant = $1 AND project = $2 AND (id = $3 OR key = $3) AND NOT deleted
+		ORDER BY id = $3 DESC LIMIT 1 `+lock, sc.Tenant, sc.Project, idOrKey).Scan(&doc, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return analysis.Definition{}, analysis.ErrNotFound
+	}
+	if err != nil {
+		return analysis.Definition{}, err
+	}
+	var d analysis.Definition
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return analysis.Definition{}, err
+	}
+	d.Version = version
+	return d, nil
+}
+
+// UpdateDefinition implements [analysis.DefinitionStore].
+func (st *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition, ifVersion int64) error {
+	d.Version = ifVersion + 1
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		var key string
+		var version int64
+		err := tx.QueryRow(ctx, `SELECT key, version FROM `+st.s+`.definitions
+			WHERE tenant = $1 AND project = $2 AND id = $3 AND NOT deleted FOR UPDATE`, sc.Tenant, sc.Project, d.ID).Scan(&key, &version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return analysis.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if key != d.Key || version != ifVersion {
+			return analysis.ErrConflict
+		}
+		if running, err := st.runInProgress(ctx, tx, sc, key); err != nil || running {
+			if err == nil {
+				err = analysis.ErrRunInProgress
+			}
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE `+st.s+`.definitions SET version = $4, name = $5, schedule_enabled = $6, doc = $7
+			WHERE tenant = $1 AND project = $2 AND id = $3`,
+			sc.Tenant, sc.Project, d.ID, d.Version, d.Name, d.Schedule != nil && d.Schedule.Enabled, doc)
+		return err
+	})
+}
+
+// runInProgress reports whether the definition has a pending or running
+// run. Run creation locks the definition's row first, so under that row's
+// lock the answer holds until the transaction ends.
+func (st *Store) runInProgress(ctx context.Context, q querier, sc analysis.Scope, key string) (bool, error) {
+	var running bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+st.s+`.runs
+		WHERE tenant = $1 AND project = $2 AND definition_key = $3 AND status IN ('pending', 'running'))`,
+		sc.Tenant, sc.Project, key).Scan(&running)
+	return running, err
+}
+
+// DeleteDefinition implements [analysis.DefinitionStore].
+func (st *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id string, ifVersion int64) error {
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		var key string
+		var version int64
+		err := tx.QueryRow(ctx, `SELECT key, version FROM `+st.s+`.definitions
+			WHERE tenant = $1 AND project = $2 AND id = $3 AND NOT deleted FOR UPDATE`, sc.Tenant, sc.Project, id).Scan(&key, &version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return analysis.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && version != ifVersion {
+			return analysis.ErrConflict
+		}
+		if running, err := st.runInProgress(ctx, tx, sc, key); err != nil || running {
+			if err == nil {
+				err = analysis.ErrRunInProgress
+			}
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE `+st.s+`.definitions SET deleted = true, schedule_enabled = false
+			WHERE tenant = $1 AND project = $2 AND id = $3`, sc.Tenant, sc.Project, id)
+		return err
+	})
+}
+
+// ListDefinitions implements [analysis.DefinitionStore].
+func (st *Store) ListDefinitions(ctx context.Context, sc analysis.Scope, q analysis.ListQuery) ([]analysis.Definition, error) {
+	pattern := "%" + escapeLike(q.Search) + "%"
+	rows, err := st.pool.Query(ctx, `SELECT doc, version FROM `+st.s+`.definitions
+		WHERE tenant = $1 AND project = $2 AND NOT deleted AND ($3 = '' OR name ILIKE $4 OR key ILIKE $4)
+		ORDER BY created_at DESC, key COLLATE "C" LIMIT $5`, sc.Tenant, sc.Project, q.Search, pattern, limitOf(q.Limit))
+	if err != nil {
+		return nil, err
+	}
+	return collectDefinitions(rows)
+}
+
+// ListScheduled implements [analysis.DefinitionStore].
+func (st *Store) ListScheduled(ctx context.Context) ([]analysis.ScopedDefinition, error) {
+	rows, err := st.pool.Query(ctx, `SELECT tenant, project, doc, version FROM `+st.s+`.definitions
+		WHERE schedule_enabled AND NOT deleted ORDER BY tenant || '/' || project COLLATE "C", key COLLATE "C"`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []analysis.ScopedDefinition{}
+	for rows.Next() {
+		var sd analysis.ScopedDefinition
+		var doc []byte
+		if err := rows.Scan(&sd.Scope.Tenant, &sd.Scope.Project, &doc, &sd.Definition.Version); err != nil {
+			return nil, err
+		}
+		version := sd.Definition.Version
+		if err := json.Unmarshal(doc, &sd.Definition); err != nil {
+			return nil, err
+		}
+		sd.Definition.Version = version
+		out = append(out, sd)
+	}
+	return out, rows.Err()
+}
+
+func collectDefinitions(rows pgx.Rows) ([]analysis.Definition, error) {
+	defer rows.Close()
+	out := []analysis.Definition{}
+	for rows.Next() {
+		var doc []byte
+		var version int64
+		if err := rows.Scan(&doc, &version); err != nil {
+			return nil, err
+		}
+		var d analysis.Definition
+		if err := json.Unmarshal(doc, &d); err != nil {
+			return nil, err
+		}
+		d.Version = version
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// limitOf is the LIMIT of a list: the service always sets one above 0.
+func limitOf(n int) int {
+	if n <= 0 {
+		return 1 << 30
+	}
+	return n
+}
+
+// searchText is what conversation search looks in: the name, the key and
+// each turn's content, case-folded, with a separator no text holds (\x01)
+// between them, so that no match spans two of them.
+func searchText(c analysis.Conversation) string {
+	fold := cases.Fold()
+	parts := []string{fold.String(c.Name), fold.String(c.Key)}
+	for _, t := range c.Transcript {
+		parts = append(parts, fold.String(t.Content))
+	}
+	return strings.Join(parts, "\x01")
+}
+
+// CreateConversations implements [analysis.ConversationStore].
+func (st *Store) CreateConversations(ctx context.Context, sc analysis.Scope, cs []analysis.Conversation) error {
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		rows := make([][]any, 0, len(cs))
+		for _, c := range cs {
+			doc, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			tags := c.Tags
+			if tags == nil {
+				tags = []string{}
+			}
+			rows = append(rows, []any{sc.Tenant, sc.Project, c.ID, c.Key, c.CreatedAt, tags, searchText(c), doc})
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{strings.Trim(st.s, `"`), "conversations"},
+			[]string{"tenant", "project", "id", "key", "created_at", "tags", "search", "doc"}, pgx.CopyFromRows(rows))
+		if constraint(err) != "" {
+			return analysis.ErrConflict
+		}
+		return err
+	})
+}
+
+// GetConversation implements [analysis.ConversationStore].
+func (st *Store) GetConversation(ctx context.Context, sc analysis.Scope, idOrKey string) (analysis.Conversation, error) {
+	var doc []byte
+	err := st.pool.QueryRow(ctx, `SELECT doc FROM `+st.s+`.conversations
+		WHERE tenant = $1 AND project = $2 AND (id = $3 OR key = $3) ORDER BY id = $3 DESC LIMIT 1`,
+		sc.Tenant, sc.Project, idOrKey).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return analysis.Conversation{}, analysis.ErrNotFound
+	}
+	if err != nil {
+		return analysis.Conversation{}, err
+	}
+	var c analysis.Conversation
+	return c, json.Unmarshal(doc, &c)
+}
+
+// GetConversations implements [analysis.ConversationStore].
+func (st *Store) GetConversations(ctx context.Context, sc analysis.Scope, keys []string) ([]analysis.Conversation, error) {
+	rows, err := st.pool.Query(ctx, `SELECT c.doc FROM unnest($3::text[]) WITH ORDINALITY AS k(key, n)
+		JOIN `+st.s+`.conversations c ON c.tenant = $1 AND c.project = $2 AND c.key = k.key ORDER BY k.n`,
+		sc.Tenant, sc.Project, keys)
+	if err != nil {
+		return nil, err
+	}
+	return collectConversations(rows)
+}
+
+func collectConversations(rows pgx.Rows) ([]analysis.Conversation, error) {
+	defer rows.Close()
+	out := []analysis.Conversation{}
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		var c analysis.Conversation
+		if err := json.Unmarshal(doc, &c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ExistingKeys implements [analysis.ConversationStore].
+func (st *Store) ExistingKeys(ctx context.Context, sc analysis.Scope, keys []string) ([]string, error) {
+	rows, err := st.pool.Query(ctx, `SELECT k.key FROM unnest($3::text[]) WITH ORDINALITY AS k(key, n)
+		WHERE EXISTS (SELECT 1 FROM `+st.s+`.conversations c WHERE c.tenant = $1 AND c.project = $2 AND c.key = k.key)
+		ORDER BY k.n`, sc.Tenant, sc.Project, keys)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if out == nil {
+		out = []string{}
+	}
+	return out, err
+}
+
+// DeleteConversation implements [analysis.ConversationStore].
+func (st *Store) DeleteConversation(ctx context.Context, sc analysis.Scope, id string) error {
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		var key string
+		err := tx.QueryRow(ctx, `DELETE FROM `+st.s+`.conversations WHERE tenant = $1 AND project = $2 AND id = $3 RETURNING key`,
+			sc.Tenant, sc.Project, id).Scan(&key)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return analysis.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM `+st.s+`.analysed WHERE tenant = $1 AND project = $2 AND key = $3`, sc.Tenant, sc.Project, key)
+		return err
+	})
+}
+
+// ListConversations implements [analysis.ConversationStore].
+func (st *Store) ListConversations(ctx context.Context, sc analysis.Scope, q analysis.ConversationQuery) ([]analysis.Conversation, error) {
+	sql, args := st.conversationFilter(sc, q.Tag, q.UnanalyzedBy)
+	if q.Search != "" {
+		args = append(args, "%"+escapeLike(cases.Fold().String(q.Search))+"%")
+		sql += ` AND c.search LIKE $` + itoa(len(args))
+	}
+	if q.After != nil {
+		args = append(args, q.After.CreatedAt, q.After.Key)
+		sql += ` AND (c.created_at < $` + itoa(len(args)-1) + ` OR c.created_at = $` + itoa(len(args)-1) + ` AND c.key COLLATE "C" > $` + itoa(len(args)) + `)`
+	}
+	args = append(args, limitOf(q.Limit))
+	rows, err := st.pool.Query(ctx, `SELECT c.doc FROM `+st.s+`.conversations c WHERE `+sql+
+		` ORDER BY c.created_at DESC, c.key COLLATE "C" LIMIT $`+itoa(len(args)), args...)
+	if err != nil {
+		return nil, err
+	}
+	return collectConversations(rows)
+}
+
+// conversationFilter returns the WHERE clause, on conversations aliased c,
+// of the scope's conversations with a tag and not analysed by a definition
+// (each when set), and its arguments.
+func (st *Store) conversationFilter(sc analysis.Scope, tag, unanalysedBy string) (string, []any) {
+	sql := `c.tenant = $1 AND c.project = $2`
+	args := []any{sc.Tenant, sc.Project}
+	if tag != "" {
+		args = append(args, []string{tag})
+		sql += ` AND c.tags @> $` + itoa(len(args))
+	}
+	if unanalysedBy != "" {
+		args = append(args, unanalysedBy)
+		sql += ` AND NOT EXISTS (SELECT 1 FROM ` + st.s + `.analysed a WHERE a.tenant = c.tenant AND a.project = c.project
+			AND a.definition_key = $` + itoa(len(args)) + ` AND a.key = c.key)`
+	}
+	return sql, args
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

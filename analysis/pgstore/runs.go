@@ -1,0 +1,687 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/debrief-go/debrief/analysis"
+)
+
+// runDoc is what a run's doc column holds: what is neither a column nor
+// computed.
+type runDoc struct {
+	Selection analysis.Selection `json:"selection"`
+	Trigger   analysis.Trigger   `json:"trigger"`
+}
+
+// CreateRun implements [analysis.RunStore].
+func (st *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Run, sel analysis.KeySelection) (analysis.Run, error) {
+	if sel.ChunkSize <= 0 {
+		return analysis.Run{}, errors.New("pgstore: CreateRun: the chunk size must be above 0")
+	}
+	doc, err := json.Marshal(runDoc{Selection: r.Selection, Trigger: r.Trigger})
+	if err != nil {
+		return analysis.Run{}, err
+	}
+	err = pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		// The definition's row, shared: an update or a delete waits for the
+		// run to be created, and sees it.
+		var version int64
+		err := tx.QueryRow(ctx, `SELECT version FROM `+st.s+`.definitions
+			WHERE tenant = $1 AND project = $2 AND key = $3 AND NOT deleted FOR SHARE`,
+			sc.Tenant, sc.Project, r.DefinitionKey).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return analysis.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if version != r.DefinitionVersion {
+			return analysis.ErrConflict
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+st.s+`.runs (tenant, project, id, definition_key, definition_version, status, total, chunks, created_at, doc)
+			VALUES ($1, $2, $3, $4, $5, 'pending', 0, 1, $6, $7)`,
+			sc.Tenant, sc.Project, r.ID, r.DefinitionKey, r.DefinitionVersion, r.CreatedAt, doc)
+		switch constraint(err) {
+		case "":
+		case "runs_one_active":
+			return analysis.ErrRunInProgress
+		default:
+			return analysis.ErrConflict
+		}
+		if err != nil {
+			return err
+		}
+		if r.Trigger.Type == analysis.TriggerSchedule && r.Trigger.Slot != nil {
+			_, err := tx.Exec(ctx, `INSERT INTO `+st.s+`.slots (tenant, project, definition_key, slot, run_id, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				sc.Tenant, sc.Project, r.DefinitionKey, r.Trigger.Slot.UTC(), r.ID, r.CreatedAt)
+			if constraint(err) != "" {
+				return analysis.ErrSlotTaken
+			}
+			if err != nil {
+				return err
+			}
+		}
+		total, err := st.selectKeys(ctx, tx, sc, r.ID, sel)
+		if err != nil {
+			return err
+		}
+		chunks := max(1, (total+sel.ChunkSize-1)/sel.ChunkSize)
+		if _, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET total = $4, chunks = $5 WHERE tenant = $1 AND project = $2 AND id = $3`,
+			sc.Tenant, sc.Project, r.ID, total, chunks); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+st.s+`.chunks (tenant, project, run_id, chunk)
+			SELECT $1, $2, $3, n FROM generate_series(0, $4 - 1) AS n`, sc.Tenant, sc.Project, r.ID, chunks)
+		r.Progress.Total = total
+		return err
+	})
+	if err != nil {
+		return analysis.Run{}, err
+	}
+	r.Status = analysis.RunPending
+	r.Items = nil
+	return r, nil
+}
+
+// selectKeys stores the run's selected keys, sorted and cut into chunks,
+// and returns their number — without the keys ever leaving the database.
+func (st *Store) selectKeys(ctx context.Context, tx pgx.Tx, sc analysis.Scope, runID string, sel analysis.KeySelection) (int, error) {
+	insert := `INSERT INTO ` + st.s + `.run_keys (tenant, project, run_id, key, chunk)
+		SELECT $1, $2, $3, key, (row_number() OVER (ORDER BY key COLLATE "C") - 1) / $4 FROM `
+	if len(sel.Keys) > 0 {
+		if len(sel.Keys) > sel.Max {
+			return 0, &analysis.SelectionSizeError{Selected: len(sel.Keys), Max: sel.Max}
+		}
+		tag, err := tx.Exec(ctx, insert+`unnest($5::text[]) AS key`, sc.Tenant, sc.Project, runID, sel.ChunkSize, sel.Keys)
+		return int(tag.RowsAffected()), err
+	}
+	where, args := st.conversationFilter(sc, sel.Tag, sel.UnanalyzedBy)
+	from := `SELECT c.key FROM ` + st.s + `.conversations c WHERE ` + where
+	if sel.SampleSize > 0 {
+		args = append(args, strconv.FormatUint(sel.Seed, 10)+":", sel.SampleSize)
+		from += ` ORDER BY md5($` + itoa(len(args)-1) + ` || c.key), c.key COLLATE "C" LIMIT $` + itoa(len(args))
+	}
+	// Shift the filter's placeholders past the insert's four.
+	shifted := shiftPlaceholders(from, 4)
+	params := append([]any{sc.Tenant, sc.Project, runID, sel.ChunkSize}, args...)
+	tag, err := tx.Exec(ctx, insert+`(`+shifted+`) AS sel`, params...)
+	if err != nil {
+		return 0, err
+	}
+	n := int(tag.RowsAffected())
+	if n > sel.Max {
+		return 0, &analysis.SelectionSizeError{Selected: n, Max: sel.Max}
+	}
+	return n, nil
+}
+
+// shiftPlaceholders renumbers $1, $2, ... of sql to $1+by, $2+by, ...
+func shiftPlaceholders(sql string, by int) string {
+	var b strings.Builder
+	for i := 0; i < len(sql); i++ {
+		if sql[i] != '$' {
+			b.WriteByte(sql[i])
+			continue
+		}
+		j := i + 1
+		for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+			j++
+		}
+		if j == i+1 {
+			b.WriteByte('$')
+			continue
+		}
+		n, _ := strconv.Atoi(sql[i+1 : j])
+		b.WriteString("$" + itoa(n+by))
+		i = j - 1
+	}
+	return b.String()
+}
+
+// runColumns are the columns a run is read from, runs aliased r, with the
+// sums of its chunks' counters.
+const runColumns = `r.id, r.definition_key, r.definition_version, r.status, r.total, r.created_at, r.started_at, r.finished_at, r.error, r.doc,
+	s.items, s.completed, s.passed, s.judged, s.judge_sum, s.judge_errors, s.accuracy_count, s.accuracy_sum,
+	s.input_tokens, s.output_tokens, s.cached_tokens`
+
+// runSums is the lateral join of runColumns.
+func (st *Store) runSums() string {
+	return ` CROSS JOIN LATERAL (SELECT coalesce(sum(items), 0)::bigint AS items, coalesce(sum(completed), 0)::bigint AS completed,
+		coalesce(sum(passed), 0)::bigint AS passed, coalesce(sum(judged), 0)::bigint AS judged, coalesce(sum(judge_sum), 0)::bigint AS judge_sum,
+		coalesce(sum(judge_errors), 0)::bigint AS judge_errors, coalesce(sum(accuracy_count), 0)::bigint AS accuracy_count,
+		coalesce(sum(accuracy_sum), 0)::bigint AS accuracy_sum, coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+		coalesce(sum(output_tokens), 0)::bigint AS output_tokens, coalesce(sum(cached_tokens), 0)::bigint AS cached_tokens
+		FROM ` + st.s + `.chunks c WHERE c.tenant = r.tenant AND c.project = r.project AND c.run_id = r.id) s`
+}
+
+func scanRun(row pgx.Row) (analysis.Run, error) {
+	var r analysis.Run
+	var status string
+	var doc []byte
+	var c struct{ items, completed, passed, judged, judgeSum, judgeErrors, accCount, accSum, in, out, cached int64 }
+	err := row.Scan(&r.ID, &r.DefinitionKey, &r.DefinitionVersion, &status, &r.Progress.Total, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.Error, &doc,
+		&c.items, &c.completed, &c.passed, &c.judged, &c.judgeSum, &c.judgeErrors, &c.accCount, &c.accSum, &c.in, &c.out, &c.cached)
+	if err != nil {
+		return r, err
+	}
+	var d runDoc
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return r, err
+	}
+	r.Status, r.Selection, r.Trigger = analysis.RunStatus(status), d.Selection, d.Trigger
+	r.CreatedAt = r.CreatedAt.UTC()
+	if r.StartedAt != nil {
+		t := r.StartedAt.UTC()
+		r.StartedAt = &t
+	}
+	if r.FinishedAt != nil {
+		t := r.FinishedAt.UTC()
+		r.FinishedAt = &t
+	}
+	r.Counters = analysis.Counters{Items: int(c.items), Completed: int(c.completed), Passed: int(c.passed), Judged: int(c.judged),
+		JudgeScoreSum: c.judgeSum, JudgeErrors: int(c.judgeErrors), AccuracyCount: int(c.accCount), AccuracySum: c.accSum}
+	r.Counters.Usage.InputTokens, r.Counters.Usage.OutputTokens, r.Counters.Usage.CachedInputTokens = c.in, c.out, c.cached
+	return r, nil
+}
+
+// fieldCounts adds the per-field counts of the runs to them.
+func (st *Store) fieldCounts(ctx context.Context, q querier, sc analysis.Scope, runs []analysis.Run) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(runs))
+	at := map[string]int{}
+	for i, r := range runs {
+		ids[i] = r.ID
+		at[r.ID] = i
+	}
+	rows, err := q.Query(ctx, `SELECT c.run_id, f.key, sum((f.value->>'compared')::bigint), sum((f.value->>'matched')::bigint)
+		FROM `+st.s+`.chunks c CROSS JOIN LATERAL jsonb_each(c.fields) f
+		WHERE c.tenant = $1 AND c.project = $2 AND c.run_id = ANY($3) GROUP BY c.run_id, f.key`, sc.Tenant, sc.Project, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, key string
+		var compared, matched int64
+		if err := rows.Scan(&id, &key, &compared, &matched); err != nil {
+			return err
+		}
+		if compared == 0 && matched == 0 {
+			continue
+		}
+		r := &runs[at[id]]
+		if r.Counters.Fields == nil {
+			r.Counters.Fields = map[string]analysis.FieldCount{}
+		}
+		r.Counters.Fields[key] = analysis.FieldCount{Compared: int(compared), Matched: int(matched)}
+	}
+	return rows.Err()
+}
+
+// GetRun implements [analysis.RunStore].
+func (st *Store) GetRun(ctx context.Context, sc analysis.Scope, id string) (analysis.Run, error) {
+	r, err := scanRun(st.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM `+st.s+`.runs r`+st.runSums()+`
+		WHERE r.tenant = $1 AND r.project = $2 AND r.id = $3`, sc.Tenant, sc.Project, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return analysis.Run{}, analysis.ErrNotFound
+	}
+	if err != nil {
+		return analysis.Run{}, err
+	}
+	runs := []analysis.Run{r}
+	err = st.fieldCounts(ctx, st.pool, sc, runs)
+	return runs[0], err
+}
+
+// ListRuns implements [analysis.RunStore].
+func (st *Store) ListRuns(ctx context.Context, sc analysis.Scope, q analysis.RunQuery) ([]analysis.Run, error) {
+	where := `r.tenant = $1 AND r.project = $2`
+	args := []any{sc.Tenant, sc.Project}
+	if q.DefinitionKey != "" {
+		args = append(args, q.DefinitionKey)
+		where += ` AND r.definition_key = $` + itoa(len(args))
+	}
+	if q.Status != "" {
+		args = append(args, string(q.Status))
+		where += ` AND r.status = $` + itoa(len(args))
+	}
+	if !q.FinishedAfter.IsZero() {
+		args = append(args, q.FinishedAfter)
+		where += ` AND r.finished_at >= $` + itoa(len(args))
+	}
+	args = append(args, limitOf(q.Limit))
+	rows, err := st.pool.Query(ctx, `SELECT `+runColumns+` FROM `+st.s+`.runs r`+st.runSums()+` WHERE `+where+
+		` ORDER BY r.created_at DESC, r.id COLLATE "C" LIMIT $`+itoa(len(args)), args...)
+	if err != nil {
+		return nil, err
+	}
+	runs := []analysis.Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return runs, st.fieldCounts(ctx, st.pool, sc, runs)
+}
+
+// runExists reports ErrNotFound for a run the scope does not have.
+func (st *Store) runExists(ctx context.Context, q querier, sc analysis.Scope, id string) error {
+	var one int
+	err := q.QueryRow(ctx, `SELECT 1 FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3`, sc.Tenant, sc.Project, id).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return analysis.ErrNotFound
+	}
+	return err
+}
+
+// Cursors name their list and run: "i" for items, "k" for keys, then a
+// hash of the run's scope and ID, then the position.
+func cursorTag(list string, sc analysis.Scope, runID string) string {
+	sum := sha256.Sum256([]byte(sc.Tenant + "\x00" + sc.Project + "\x00" + runID))
+	return list + hex.EncodeToString(sum[:6])
+}
+
+// makeCursor encodes a position with its tag and a check of both, so that
+// a cursor changed by hand is told from one the store made.
+func makeCursor(tag, pos string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(tag + "." + pos + "." + check(tag, pos)))
+}
+
+func check(tag, pos string) string {
+	sum := sha256.Sum256([]byte(tag + "\x00" + pos))
+	return hex.EncodeToString(sum[:6])
+}
+
+// readCursor returns the position of a cursor made with tag, or false.
+func readCursor(cursor, tag string) (string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(string(raw), tag+".")
+	i := strings.LastIndexByte(rest, '.')
+	if !ok || i < 0 || rest[i+1:] != check(tag, rest[:i]) {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+// ListRunItems implements [analysis.RunStore].
+func (st *Store) ListRunItems(ctx context.Context, sc analysis.Scope, runID string, p analysis.Page) ([]analysis.Item, string, error) {
+	if err := st.runExists(ctx, st.pool, sc, runID); err != nil {
+		return nil, "", err
+	}
+	tag := cursorTag("i", sc, runID)
+	xid, seq := "0", int64(0)
+	if p.Cursor != "" {
+		pos, ok := readCursor(p.Cursor, tag)
+		x, s, ok2 := strings.Cut(pos, ".")
+		n, err := strconv.ParseInt(s, 10, 64)
+		if _, xerr := strconv.ParseUint(x, 10, 64); !ok || !ok2 || err != nil || xerr != nil {
+			return nil, "", analysis.ErrInvalid
+		}
+		xid, seq = x, n
+	}
+	// Only the items of transactions older than every one still running:
+	// no item can later appear before them.
+	rows, err := st.pool.Query(ctx, `SELECT doc, xid::text, seq FROM `+st.s+`.items
+		WHERE tenant = $1 AND project = $2 AND run_id = $3 AND (xid, seq) > ($4::text::xid8, $5)
+		AND xid < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY xid, seq LIMIT $6`, sc.Tenant, sc.Project, runID, xid, seq, limitOf(p.Limit))
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	items := []analysis.Item{}
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc, &xid, &seq); err != nil {
+			return nil, "", err
+		}
+		it, err := decodeItem(doc)
+		if err != nil {
+			return nil, "", err
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	return items, makeCursor(tag, xid+"."+strconv.FormatInt(seq, 10)), nil
+}
+
+// ListRunKeys implements [analysis.RunStore].
+func (st *Store) ListRunKeys(ctx context.Context, sc analysis.Scope, runID string, p analysis.Page) ([]string, string, error) {
+	if err := st.runExists(ctx, st.pool, sc, runID); err != nil {
+		return nil, "", err
+	}
+	tag := cursorTag("k", sc, runID)
+	after, started := "", false
+	if p.Cursor != "" {
+		pos, ok := readCursor(p.Cursor, tag)
+		if !ok {
+			return nil, "", analysis.ErrInvalid
+		}
+		after, started = pos, true
+	}
+	n := limitOf(p.Limit)
+	rows, err := st.pool.Query(ctx, `SELECT key FROM `+st.s+`.run_keys
+		WHERE tenant = $1 AND project = $2 AND run_id = $3 AND (NOT $4 OR key > $5)
+		ORDER BY key LIMIT $6`, sc.Tenant, sc.Project, runID, started, after, n+1)
+	if err != nil {
+		return nil, "", err
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, "", err
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	if len(keys) > n {
+		keys = keys[:n]
+		return keys, makeCursor(tag, keys[n-1]), nil
+	}
+	return keys, "", nil
+}
+
+// ClaimChunk implements [analysis.RunStore].
+func (st *Store) ClaimChunk(ctx context.Context, owner string, lease time.Duration) (analysis.Claim, bool, error) {
+	var c analysis.Claim
+	found := false
+	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		now := st.nowSQL()
+		err := tx.QueryRow(ctx, `SELECT c.tenant, c.project, c.run_id, c.chunk, r.definition_key, r.definition_version
+			FROM `+st.s+`.chunks c JOIN `+st.s+`.runs r ON r.tenant = c.tenant AND r.project = c.project AND r.id = c.run_id
+			WHERE r.status IN ('pending', 'running') AND NOT c.done AND (c.lease_until IS NULL OR c.lease_until <= `+now+`)
+			ORDER BY r.created_at, r.id COLLATE "C", c.chunk
+			LIMIT 1 FOR UPDATE OF c SKIP LOCKED`).Scan(&c.Scope.Tenant, &c.Scope.Project, &c.RunID, &c.Chunk, &c.DefinitionKey, &c.DefinitionVersion)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		// The run becomes running, unless it ended meanwhile.
+		tag, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'running', started_at = coalesce(started_at, `+now+`)
+			WHERE tenant = $1 AND project = $2 AND id = $3 AND status IN ('pending', 'running')`, c.Scope.Tenant, c.Scope.Project, c.RunID)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		err = tx.QueryRow(ctx, `UPDATE `+st.s+`.chunks SET token = nextval('`+st.s+`.tokens'), owner = $5, attempts = attempts + 1,
+			lease_until = `+now+` + make_interval(secs => $6::double precision / 1e6)
+			WHERE tenant = $1 AND project = $2 AND run_id = $3 AND chunk = $4 RETURNING token, attempts, lease_until`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk, owner, lease.Microseconds()).Scan(&c.Token, &c.Attempt, &c.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		c.ExpiresAt = c.ExpiresAt.UTC()
+		rows, err := tx.Query(ctx, `SELECT k.key FROM `+st.s+`.run_keys k
+			WHERE k.tenant = $1 AND k.project = $2 AND k.run_id = $3 AND k.chunk = $4
+			AND NOT EXISTS (SELECT 1 FROM `+st.s+`.items i WHERE i.tenant = k.tenant AND i.project = k.project AND i.run_id = k.run_id AND i.key = k.key)
+			ORDER BY k.key`, c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk)
+		if err != nil {
+			return err
+		}
+		if c.Keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		if c.Keys == nil {
+			c.Keys = []string{}
+		}
+		found = true
+		return nil
+	})
+	if err != nil || !found {
+		return analysis.Claim{}, false, err
+	}
+	return c, true, nil
+}
+
+// holds locks the chunk of the claim c and its run (shared), and returns
+// the chunk's per-field counts; ErrLeaseLost unless c holds the chunk.
+func (st *Store) holds(ctx context.Context, tx pgx.Tx, c analysis.ChunkRef) (map[string]analysis.FieldCount, error) {
+	var raw []byte
+	err := tx.QueryRow(ctx, `SELECT c.fields FROM `+st.s+`.chunks c JOIN `+st.s+`.runs r ON r.tenant = c.tenant AND r.project = c.project AND r.id = c.run_id
+		WHERE c.tenant = $1 AND c.project = $2 AND c.run_id = $3 AND c.chunk = $4 AND c.token = $5
+		AND NOT c.done AND c.lease_until > `+st.nowSQL()+` AND r.status = 'running'
+		FOR UPDATE OF c FOR SHARE OF r`, c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk, c.Token).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, analysis.ErrLeaseLost
+	}
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]analysis.FieldCount{}
+	return fields, json.Unmarshal(raw, &fields)
+}
+
+// RenewChunk implements [analysis.RunStore].
+func (st *Store) RenewChunk(ctx context.Context, c analysis.ChunkRef, lease time.Duration) error {
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		if _, err := st.holds(ctx, tx, c); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET lease_until = `+st.nowSQL()+` + make_interval(secs => $5::double precision / 1e6)
+			WHERE tenant = $1 AND project = $2 AND run_id = $3 AND chunk = $4`, c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk, lease.Microseconds())
+		return err
+	})
+}
+
+// ReleaseChunk implements [analysis.RunStore].
+func (st *Store) ReleaseChunk(ctx context.Context, c analysis.ChunkRef) error {
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		if _, err := st.holds(ctx, tx, c); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET lease_until = NULL, owner = '', attempts = greatest(attempts - 1, 0)
+			WHERE tenant = $1 AND project = $2 AND run_id = $3 AND chunk = $4`, c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk)
+		return err
+	})
+}
+
+// SaveItem implements [analysis.RunStore].
+func (st *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysis.Item, write *analysis.FieldsWrite) error {
+	doc, err := encodeItem(item)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		fields, err := st.holds(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		// The key's row, locked: saves of one conversation's item are one
+		// after another, so that each replaces the last and the counters
+		// take back what it replaced.
+		var definitionKey string
+		err = tx.QueryRow(ctx, `SELECT r.definition_key FROM `+st.s+`.run_keys k JOIN `+st.s+`.runs r ON r.tenant = k.tenant AND r.project = k.project AND r.id = k.run_id
+			WHERE k.tenant = $1 AND k.project = $2 AND k.run_id = $3 AND k.key = $4 FOR UPDATE OF k`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID, item.ConversationKey).Scan(&definitionKey)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("pgstore: conversation %q is not one of the run's: %w", item.ConversationKey, analysis.ErrInvalid)
+		}
+		if err != nil {
+			return err
+		}
+		var delta analysis.Counters
+		delta.AddItem(item)
+		var old []byte
+		err = tx.QueryRow(ctx, `SELECT doc FROM `+st.s+`.items WHERE tenant = $1 AND project = $2 AND run_id = $3 AND key = $4`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID, item.ConversationKey).Scan(&old)
+		switch {
+		case err == nil:
+			prev, err := decodeItem(old)
+			if err != nil {
+				return err
+			}
+			delta.SubItem(prev)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+st.s+`.items (tenant, project, run_id, key, doc) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (tenant, project, run_id, key) DO UPDATE SET doc = EXCLUDED.doc`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID, item.ConversationKey, doc); err != nil {
+			return err
+		}
+		for k, d := range delta.Fields {
+			f := fields[k]
+			f.Compared += d.Compared
+			f.Matched += d.Matched
+			fields[k] = f
+		}
+		rawFields, err := json.Marshal(fields)
+		if err != nil {
+			return err
+		}
+		u := delta.Usage
+		if _, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET items = items + $5, completed = completed + $6, passed = passed + $7,
+			judged = judged + $8, judge_sum = judge_sum + $9, judge_errors = judge_errors + $10, accuracy_count = accuracy_count + $11,
+			accuracy_sum = accuracy_sum + $12, input_tokens = input_tokens + $13, output_tokens = output_tokens + $14,
+			cached_tokens = cached_tokens + $15, fields = $16
+			WHERE tenant = $1 AND project = $2 AND run_id = $3 AND chunk = $4`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk, delta.Items, delta.Completed, delta.Passed, delta.Judged,
+			delta.JudgeScoreSum, delta.JudgeErrors, delta.AccuracyCount, delta.AccuracySum, u.InputTokens, u.OutputTokens,
+			u.CachedInputTokens, rawFields); err != nil {
+			return err
+		}
+		if item.Error == "" {
+			if _, err := tx.Exec(ctx, `INSERT INTO `+st.s+`.analysed (tenant, project, definition_key, key) VALUES ($1, $2, $3, $4)
+				ON CONFLICT DO NOTHING`, c.Scope.Tenant, c.Scope.Project, definitionKey, item.ConversationKey); err != nil {
+				return err
+			}
+		}
+		if write != nil {
+			fieldsDoc, err := json.Marshal(write.Fields)
+			if err != nil {
+				return err
+			}
+			at, err := json.Marshal(write.At)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE `+st.s+`.conversations
+				SET doc = jsonb_set(jsonb_set(doc, '{extractedFields}', coalesce(doc->'extractedFields', '{}') || $4::jsonb), '{lastAnalyzedAt}', $5::jsonb)
+				WHERE tenant = $1 AND project = $2 AND key = $3`,
+				c.Scope.Tenant, c.Scope.Project, item.ConversationKey, fieldsDoc, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CompleteChunk implements [analysis.RunStore].
+func (st *Store) CompleteChunk(ctx context.Context, c analysis.ChunkRef, at time.Time) (bool, error) {
+	finished := false
+	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		// The run's row first: completions of its chunks are one after
+		// another, so that exactly one sees the last.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3 FOR UPDATE`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID); err != nil {
+			return err
+		}
+		if _, err := st.holds(ctx, tx, c); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET done = true, lease_until = NULL
+			WHERE tenant = $1 AND project = $2 AND run_id = $3 AND chunk = $4`, c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk); err != nil {
+			return err
+		}
+		var open int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+st.s+`.chunks WHERE tenant = $1 AND project = $2 AND run_id = $3 AND NOT done`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID).Scan(&open); err != nil {
+			return err
+		}
+		if open > 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'completed', finished_at = $4
+			WHERE tenant = $1 AND project = $2 AND id = $3 AND status = 'running'`, c.Scope.Tenant, c.Scope.Project, c.RunID, at)
+		finished = err == nil && tag.RowsAffected() == 1
+		return err
+	})
+	return finished && err == nil, err
+}
+
+// FailRun implements [analysis.RunStore].
+func (st *Store) FailRun(ctx context.Context, c analysis.ChunkRef, reason string, at time.Time) error {
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3 FOR UPDATE`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID); err != nil {
+			return err
+		}
+		if _, err := st.holds(ctx, tx, c); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'failed', error = $4, finished_at = $5
+			WHERE tenant = $1 AND project = $2 AND id = $3 AND status = 'running'`, c.Scope.Tenant, c.Scope.Project, c.RunID, reason, at)
+		return err
+	})
+}
+
+// CancelRun implements [analysis.RunStore].
+func (st *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID, reason string, at time.Time) error {
+	tag, err := st.pool.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'failed', error = $4, finished_at = $5
+		WHERE tenant = $1 AND project = $2 AND id = $3 AND status IN ('pending', 'running')`, sc.Tenant, sc.Project, runID, reason, at)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	if err := st.runExists(ctx, st.pool, sc, runID); err != nil {
+		return err
+	}
+	return analysis.ErrConflict
+}
+
+// SkipSlot implements [analysis.RunStore].
+func (st *Store) SkipSlot(ctx context.Context, sc analysis.Scope, definitionKey string, slot time.Time, reason string, at time.Time) error {
+	_, err := st.pool.Exec(ctx, `INSERT INTO `+st.s+`.slots (tenant, project, definition_key, slot, skipped, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		sc.Tenant, sc.Project, definitionKey, slot.UTC(), reason, at)
+	if constraint(err) != "" {
+		return analysis.ErrSlotTaken
+	}
+	return err
+}
+
+// ListSlots implements [analysis.RunStore].
+func (st *Store) ListSlots(ctx context.Context, sc analysis.Scope, definitionKey string, limit int) ([]analysis.SlotRecord, error) {
+	rows, err := st.pool.Query(ctx, `SELECT slot, run_id, skipped, at FROM `+st.s+`.slots
+		WHERE tenant = $1 AND project = $2 AND definition_key = $3 ORDER BY slot DESC LIMIT $4`, sc.Tenant, sc.Project, definitionKey, limitOf(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []analysis.SlotRecord{}
+	for rows.Next() {
+		var s analysis.SlotRecord
+		if err := rows.Scan(&s.Slot, &s.RunID, &s.Skipped, &s.At); err != nil {
+			return nil, err
+		}
+		s.Slot, s.At = s.Slot.UTC(), s.At.UTC()
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
