@@ -275,6 +275,38 @@ func checkPage(customerID string, filter ListFilter, page PageRequest) (int, *An
 	return size, after, v.err()
 }
 
+// A PagePosition is where a page of a list of analyses starts: after the
+// analysis created at TMCreate with ID, in the list's order (TMCreate,
+// then ID, both descending).
+type PagePosition struct {
+	// TMCreate is the creation time of the last analysis of the previous
+	// page.
+	TMCreate time.Time
+	// ID is its id.
+	ID string
+}
+
+// ResolvePage checks a page request of the list of customerID's analyses
+// that filter selects, as every [Store] must, for stores other than
+// [MemoryStore]: it returns the page's size and, for a page token, the
+// position the page starts after (nil for the first page), or an error
+// matching [ErrInvalid] for a size outside 0 to [MaxPageSize] or a token
+// not issued for this list.
+func ResolvePage(customerID string, filter ListFilter, page PageRequest) (int, *PagePosition, error) {
+	size, after, err := checkPage(customerID, filter, page)
+	if err != nil || after == nil {
+		return size, nil, err
+	}
+	return size, &PagePosition{TMCreate: after.TMCreate.Time, ID: after.ID}, nil
+}
+
+// PageToken returns the token of the page that follows last, the last
+// analysis of a page of the list of customerID's analyses that filter
+// selects.
+func PageToken(customerID string, filter ListFilter, last Analysis) string {
+	return encodeCursor(listKey(customerID, filter), last.TMCreate.Time, last.ID)
+}
+
 // listKey names the list of customerID's analyses that filter selects; a
 // page token carries it, so that it serves no other list.
 func listKey(customerID string, filter ListFilter) string {

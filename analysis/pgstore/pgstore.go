@@ -24,10 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/internal/pgmigrate"
 )
 
 // DefaultSchema is the PostgreSQL schema of the tables unless
@@ -116,63 +115,12 @@ func (st *Store) Pool() *pgxpool.Pool { return st.pool }
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// migrationLock is the advisory lock every debrief migration takes, so that
-// processes opening stores at once apply each migration once.
-const migrationLock = 0x64656272_69656631 // "debrief1"
-
-// migrate applies the migrations the schema lacks, in one transaction under
-// the advisory lock.
+// migrate applies the migrations the schema lacks.
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	files, err := migrations.ReadDir("migrations")
-	if err != nil {
-		return err
+	if err := pgmigrate.Apply(ctx, pool, schema, "analysis_migrations", migrations, "migrations"); err != nil {
+		return fmt.Errorf("pgstore: %w", err)
 	}
-	names := make([]string, 0, len(files))
-	for _, f := range files {
-		names = append(names, f.Name())
-	}
-	sort.Strings(names)
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
-			return fmt.Errorf("pgstore: migrate: %w", err)
-		}
-		for _, stmt := range []string{
-			`CREATE SCHEMA IF NOT EXISTS ` + schema,
-			`CREATE TABLE IF NOT EXISTS ` + schema + `.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-		} {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("pgstore: migrate: %w", err)
-			}
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+schema+`.schema_migrations`).Scan(&current); err != nil {
-			return fmt.Errorf("pgstore: migrate: %w", err)
-		}
-		for _, name := range names {
-			version, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
-			if err != nil {
-				return fmt.Errorf("pgstore: migration %s: its name must start with its version", name)
-			}
-			if version <= current {
-				continue
-			}
-			raw, err := migrations.ReadFile("migrations/" + name)
-			if err != nil {
-				return err
-			}
-			var sql strings.Builder
-			if err := template.Must(template.New(name).Parse(string(raw))).Execute(&sql, map[string]string{"Schema": schema}); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, sql.String()); err != nil {
-				return fmt.Errorf("pgstore: migration %s: %w", name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.schema_migrations (version, name) VALUES ($1, $2)`, version, name); err != nil {
-				return fmt.Errorf("pgstore: migration %s: %w", name, err)
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
 // now is the SQL of the store's now: the database's, plus the skew.
