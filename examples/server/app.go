@@ -6,19 +6,24 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/analysis/analysishttp"
 	"github.com/debrief-go/debrief/analysis/memstore"
+	"github.com/debrief-go/debrief/analysis/pgstore"
 	"github.com/debrief-go/debrief/internal/uuid"
 	"github.com/debrief-go/debrief/llm"
 	"github.com/debrief-go/debrief/llm/openai"
 	"github.com/debrief-go/debrief/session"
 	"github.com/debrief-go/debrief/session/sessionhttp"
 	"github.com/debrief-go/debrief/timeline"
+	timelinepg "github.com/debrief-go/debrief/timeline/pgstore"
 	"github.com/debrief-go/debrief/timeline/timelinehttp"
 )
 
@@ -49,6 +54,7 @@ type app struct {
 	log       *slog.Logger
 	shutdown  chan struct{} // closed when the server shuts down: event streams end
 	closeOnce sync.Once
+	pool      *pgxpool.Pool // the PostgreSQL stores' pool, or nil
 }
 
 // shuttingDown ends the event streams; safe to call more than once.
@@ -62,8 +68,30 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	}
 	a := &app{modelName: name, log: log, shutdown: make(chan struct{})}
 
+	// The stores: in memory, or on PostgreSQL, shared by every replica.
+	var store analysis.Store = memstore.New()
+	var timelineStore timeline.Store = timeline.NewMemoryStore()
+	owner := ""
+	if cfg.postgres != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		a.pool, err = pgxpool.New(ctx, cfg.postgres)
+		if err != nil {
+			return nil, fmt.Errorf("-postgres: %w", err)
+		}
+		if store, err = pgstore.New(ctx, a.pool, pgstore.Options{Schema: cfg.postgresSchema}); err != nil {
+			a.pool.Close()
+			return nil, fmt.Errorf("-postgres: %w", err)
+		}
+		if timelineStore, err = timelinepg.New(ctx, a.pool, timelinepg.Options{Schema: cfg.postgresSchema}); err != nil {
+			a.pool.Close()
+			return nil, fmt.Errorf("-postgres: %w", err)
+		}
+		host, _ := os.Hostname()
+		owner = fmt.Sprintf("%s/%d", host, os.Getpid()) // the executor's name among the replicas
+	}
+
 	// The Analysis API, its executor and scheduler.
-	store := memstore.New()
 	var exec *analysis.Executor
 	a.analysis, err = analysis.NewService(analysis.Config{
 		Store: store, Logger: log,
@@ -73,7 +101,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	exec, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency, Logger: log})
+	exec, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency, Logger: log, Owner: owner})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +128,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.timeline, err = timeline.NewService(timeline.Config{
-		Source: flows, Store: timeline.NewMemoryStore(), Logger: log,
+		Source: flows, Store: timelineStore, Logger: log,
 		Analyzer: timeline.AnalyzerConfig{Model: model, ModelKey: cfg.judgeModel},
 	})
 	if err != nil {
@@ -187,6 +215,9 @@ func (a *app) close() {
 	defer cancel()
 	if err := a.timeline.Close(ctx); err != nil {
 		a.log.Warn("timeline analyses cancelled at shutdown", "error", err.Error())
+	}
+	if a.pool != nil {
+		a.pool.Close()
 	}
 }
 

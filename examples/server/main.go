@@ -58,6 +58,7 @@ type config struct {
 	judgeModel      string
 	concurrency     int
 	postgres        string
+	postgresSchema  string
 	sessionsFile    string
 	flowsFile       string
 }
@@ -75,7 +76,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.StringVar(&cfg.extractionModel, "extraction-model", "gpt-4o-mini", "the extraction model of definitions that name none")
 	fs.StringVar(&cfg.judgeModel, "judge-model", "gpt-4o", "the judge model of definitions that name none, and the timeline's model")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "conversations the executor analyses at once")
-	fs.StringVar(&cfg.postgres, "postgres", "", "a PostgreSQL URL for the stores; empty: in memory")
+	fs.StringVar(&cfg.postgres, "postgres", "", "a PostgreSQL URL for the stores, shared by every replica; empty: in memory")
+	fs.StringVar(&cfg.postgresSchema, "postgres-schema", "debrief", "the PostgreSQL schema of the stores' tables")
 	fs.StringVar(&cfg.sessionsFile, "sessions", "", "JSON lines of sessions to serve: {\"tenant\": …, \"moveo\": …} or {\"tenant\": …, \"capture\": …}")
 	fs.StringVar(&cfg.flowsFile, "flows", "", "JSON lines of flows to serve: {\"tenant\": …, \"flow\": {…, \"events\": […]}}")
 	if err := fs.Parse(args); err != nil {
@@ -95,9 +97,6 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	}
 	if cfg.concurrency < 1 || cfg.concurrency > 1024 {
 		return cfg, fmt.Errorf("-concurrency: %d is not between 1 and 1024", cfg.concurrency)
-	}
-	if cfg.postgres != "" {
-		return cfg, errors.New("-postgres: the PostgreSQL stores are not in this build yet; leave it empty to keep everything in memory")
 	}
 	return cfg, nil
 }

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -324,13 +325,16 @@ func TestFlagsAreChecked(t *testing.T) {
 		{"-keys", "k=t/p,k=t/q"},
 		{"-keys", "=t/p"},
 		{"-concurrency", "0"},
-		{"-postgres", "postgres://localhost/db"},
 		{"extra"},
 		{"-nope"},
 	} {
 		_, err := parseFlags(args, func(string) string { return "" }, io.Discard)
 		assert.Error(t, err, "%q", args)
 	}
+	bad, err := parseFlags([]string{"-postgres", "postgres://127.0.0.1:1/db?connect_timeout=1"}, func(string) string { return "" }, io.Discard)
+	require.NoError(t, err)
+	_, err = newApp(bad, slog.New(slog.DiscardHandler))
+	assert.ErrorContains(t, err, "-postgres:", "a database that cannot be reached stops the start, named")
 	cfg, err := parseFlags(nil, func(k string) string {
 		if k == "OPENAI_API_KEY" {
 			return "sk-env"
@@ -523,4 +527,48 @@ func TestShutdownIsNotHeldByAnEventStream(t *testing.T) {
 	require.NoError(t, <-errc, "a clean stop")
 	_, err = io.ReadAll(resp.Body)
 	assert.NoError(t, err, "the stream ended cleanly")
+}
+
+func TestTheServerOnPostgreSQL(t *testing.T) {
+	url := os.Getenv("DEBRIEF_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("DEBRIEF_TEST_POSTGRES_URL is unset: no PostgreSQL to test against (.ci/run starts one)")
+	}
+	schema := fmt.Sprintf("server_test_%d", os.Getpid())
+	t.Cleanup(func() {
+		pool, err := pgxpool.New(context.Background(), url)
+		if err == nil {
+			_, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			pool.Close()
+		}
+	})
+	args := []string{"-postgres", url, "-postgres-schema", schema}
+	srv, _ := testServer(t, args...)
+	status, out := do(t, srv, "POST", "/api/analysis/conversations", "k", `{"conversations":[
+		{"name":"a","transcript":[{"role":"caller","content":"What is the weather?"}],"referenceFields":{"task":"weather"}},
+		{"name":"b","transcript":[{"role":"caller","content":"Book me a ride."}],"referenceFields":{"task":"ride_book"}}]}`)
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	status, out = do(t, srv, "POST", "/api/analysis/definitions", "k", `{"name":"d","fieldSet":[{"key":"task","type":"enum","enumValues":["ride_book","weather"],"required":true}],"modes":{"accuracy":true,"store":true}}`)
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	status, out = do(t, srv, "POST", "/api/analysis/definitions/d/run", "k", `{"selection":{"strategy":"all"}}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", out)
+	runPath := "/api/analysis/runs/" + out["run"].(map[string]any)["id"].(string)
+	require.Eventually(t, func() bool {
+		_, out = do(t, srv, "GET", runPath, "k", "")
+		return out["run"].(map[string]any)["status"] == "completed"
+	}, 20e9, 20e6)
+	agg := out["run"].(map[string]any)["aggregate"].(map[string]any)
+	assert.Equal(t, 2.0, agg["total"])
+	assert.Equal(t, 2.0, agg["completed"])
+
+	// Another server on the same database — a replica, or the next start —
+	// sees the same run and conversations.
+	srv2, _ := testServer(t, args...)
+	status, out = do(t, srv2, "GET", runPath, "k", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, agg, out["run"].(map[string]any)["aggregate"])
+	status, out = do(t, srv2, "GET", "/api/analysis/conversations?search=weather", "k", "")
+	require.Equal(t, http.StatusOK, status)
+	require.Len(t, out["conversations"], 1)
+	assert.Equal(t, map[string]any{"task": "weather"}, out["conversations"].([]any)[0].(map[string]any)["extractedFields"])
 }
