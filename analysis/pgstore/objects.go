@@ -252,13 +252,28 @@ func (st *Store) GetConversation(ctx context.Context, sc analysis.Scope, idOrKey
 
 // GetConversations implements [analysis.ConversationStore].
 func (st *Store) GetConversations(ctx context.Context, sc analysis.Scope, keys []string) ([]analysis.Conversation, error) {
-	rows, err := st.pool.Query(ctx, `SELECT c.doc FROM unnest($3::text[]) WITH ORDINALITY AS k(key, n)
-		JOIN `+st.s+`.conversations c ON c.tenant = $1 AND c.project = $2 AND c.key = k.key ORDER BY k.n`,
-		sc.Tenant, sc.Project, keys)
+	// key = ANY: lookups in the key index, whatever the planner knows of
+	// the table's size; the order asked for is restored here.
+	rows, err := st.pool.Query(ctx, `SELECT c.doc FROM `+st.s+`.conversations c
+		WHERE c.tenant = $1 AND c.project = $2 AND c.key = ANY($3::text[])`, sc.Tenant, sc.Project, keys)
 	if err != nil {
 		return nil, err
 	}
-	return collectConversations(rows)
+	found, err := collectConversations(rows)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]analysis.Conversation, len(found))
+	for _, c := range found {
+		byKey[c.Key] = c
+	}
+	out := make([]analysis.Conversation, 0, len(found))
+	for _, k := range keys {
+		if c, ok := byKey[k]; ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 func collectConversations(rows pgx.Rows) ([]analysis.Conversation, error) {
@@ -280,17 +295,26 @@ func collectConversations(rows pgx.Rows) ([]analysis.Conversation, error) {
 
 // ExistingKeys implements [analysis.ConversationStore].
 func (st *Store) ExistingKeys(ctx context.Context, sc analysis.Scope, keys []string) ([]string, error) {
-	rows, err := st.pool.Query(ctx, `SELECT k.key FROM unnest($3::text[]) WITH ORDINALITY AS k(key, n)
-		WHERE EXISTS (SELECT 1 FROM `+st.s+`.conversations c WHERE c.tenant = $1 AND c.project = $2 AND c.key = k.key)
-		ORDER BY k.n`, sc.Tenant, sc.Project, keys)
+	rows, err := st.pool.Query(ctx, `SELECT c.key FROM `+st.s+`.conversations c
+		WHERE c.tenant = $1 AND c.project = $2 AND c.key = ANY($3::text[])`, sc.Tenant, sc.Project, keys)
 	if err != nil {
 		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if out == nil {
-		out = []string{}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	exists := make(map[string]bool, len(found))
+	for _, k := range found {
+		exists[k] = true
+	}
+	out := []string{}
+	for _, k := range keys {
+		if exists[k] {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // DeleteConversation implements [analysis.ConversationStore].

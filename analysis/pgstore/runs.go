@@ -81,8 +81,12 @@ func (st *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Ru
 			sc.Tenant, sc.Project, r.ID, total, chunks); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO `+st.s+`.chunks (tenant, project, run_id, chunk)
-			SELECT $1, $2, $3, n FROM generate_series(0, $4 - 1) AS n`, sc.Tenant, sc.Project, r.ID, chunks)
+		// Each chunk knows its first and last key: its keys are read as a
+		// range of the key index, whatever the planner knows of the table.
+		_, err = tx.Exec(ctx, `INSERT INTO `+st.s+`.chunks (tenant, project, run_id, chunk, first_key, last_key)
+			SELECT $1, $2, $3, n, coalesce(k.first_key, ''), coalesce(k.last_key, '') FROM generate_series(0, $4 - 1) AS n
+			LEFT JOIN (SELECT chunk, min(key) AS first_key, max(key) AS last_key FROM `+st.s+`.run_keys
+				WHERE tenant = $1 AND project = $2 AND run_id = $3 GROUP BY chunk) k ON k.chunk = n`, sc.Tenant, sc.Project, r.ID, chunks)
 		r.Progress.Total = total
 		return err
 	})
@@ -155,14 +159,15 @@ const runColumns = `r.id, r.definition_key, r.definition_version, r.status, r.to
 	s.items, s.completed, s.passed, s.judged, s.judge_sum, s.judge_errors, s.accuracy_count, s.accuracy_sum,
 	s.input_tokens, s.output_tokens, s.cached_tokens`
 
-// runSums is the lateral join of runColumns.
+// runSums is the lateral join of runColumns: the sums of the run's items'
+// counters.
 func (st *Store) runSums() string {
-	return ` CROSS JOIN LATERAL (SELECT coalesce(sum(items), 0)::bigint AS items, coalesce(sum(completed), 0)::bigint AS completed,
+	return ` CROSS JOIN LATERAL (SELECT count(*)::bigint AS items, coalesce(sum(completed), 0)::bigint AS completed,
 		coalesce(sum(passed), 0)::bigint AS passed, coalesce(sum(judged), 0)::bigint AS judged, coalesce(sum(judge_sum), 0)::bigint AS judge_sum,
 		coalesce(sum(judge_errors), 0)::bigint AS judge_errors, coalesce(sum(accuracy_count), 0)::bigint AS accuracy_count,
 		coalesce(sum(accuracy_sum), 0)::bigint AS accuracy_sum, coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
 		coalesce(sum(output_tokens), 0)::bigint AS output_tokens, coalesce(sum(cached_tokens), 0)::bigint AS cached_tokens
-		FROM ` + st.s + `.chunks c WHERE c.tenant = r.tenant AND c.project = r.project AND c.run_id = r.id) s`
+		FROM ` + st.s + `.items i WHERE i.tenant = r.tenant AND i.project = r.project AND i.run_id = r.id) s`
 }
 
 func scanRun(row pgx.Row) (analysis.Run, error) {
@@ -206,9 +211,9 @@ func (st *Store) fieldCounts(ctx context.Context, q querier, sc analysis.Scope, 
 		ids[i] = r.ID
 		at[r.ID] = i
 	}
-	rows, err := q.Query(ctx, `SELECT c.run_id, f.key, sum((f.value->>'compared')::bigint), sum((f.value->>'matched')::bigint)
-		FROM `+st.s+`.chunks c CROSS JOIN LATERAL jsonb_each(c.fields) f
-		WHERE c.tenant = $1 AND c.project = $2 AND c.run_id = ANY($3) GROUP BY c.run_id, f.key`, sc.Tenant, sc.Project, ids)
+	rows, err := q.Query(ctx, `SELECT i.run_id, f.key, sum((f.value->>'compared')::bigint), sum((f.value->>'matched')::bigint)
+		FROM `+st.s+`.items i CROSS JOIN LATERAL jsonb_each(i.fields) f
+		WHERE i.tenant = $1 AND i.project = $2 AND i.run_id = ANY($3) GROUP BY i.run_id, f.key`, sc.Tenant, sc.Project, ids)
 	if err != nil {
 		return err
 	}
@@ -411,11 +416,12 @@ func (st *Store) ClaimChunk(ctx context.Context, owner string, lease time.Durati
 	found := false
 	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		now := st.nowSQL()
-		err := tx.QueryRow(ctx, `SELECT c.tenant, c.project, c.run_id, c.chunk, r.definition_key, r.definition_version
+		var first, last string
+		err := tx.QueryRow(ctx, `SELECT c.tenant, c.project, c.run_id, c.chunk, r.definition_key, r.definition_version, c.first_key, c.last_key
 			FROM `+st.s+`.chunks c JOIN `+st.s+`.runs r ON r.tenant = c.tenant AND r.project = c.project AND r.id = c.run_id
 			WHERE r.status IN ('pending', 'running') AND NOT c.done AND (c.lease_until IS NULL OR c.lease_until <= `+now+`)
 			ORDER BY r.created_at, r.id COLLATE "C", c.chunk
-			LIMIT 1 FOR UPDATE OF c SKIP LOCKED`).Scan(&c.Scope.Tenant, &c.Scope.Project, &c.RunID, &c.Chunk, &c.DefinitionKey, &c.DefinitionVersion)
+			LIMIT 1 FOR UPDATE OF c SKIP LOCKED`).Scan(&c.Scope.Tenant, &c.Scope.Project, &c.RunID, &c.Chunk, &c.DefinitionKey, &c.DefinitionVersion, &first, &last)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -436,18 +442,36 @@ func (st *Store) ClaimChunk(ctx context.Context, owner string, lease time.Durati
 			return err
 		}
 		c.ExpiresAt = c.ExpiresAt.UTC()
-		rows, err := tx.Query(ctx, `SELECT k.key FROM `+st.s+`.run_keys k
-			WHERE k.tenant = $1 AND k.project = $2 AND k.run_id = $3 AND k.chunk = $4
-			AND NOT EXISTS (SELECT 1 FROM `+st.s+`.items i WHERE i.tenant = k.tenant AND i.project = k.project AND i.run_id = k.run_id AND i.key = k.key)
-			ORDER BY k.key`, c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk)
+		// The chunk's keys without an item: two range reads of indexes.
+		rows, err := tx.Query(ctx, `SELECT key FROM `+st.s+`.run_keys
+			WHERE tenant = $1 AND project = $2 AND run_id = $3 AND key BETWEEN $4 AND $5 ORDER BY key`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID, first, last)
 		if err != nil {
 			return err
 		}
-		if c.Keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
 			return err
 		}
-		if c.Keys == nil {
-			c.Keys = []string{}
+		rows, err = tx.Query(ctx, `SELECT key FROM `+st.s+`.items
+			WHERE tenant = $1 AND project = $2 AND run_id = $3 AND key BETWEEN $4 AND $5`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID, first, last)
+		if err != nil {
+			return err
+		}
+		done, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		saved := make(map[string]bool, len(done))
+		for _, k := range done {
+			saved[k] = true
+		}
+		c.Keys = make([]string, 0, len(keys))
+		for _, k := range keys {
+			if !saved[k] {
+				c.Keys = append(c.Keys, k)
+			}
 		}
 		found = true
 		return nil
@@ -458,28 +482,33 @@ func (st *Store) ClaimChunk(ctx context.Context, owner string, lease time.Durati
 	return c, true, nil
 }
 
-// holds locks the chunk of the claim c and its run (shared), and returns
-// the chunk's per-field counts; ErrLeaseLost unless c holds the chunk.
-func (st *Store) holds(ctx context.Context, tx pgx.Tx, c analysis.ChunkRef) (map[string]analysis.FieldCount, error) {
-	var raw []byte
-	err := tx.QueryRow(ctx, `SELECT c.fields FROM `+st.s+`.chunks c JOIN `+st.s+`.runs r ON r.tenant = c.tenant AND r.project = c.project AND r.id = c.run_id
+// holds reports ErrLeaseLost unless c holds its chunk: its token is the
+// chunk's latest, the lease has not expired, the chunk is not done and the
+// run is running. With lock set it locks the chunk's row, so that a claim
+// waits for the caller's transaction. A save does not lock it, so that the
+// saves of a chunk's many workers never wait for one another: a save racing
+// a new claim of its chunk is one more write of the same item, never a
+// double count, since each item carries its own counters.
+func (st *Store) holds(ctx context.Context, tx pgx.Tx, c analysis.ChunkRef, lock bool) error {
+	suffix := ""
+	if lock {
+		suffix = " FOR UPDATE OF c"
+	}
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM `+st.s+`.chunks c JOIN `+st.s+`.runs r ON r.tenant = c.tenant AND r.project = c.project AND r.id = c.run_id
 		WHERE c.tenant = $1 AND c.project = $2 AND c.run_id = $3 AND c.chunk = $4 AND c.token = $5
-		AND NOT c.done AND c.lease_until > `+st.nowSQL()+` AND r.status = 'running'
-		FOR UPDATE OF c FOR SHARE OF r`, c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk, c.Token).Scan(&raw)
+		AND NOT c.done AND c.lease_until > `+st.nowSQL()+` AND r.status = 'running'`+suffix,
+		c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk, c.Token).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, analysis.ErrLeaseLost
+		return analysis.ErrLeaseLost
 	}
-	if err != nil {
-		return nil, err
-	}
-	fields := map[string]analysis.FieldCount{}
-	return fields, json.Unmarshal(raw, &fields)
+	return err
 }
 
 // RenewChunk implements [analysis.RunStore].
 func (st *Store) RenewChunk(ctx context.Context, c analysis.ChunkRef, lease time.Duration) error {
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		if _, err := st.holds(ctx, tx, c); err != nil {
+		if err := st.holds(ctx, tx, c, true); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET lease_until = `+st.nowSQL()+` + make_interval(secs => $5::double precision / 1e6)
@@ -491,7 +520,7 @@ func (st *Store) RenewChunk(ctx context.Context, c analysis.ChunkRef, lease time
 // ReleaseChunk implements [analysis.RunStore].
 func (st *Store) ReleaseChunk(ctx context.Context, c analysis.ChunkRef) error {
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		if _, err := st.holds(ctx, tx, c); err != nil {
+		if err := st.holds(ctx, tx, c, true); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET lease_until = NULL, owner = '', attempts = greatest(attempts - 1, 0)
@@ -506,102 +535,93 @@ func (st *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysi
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		fields, err := st.holds(ctx, tx, c)
-		if err != nil {
+	counts := analysis.ItemCounters(item)
+	fields, err := json.Marshal(counts.Fields)
+	if err != nil {
+		return err
+	}
+	if counts.Fields == nil {
+		fields = []byte("{}")
+	}
+	var fieldsDoc, at []byte
+	if write != nil {
+		if fieldsDoc, err = json.Marshal(write.Fields); err != nil {
 			return err
 		}
-		// The key's row, locked: saves of one conversation's item are one
-		// after another, so that each replaces the last and the counters
-		// take back what it replaced.
-		var definitionKey string
-		err = tx.QueryRow(ctx, `SELECT r.definition_key FROM `+st.s+`.run_keys k JOIN `+st.s+`.runs r ON r.tenant = k.tenant AND r.project = k.project AND r.id = k.run_id
-			WHERE k.tenant = $1 AND k.project = $2 AND k.run_id = $3 AND k.key = $4 FOR UPDATE OF k`,
-			c.Scope.Tenant, c.Scope.Project, c.RunID, item.ConversationKey).Scan(&definitionKey)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("pgstore: conversation %q is not one of the run's: %w", item.ConversationKey, analysis.ErrInvalid)
-		}
-		if err != nil {
+		if at, err = json.Marshal(write.At); err != nil {
 			return err
 		}
-		var delta analysis.Counters
-		delta.AddItem(item)
-		var old []byte
-		err = tx.QueryRow(ctx, `SELECT doc FROM `+st.s+`.items WHERE tenant = $1 AND project = $2 AND run_id = $3 AND key = $4`,
-			c.Scope.Tenant, c.Scope.Project, c.RunID, item.ConversationKey).Scan(&old)
-		switch {
-		case err == nil:
-			prev, err := decodeItem(old)
-			if err != nil {
-				return err
-			}
-			delta.SubItem(prev)
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+st.s+`.items (tenant, project, run_id, key, doc) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (tenant, project, run_id, key) DO UPDATE SET doc = EXCLUDED.doc`,
-			c.Scope.Tenant, c.Scope.Project, c.RunID, item.ConversationKey, doc); err != nil {
-			return err
-		}
-		for k, d := range delta.Fields {
-			f := fields[k]
-			f.Compared += d.Compared
-			f.Matched += d.Matched
-			fields[k] = f
-		}
-		rawFields, err := json.Marshal(fields)
-		if err != nil {
-			return err
-		}
-		u := delta.Usage
-		if _, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET items = items + $5, completed = completed + $6, passed = passed + $7,
-			judged = judged + $8, judge_sum = judge_sum + $9, judge_errors = judge_errors + $10, accuracy_count = accuracy_count + $11,
-			accuracy_sum = accuracy_sum + $12, input_tokens = input_tokens + $13, output_tokens = output_tokens + $14,
-			cached_tokens = cached_tokens + $15, fields = $16
-			WHERE tenant = $1 AND project = $2 AND run_id = $3 AND chunk = $4`,
-			c.Scope.Tenant, c.Scope.Project, c.RunID, c.Chunk, delta.Items, delta.Completed, delta.Passed, delta.Judged,
-			delta.JudgeScoreSum, delta.JudgeErrors, delta.AccuracyCount, delta.AccuracySum, u.InputTokens, u.OutputTokens,
-			u.CachedInputTokens, rawFields); err != nil {
-			return err
-		}
-		if item.Error == "" {
-			if _, err := tx.Exec(ctx, `INSERT INTO `+st.s+`.analysed (tenant, project, definition_key, key) VALUES ($1, $2, $3, $4)
-				ON CONFLICT DO NOTHING`, c.Scope.Tenant, c.Scope.Project, definitionKey, item.ConversationKey); err != nil {
-				return err
-			}
-		}
-		if write != nil {
-			fieldsDoc, err := json.Marshal(write.Fields)
-			if err != nil {
-				return err
-			}
-			at, err := json.Marshal(write.At)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE `+st.s+`.conversations
-				SET doc = jsonb_set(jsonb_set(doc, '{extractedFields}', coalesce(doc->'extractedFields', '{}') || $4::jsonb), '{lastAnalyzedAt}', $5::jsonb)
-				WHERE tenant = $1 AND project = $2 AND key = $3`,
-				c.Scope.Tenant, c.Scope.Project, item.ConversationKey, fieldsDoc, at); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	// One statement, so one round trip: the claim is checked (without
+	// locking the chunk, so that the saves of a chunk's many workers never
+	// wait for one another: a save racing a new claim of its chunk is one
+	// more write of the same item, never a double count, since each item
+	// carries its own counters), the key must be the run's, and then the
+	// item replaces the one saved before, counters and all, keeping its
+	// place (xid, seq); the conversation is marked analysed, and its fields
+	// written in store mode.
+	u := counts.Usage
+	var held, known int
+	err = st.pool.QueryRow(ctx, `WITH held AS (
+			SELECT 1 FROM `+st.s+`.chunks c JOIN `+st.s+`.runs r ON r.tenant = c.tenant AND r.project = c.project AND r.id = c.run_id
+			WHERE c.tenant = $1 AND c.project = $2 AND c.run_id = $3 AND c.chunk = $17 AND c.token = $18
+			AND NOT c.done AND c.lease_until > `+st.nowSQL()+` AND r.status = 'running'),
+		known AS (
+			SELECT r.definition_key FROM `+st.s+`.run_keys k JOIN `+st.s+`.runs r ON r.tenant = k.tenant AND r.project = k.project AND r.id = k.run_id
+			WHERE k.tenant = $1 AND k.project = $2 AND k.run_id = $3 AND k.key = $4 AND EXISTS (SELECT 1 FROM held)),
+		saved AS (
+			INSERT INTO `+st.s+`.items (tenant, project, run_id, key, doc, completed, passed, judged, judge_sum,
+				judge_errors, accuracy_count, accuracy_sum, input_tokens, output_tokens, cached_tokens, fields)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM known
+			ON CONFLICT (tenant, project, run_id, key) DO UPDATE SET doc = EXCLUDED.doc, completed = EXCLUDED.completed,
+				passed = EXCLUDED.passed, judged = EXCLUDED.judged, judge_sum = EXCLUDED.judge_sum, judge_errors = EXCLUDED.judge_errors,
+				accuracy_count = EXCLUDED.accuracy_count, accuracy_sum = EXCLUDED.accuracy_sum, input_tokens = EXCLUDED.input_tokens,
+				output_tokens = EXCLUDED.output_tokens, cached_tokens = EXCLUDED.cached_tokens, fields = EXCLUDED.fields
+			RETURNING 1),
+		marked AS (
+			INSERT INTO `+st.s+`.analysed (tenant, project, definition_key, key)
+			SELECT $1, $2, definition_key, $4 FROM known WHERE $19
+			ON CONFLICT DO NOTHING RETURNING 1),
+		written AS (
+			UPDATE `+st.s+`.conversations
+			SET doc = jsonb_set(jsonb_set(doc, '{extractedFields}', coalesce(doc->'extractedFields', '{}') || $20::jsonb), '{lastAnalyzedAt}', $21::jsonb)
+			WHERE tenant = $1 AND project = $2 AND key = $4 AND $22 AND EXISTS (SELECT 1 FROM known) RETURNING 1)
+		SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM known)`,
+		c.Scope.Tenant, c.Scope.Project, c.RunID, item.ConversationKey, doc, counts.Completed, counts.Passed, counts.Judged,
+		counts.JudgeScoreSum, counts.JudgeErrors, counts.AccuracyCount, counts.AccuracySum, u.InputTokens, u.OutputTokens,
+		u.CachedInputTokens, fields, c.Chunk, c.Token, item.Error == "", nullJSON(fieldsDoc), nullJSON(at), write != nil).Scan(&held, &known)
+	switch {
+	case err != nil:
+		return err
+	case held == 0:
+		return analysis.ErrLeaseLost
+	case known == 0:
+		return fmt.Errorf("pgstore: conversation %q is not one of the run's: %w", item.ConversationKey, analysis.ErrInvalid)
+	}
+	return nil
+}
+
+// nullJSON is raw, or the JSON null for none.
+func nullJSON(raw []byte) []byte {
+	if raw == nil {
+		return []byte("null")
+	}
+	return raw
 }
 
 // CompleteChunk implements [analysis.RunStore].
 func (st *Store) CompleteChunk(ctx context.Context, c analysis.ChunkRef, at time.Time) (bool, error) {
 	finished := false
 	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		// The run's row first: completions of its chunks are one after
-		// another, so that exactly one sees the last.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3 FOR UPDATE`,
-			c.Scope.Tenant, c.Scope.Project, c.RunID); err != nil {
+		// The chunk's row, then the run's — the order of a claim, so that
+		// neither waits for the other in a circle. The run's lock makes the
+		// completions of its chunks one after another: exactly one sees the
+		// last.
+		if err := st.holds(ctx, tx, c, true); err != nil {
 			return err
 		}
-		if _, err := st.holds(ctx, tx, c); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3 FOR UPDATE`,
+			c.Scope.Tenant, c.Scope.Project, c.RunID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET done = true, lease_until = NULL
@@ -627,11 +647,11 @@ func (st *Store) CompleteChunk(ctx context.Context, c analysis.ChunkRef, at time
 // FailRun implements [analysis.RunStore].
 func (st *Store) FailRun(ctx context.Context, c analysis.ChunkRef, reason string, at time.Time) error {
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3 FOR UPDATE`,
-			c.Scope.Tenant, c.Scope.Project, c.RunID); err != nil {
+		if err := st.holds(ctx, tx, c, true); err != nil {
 			return err
 		}
-		if _, err := st.holds(ctx, tx, c); err != nil {
+		// The chunks' rows before the run's, as a claim takes them.
+		if err := st.revokeLeases(ctx, tx, c.Scope, c.RunID); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'failed', error = $4, finished_at = $5
@@ -642,18 +662,35 @@ func (st *Store) FailRun(ctx context.Context, c analysis.ChunkRef, reason string
 
 // CancelRun implements [analysis.RunStore].
 func (st *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID, reason string, at time.Time) error {
-	tag, err := st.pool.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'failed', error = $4, finished_at = $5
-		WHERE tenant = $1 AND project = $2 AND id = $3 AND status IN ('pending', 'running')`, sc.Tenant, sc.Project, runID, reason, at)
-	if err != nil {
+	errNotRunning := errors.New("not in progress")
+	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		// The chunks' rows before the run's, as a claim takes them.
+		if err := st.revokeLeases(ctx, tx, sc, runID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'failed', error = $4, finished_at = $5
+			WHERE tenant = $1 AND project = $2 AND id = $3 AND status IN ('pending', 'running')`, sc.Tenant, sc.Project, runID, reason, at)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = errNotRunning // nothing to cancel: take back the revocation
+		}
 		return err
-	}
-	if tag.RowsAffected() == 1 {
-		return nil
+	})
+	if !errors.Is(err, errNotRunning) {
+		return err
 	}
 	if err := st.runExists(ctx, st.pool, sc, runID); err != nil {
 		return err
 	}
 	return analysis.ErrConflict
+}
+
+// revokeLeases ends the leases of the run's chunks. Its row locks wait for
+// the writes in flight under them, so that no write lands after the run
+// ended.
+func (st *Store) revokeLeases(ctx context.Context, tx pgx.Tx, sc analysis.Scope, runID string) error {
+	_, err := tx.Exec(ctx, `UPDATE `+st.s+`.chunks SET lease_until = NULL
+		WHERE tenant = $1 AND project = $2 AND run_id = $3 AND lease_until IS NOT NULL`, sc.Tenant, sc.Project, runID)
+	return err
 }
 
 // SkipSlot implements [analysis.RunStore].

@@ -22,7 +22,10 @@
 //	-latency      the model's latency, a Go duration (default 20ms; 0 for instant)
 //	-concurrency  the executor's workers, and the baseline's (default 64)
 //	-modes        comma list of extract,judge,accuracy,store (default all)
-//	-store        memory (a PostgreSQL URL once the PostgreSQL store lands)
+//	-store        memory, or a PostgreSQL URL: the run on analysis/pgstore (schema
+//	              debrief_bench, a scope of its own per run)
+//	-join         with -store URL: only work on the runs other bench
+//	              processes start, until idle, to spread a run over processes
 //	-llm-base-url an OpenAI-compatible server to call through llm/openai
 //	              instead of the simulated model, so that the figures
 //	              include the HTTP client; its key is $OPENAI_API_KEY, and
@@ -48,6 +51,7 @@ import (
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +59,7 @@ import (
 
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/analysis/memstore"
+	"github.com/debrief-go/debrief/analysis/pgstore"
 	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/judge"
 	"github.com/debrief-go/debrief/llm"
@@ -75,6 +80,7 @@ type config struct {
 	llmModel    string
 	llmAPIKey   string
 	baseline    bool
+	join        bool
 	cpuprofile  string
 	json        bool
 }
@@ -89,10 +95,11 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (co
 	fs.DurationVar(&cfg.latency, "latency", 20*time.Millisecond, "the simulated model's latency (0 for instant)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "the executor's workers, and the baseline's")
 	modes := fs.String("modes", strings.Join(allModes, ","), "comma list of extract,judge,accuracy,store")
-	fs.StringVar(&cfg.store, "store", "memory", "memory (a PostgreSQL URL once the PostgreSQL store lands)")
+	fs.StringVar(&cfg.store, "store", "memory", "memory, or a PostgreSQL URL (schema debrief_bench)")
 	fs.StringVar(&cfg.llmBaseURL, "llm-base-url", "", "an OpenAI-compatible server to call instead of the simulated model (key: $OPENAI_API_KEY)")
 	fs.StringVar(&cfg.llmModel, "llm-model", "gpt-4o-mini", "the model key sent to -llm-base-url")
 	fs.BoolVar(&cfg.baseline, "baseline", false, "also run a bare worker pool making the same model calls")
+	fs.BoolVar(&cfg.join, "join", false, "with -store URL: only work on the runs other bench processes start, until idle")
 	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the harness run to this file")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
@@ -120,11 +127,11 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (co
 			cfg.modes = append(cfg.modes, m)
 		}
 	}
-	if cfg.store != "memory" {
-		if strings.HasPrefix(cfg.store, "postgres://") || strings.HasPrefix(cfg.store, "postgresql://") {
-			return cfg, errors.New("-store: the PostgreSQL store is not available yet: use memory")
-		}
+	if cfg.store != "memory" && !strings.HasPrefix(cfg.store, "postgres://") && !strings.HasPrefix(cfg.store, "postgresql://") {
 		return cfg, fmt.Errorf("-store: %q is neither memory nor a PostgreSQL URL", cfg.store)
+	}
+	if cfg.join && cfg.store == "memory" {
+		return cfg, errors.New("-join: a process joins the runs of others on a shared PostgreSQL store: give -store a URL")
 	}
 	if cfg.llmBaseURL != "" {
 		if _, err := openai.New(openai.Config{BaseURL: cfg.llmBaseURL}); err != nil {
@@ -311,21 +318,58 @@ func definition(cfg config) analysis.DefinitionInput {
 
 // conversations returns n conversations: the sample, repeated with unique
 // keys and names.
-func conversations(n int) ([]analysis.ConversationInput, error) {
+func conversations(from, to int) ([]analysis.ConversationInput, error) {
 	var body struct {
 		Conversations []analysis.ConversationInput `json:"conversations"`
 	}
 	if err := json.Unmarshal(sample, &body); err != nil {
 		return nil, err
 	}
-	out := make([]analysis.ConversationInput, n)
-	for i := range out {
+	out := make([]analysis.ConversationInput, 0, to-from)
+	for i := from; i < to; i++ {
 		c := body.Conversations[i%len(body.Conversations)]
 		c.Key = fmt.Sprintf("bench-%07d", i)
 		c.Name = fmt.Sprintf("%s #%d", c.Name, i/len(body.Conversations)+1)
-		out[i] = c
+		out = append(out, c)
 	}
 	return out, nil
+}
+
+// join works on the runs other bench processes start on the shared store,
+// until it has worked and then found nothing to claim for two seconds, and
+// reports what it did.
+func join(ctx context.Context, cfg config, exec *analysis.Executor, model *countingModel, rep report) (report, error) {
+	var idleSince time.Time
+	worked := false
+	start := time.Now()
+	cpu0, _ := usage()
+	for {
+		n, err := exec.Drain(ctx)
+		if err != nil {
+			return rep, err
+		}
+		switch {
+		case n > 0:
+			worked, idleSince = true, time.Time{}
+		case idleSince.IsZero():
+			idleSince = time.Now()
+		case worked && time.Since(idleSince) > 2*time.Second:
+			cpu1, _ := usage()
+			rep.WallS = time.Since(start).Seconds()
+			rep.ModelCalls = model.calls.Load()
+			if rep.ModelCalls > 0 {
+				rep.CPUMicrosPerConv = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(rep.ModelCalls)
+			}
+			rep.Conversations = 0
+			_, rep.PeakRSSBytes = usage()
+			return rep, nil
+		}
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // run ingests the conversations, runs the definition over them and, when
@@ -337,26 +381,40 @@ func run(ctx context.Context, cfg config) (report, error) {
 	if err != nil {
 		return rep, err
 	}
-	store := memstore.New()
-	exec, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency})
+	var store analysis.Store = memstore.New()
+	scope := analysis.Scope{Tenant: "bench", Project: "bench"}
+	owner := "bench"
+	if cfg.store != "memory" {
+		pg, err := pgstore.Open(ctx, cfg.store, pgstore.Options{Schema: "debrief_bench"})
+		if err != nil {
+			return rep, fmt.Errorf("-store: %w", err)
+		}
+		defer pg.Close()
+		store = pg
+		scope.Project = strconv.FormatInt(time.Now().UnixNano(), 36) // a scope of its own per run
+		host, _ := os.Hostname()
+		owner = fmt.Sprintf("bench %s/%d", host, os.Getpid())
+	}
+	exec, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency, Owner: owner})
 	if err != nil {
 		return rep, err
+	}
+	if cfg.join {
+		return join(ctx, cfg, exec, model, rep)
 	}
 	svc, err := analysis.NewService(analysis.Config{Store: store, MaxRunConversations: max(cfg.n, analysis.DefaultMaxRunConversations)})
 	if err != nil {
 		return rep, err
 	}
-	scope := analysis.Scope{Tenant: "bench", Project: "bench"}
-	ins, err := conversations(cfg.n)
-	if err != nil {
-		return rep, err
-	}
-	for start := 0; start < len(ins); start += analysis.DefaultMaxIngest {
-		if _, err := svc.IngestConversations(ctx, scope, ins[start:min(start+analysis.DefaultMaxIngest, len(ins))]); err != nil {
+	for start := 0; start < cfg.n; start += analysis.DefaultMaxIngest {
+		ins, err := conversations(start, min(start+analysis.DefaultMaxIngest, cfg.n))
+		if err != nil {
+			return rep, err
+		}
+		if _, err := svc.IngestConversations(ctx, scope, ins); err != nil {
 			return rep, fmt.Errorf("ingest: %w", err)
 		}
 	}
-	ins = nil
 	def, err := svc.CreateDefinition(ctx, scope, definition(cfg))
 	if err != nil {
 		return rep, err
@@ -489,7 +547,7 @@ func baseline(ctx context.Context, cfg config, def analysis.Definition, callsPer
 	if err != nil {
 		return 0, err
 	}
-	ins, err := conversations(1)
+	ins, err := conversations(0, 1)
 	if err != nil {
 		return 0, err
 	}

@@ -68,7 +68,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"-latency", "-1s"}, "-latency: -1s is negative"},
 		{[]string{"-concurrency", "0"}, "-concurrency: 0"},
 		{[]string{"-modes", "extract,grade"}, `-modes: "grade" is not a mode`},
-		{[]string{"-store", "postgres://localhost/db"}, "-store: the PostgreSQL store is not available yet"},
+		{[]string{"-join"}, "-join: a process joins the runs of others on a shared PostgreSQL store"},
 		{[]string{"-store", "redis"}, `-store: "redis" is neither memory nor a PostgreSQL URL`},
 		{[]string{"-llm-base-url", "localhost:8000/v1"}, "-llm-base-url: openai: Config.BaseURL"},
 		{[]string{"extra"}, "unexpected arguments: extra"},

@@ -7,8 +7,8 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE {{.Schema}}.definitions (
 	tenant           text        NOT NULL,
 	project          text        NOT NULL,
-	id               text        NOT NULL,
-	key              text        NOT NULL,
+	id               text COLLATE "C"        NOT NULL,
+	key              text COLLATE "C"        NOT NULL,
 	version          bigint      NOT NULL,
 	name             text        NOT NULL,
 	created_at       timestamptz NOT NULL,
@@ -23,8 +23,8 @@ CREATE INDEX definitions_scheduled ON {{.Schema}}.definitions (tenant, project) 
 CREATE TABLE {{.Schema}}.conversations (
 	tenant     text        NOT NULL,
 	project    text        NOT NULL,
-	id         text        NOT NULL,
-	key        text        NOT NULL,
+	id         text COLLATE "C"        NOT NULL,
+	key        text COLLATE "C"        NOT NULL,
 	created_at timestamptz NOT NULL,
 	tags       text[]      NOT NULL DEFAULT '{}',
 	search     text        NOT NULL, -- name, key and each turn's content, case-folded, \x01 between them
@@ -40,16 +40,16 @@ CREATE INDEX conversations_search ON {{.Schema}}.conversations USING gin (search
 CREATE TABLE {{.Schema}}.analysed (
 	tenant         text NOT NULL,
 	project        text NOT NULL,
-	definition_key text NOT NULL,
-	key            text NOT NULL,
+	definition_key text COLLATE "C" NOT NULL,
+	key            text COLLATE "C" NOT NULL,
 	PRIMARY KEY (tenant, project, definition_key, key)
 );
 
 CREATE TABLE {{.Schema}}.runs (
 	tenant             text        NOT NULL,
 	project            text        NOT NULL,
-	id                 text        NOT NULL,
-	definition_key     text        NOT NULL,
+	id                 text COLLATE "C"        NOT NULL,
+	definition_key     text COLLATE "C"        NOT NULL,
 	definition_version bigint      NOT NULL,
 	status             text        NOT NULL,
 	total              integer     NOT NULL,
@@ -70,56 +70,57 @@ CREATE INDEX runs_newest ON {{.Schema}}.runs (tenant, project, created_at DESC, 
 CREATE TABLE {{.Schema}}.run_keys (
 	tenant  text    NOT NULL,
 	project text    NOT NULL,
-	run_id  text    NOT NULL,
+	run_id  text COLLATE "C"    NOT NULL,
 	key     text    COLLATE "C" NOT NULL,
 	chunk   integer NOT NULL,
 	PRIMARY KEY (tenant, project, run_id, key)
 );
-CREATE INDEX run_keys_chunk ON {{.Schema}}.run_keys (tenant, project, run_id, chunk);
 
 -- Fencing tokens: each claim's is greater than any before it.
 CREATE SEQUENCE {{.Schema}}.tokens;
 
--- A run's chunks, each with its lease and fencing token, and the counters
--- of the items saved under its claims: a run's counters are their sum, so
--- that saving an item never waits for another chunk's.
+-- A run's chunks, each with its lease and fencing token.
 CREATE TABLE {{.Schema}}.chunks (
-	tenant         text        NOT NULL,
-	project        text        NOT NULL,
-	run_id         text        NOT NULL,
-	chunk          integer     NOT NULL,
-	done           boolean     NOT NULL DEFAULT false,
-	token          bigint      NOT NULL DEFAULT 0,
-	owner          text        NOT NULL DEFAULT '',
-	lease_until    timestamptz,
-	attempts       integer     NOT NULL DEFAULT 0,
-	items          bigint      NOT NULL DEFAULT 0,
-	completed      bigint      NOT NULL DEFAULT 0,
-	passed         bigint      NOT NULL DEFAULT 0,
-	judged         bigint      NOT NULL DEFAULT 0,
-	judge_sum      bigint      NOT NULL DEFAULT 0,
-	judge_errors   bigint      NOT NULL DEFAULT 0,
-	accuracy_count bigint      NOT NULL DEFAULT 0,
-	accuracy_sum   bigint      NOT NULL DEFAULT 0,
-	input_tokens   bigint      NOT NULL DEFAULT 0,
-	output_tokens  bigint      NOT NULL DEFAULT 0,
-	cached_tokens  bigint      NOT NULL DEFAULT 0,
-	fields         jsonb       NOT NULL DEFAULT '{}', -- key → {"compared": n, "matched": n}
+	tenant      text        NOT NULL,
+	project     text        NOT NULL,
+	run_id      text COLLATE "C"        NOT NULL,
+	chunk       integer     NOT NULL,
+	done        boolean     NOT NULL DEFAULT false,
+	token       bigint      NOT NULL DEFAULT 0,
+	owner       text        NOT NULL DEFAULT '',
+	lease_until timestamptz,
+	attempts    integer     NOT NULL DEFAULT 0,
+	first_key   text COLLATE "C" NOT NULL DEFAULT '', -- the chunk's keys are the run's from first_key to last_key
+	last_key    text COLLATE "C" NOT NULL DEFAULT '',
 	PRIMARY KEY (tenant, project, run_id, chunk)
 );
 CREATE INDEX chunks_open ON {{.Schema}}.chunks (tenant, project, run_id, chunk) WHERE NOT done;
 
 -- Items, in the order of the transaction that first saved them (xid, seq):
 -- a reader sees only those below the oldest transaction still running, so
--- that paging never skips one committed later with a smaller number.
+-- that paging never skips one committed later with a smaller number. Each
+-- item carries what it adds to its run's counters, so that a run's counters
+-- are the sums of its items' — kept in the item's own row, in its own
+-- transaction, and never waiting for another item's save.
 CREATE TABLE {{.Schema}}.items (
-	tenant  text      NOT NULL,
-	project text      NOT NULL,
-	run_id  text      NOT NULL,
-	key     text      NOT NULL,
-	xid     xid8      NOT NULL DEFAULT pg_current_xact_id(),
-	seq     bigserial NOT NULL,
-	doc     jsonb     NOT NULL,
+	tenant         text      NOT NULL,
+	project        text      NOT NULL,
+	run_id         text COLLATE "C"      NOT NULL,
+	key            text COLLATE "C"      NOT NULL,
+	xid            xid8      NOT NULL DEFAULT pg_current_xact_id(),
+	seq            bigserial NOT NULL,
+	doc            jsonb     NOT NULL,
+	completed      bigint    NOT NULL,
+	passed         bigint    NOT NULL,
+	judged         bigint    NOT NULL,
+	judge_sum      bigint    NOT NULL,
+	judge_errors   bigint    NOT NULL,
+	accuracy_count bigint    NOT NULL,
+	accuracy_sum   bigint    NOT NULL,
+	input_tokens   bigint    NOT NULL,
+	output_tokens  bigint    NOT NULL,
+	cached_tokens  bigint    NOT NULL,
+	fields         jsonb     NOT NULL, -- key → {"compared": n, "matched": n}
 	PRIMARY KEY (tenant, project, run_id, key)
 );
 CREATE INDEX items_order ON {{.Schema}}.items (tenant, project, run_id, xid, seq);
@@ -127,9 +128,9 @@ CREATE INDEX items_order ON {{.Schema}}.items (tenant, project, run_id, xid, seq
 CREATE TABLE {{.Schema}}.slots (
 	tenant         text        NOT NULL,
 	project        text        NOT NULL,
-	definition_key text        NOT NULL,
+	definition_key text COLLATE "C"        NOT NULL,
 	slot           timestamptz NOT NULL,
-	run_id         text        NOT NULL DEFAULT '',
+	run_id         text COLLATE "C"        NOT NULL DEFAULT '',
 	skipped        text        NOT NULL DEFAULT '',
 	at             timestamptz NOT NULL,
 	PRIMARY KEY (tenant, project, definition_key, slot)
