@@ -36,6 +36,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/debrief-go/debrief/analysis"
 )
 
 func main() {
@@ -59,6 +61,7 @@ type config struct {
 	concurrency     int
 	postgres        string
 	postgresSchema  string
+	lease           time.Duration
 	sessionsFile    string
 	flowsFile       string
 }
@@ -76,6 +79,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.StringVar(&cfg.extractionModel, "extraction-model", "gpt-4o-mini", "the extraction model of definitions that name none")
 	fs.StringVar(&cfg.judgeModel, "judge-model", "gpt-4o", "the judge model of definitions that name none, and the timeline's model")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "conversations the executor analyses at once")
+	fs.DurationVar(&cfg.lease, "lease", analysis.DefaultLeaseDuration, "how long a replica's claim on a chunk of a run lasts unrenewed: the longest a killed replica's work waits for another")
 	fs.StringVar(&cfg.postgres, "postgres", "", "a PostgreSQL URL for the stores, shared by every replica; empty: in memory")
 	fs.StringVar(&cfg.postgresSchema, "postgres-schema", "debrief", "the PostgreSQL schema of the stores' tables")
 	fs.StringVar(&cfg.sessionsFile, "sessions", "", "JSON lines of sessions to serve: {\"tenant\": …, \"moveo\": …} or {\"tenant\": …, \"capture\": …}")
@@ -94,6 +98,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	var err error
 	if cfg.keys, err = parseKeys(keys); err != nil {
 		return cfg, fmt.Errorf("-keys: %w", err)
+	}
+	if cfg.lease < time.Second {
+		return cfg, fmt.Errorf("-lease: %s is shorter than a second", cfg.lease)
 	}
 	if cfg.concurrency < 1 || cfg.concurrency > 1024 {
 		return cfg, fmt.Errorf("-concurrency: %d is not between 1 and 1024", cfg.concurrency)
