@@ -53,3 +53,47 @@ func TestStoreConformance(t *testing.T) {
 		return storetest.Harness{Store: st, Advance: func(d time.Duration) { skew.Add(int64(d)) }}
 	})
 }
+
+func TestOpeningAtOnceMigratesOnce(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := pgstore.New(context.Background(), pool, pgstore.Options{Schema: schema})
+			errs <- err
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+	var versions int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM "+schema+".analysis_migrations").Scan(&versions))
+	require.Equal(t, 1, versions, "each migration applied once")
+	// And again later: nothing to do.
+	_, err := pgstore.New(context.Background(), pool, pgstore.Options{Schema: schema})
+	require.NoError(t, err)
+}
+
+func TestOptionsAndOpen(t *testing.T) {
+	for _, bad := range []string{"Upper", "with-dash", "1starts_with_digit", "a;drop", `quoted"`} {
+		_, err := pgstore.New(context.Background(), &pgxpool.Pool{}, pgstore.Options{Schema: bad})
+		require.ErrorContains(t, err, "Options.Schema", bad)
+	}
+	_, err := pgstore.New(context.Background(), nil, pgstore.Options{})
+	require.Error(t, err)
+	_, err = pgstore.Open(context.Background(), "postgres://127.0.0.1:1/db?connect_timeout=1", pgstore.Options{})
+	require.Error(t, err, "a database that cannot be reached")
+
+	url := os.Getenv("DEBRIEF_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("DEBRIEF_TEST_POSTGRES_URL is unset: no PostgreSQL to test against (.ci/run starts one)")
+	}
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	st, err := pgstore.Open(context.Background(), url, pgstore.Options{Schema: schema})
+	require.NoError(t, err)
+	require.NoError(t, st.Pool().Ping(context.Background()))
+	st.Close()
+	require.Error(t, st.Pool().Ping(context.Background()), "Close closes the pool Open made")
+}

@@ -349,10 +349,10 @@ func (st *Store) ListRunItems(ctx context.Context, sc analysis.Scope, runID stri
 	}
 	// Only the items of transactions older than every one still running:
 	// no item can later appear before them.
-	rows, err := st.pool.Query(ctx, `SELECT doc, xid::text, seq FROM `+st.s+`.items
+	rows, err := st.pool.Query(ctx, `SELECT doc, xid::text AS xid_text, seq FROM `+st.s+`.items
 		WHERE tenant = $1 AND project = $2 AND run_id = $3 AND (xid, seq) > ($4::text::xid8, $5)
 		AND xid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY xid, seq LIMIT $6`, sc.Tenant, sc.Project, runID, xid, seq, limitOf(p.Limit))
+		ORDER BY items.xid, items.seq LIMIT $6`, sc.Tenant, sc.Project, runID, xid, seq, limitOf(p.Limit))
 	if err != nil {
 		return nil, "", err
 	}
