@@ -458,8 +458,20 @@ func run(ctx context.Context, cfg config) (report, error) {
 	if err != nil {
 		return rep, err
 	}
-	if _, err := exec.Drain(ctx); err != nil {
-		return rep, fmt.Errorf("run: %w", err)
+	// Work until the run has finished: with -join processes on a shared
+	// store, the last chunks may be theirs.
+	for {
+		if _, err := exec.Drain(ctx); err != nil {
+			return rep, fmt.Errorf("run: %w", err)
+		}
+		cur, err := svc.GetRunStatus(ctx, scope, r.ID)
+		if err != nil {
+			return rep, err
+		}
+		if !cur.Status.InProgress() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	wall := time.Since(start)
 	if cfg.cpuprofile != "" {
