@@ -57,6 +57,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/analysis/memstore"
 	"github.com/debrief-go/debrief/analysis/pgstore"
@@ -385,11 +387,22 @@ func run(ctx context.Context, cfg config) (report, error) {
 	scope := analysis.Scope{Tenant: "bench", Project: "bench"}
 	owner := "bench"
 	if cfg.store != "memory" {
-		pg, err := pgstore.Open(ctx, cfg.store, pgstore.Options{Schema: "debrief_bench"})
+		pcfg, err := pgxpool.ParseConfig(cfg.store)
 		if err != nil {
 			return rep, fmt.Errorf("-store: %w", err)
 		}
-		defer pg.Close()
+		if !strings.Contains(cfg.store, "pool_max_conns") {
+			pcfg.MaxConns = int32(cfg.concurrency + 4) // a connection per worker
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			return rep, fmt.Errorf("-store: %w", err)
+		}
+		defer pool.Close()
+		pg, err := pgstore.New(ctx, pool, pgstore.Options{Schema: "debrief_bench"})
+		if err != nil {
+			return rep, fmt.Errorf("-store: %w", err)
+		}
 		store = pg
 		scope.Project = strconv.FormatInt(time.Now().UnixNano(), 36) // a scope of its own per run
 		host, _ := os.Hostname()

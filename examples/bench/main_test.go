@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,4 +137,27 @@ func TestBenchThroughAnOpenAICompatibleServer(t *testing.T) {
 	require.NotNil(t, rep.Ratio)
 	require.NotNil(t, rep.BaselineRatio)
 	assert.Greater(t, *rep.Ratio, 1.0, "nothing is faster than the model")
+}
+
+func TestBenchOnPostgreSQLWithAJoiningProcess(t *testing.T) {
+	url := os.Getenv("DEBRIEF_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("DEBRIEF_TEST_POSTGRES_URL is unset: no PostgreSQL to test against (.ci/run starts one)")
+	}
+	joinCfg, err := parseFlags([]string{"-join", "-latency", "2ms", "-concurrency", "4", "-store", url}, noEnv, io.Discard)
+	require.NoError(t, err)
+	joined := make(chan report, 1)
+	go func() {
+		rep, err := run(context.Background(), joinCfg)
+		assert.NoError(t, err)
+		joined <- rep
+	}()
+	cfg, err := parseFlags([]string{"-n", "300", "-latency", "2ms", "-concurrency", "4", "-store", url}, noEnv, io.Discard)
+	require.NoError(t, err)
+	rep, err := run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, 300, rep.Completed)
+	other := <-joined
+	assert.Equal(t, int64(600), rep.ModelCalls+other.ModelCalls, "the two processes shared the run's calls, none twice")
+	assert.Positive(t, other.ModelCalls, "the joining process took chunks")
 }

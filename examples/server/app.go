@@ -75,8 +75,14 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	if cfg.postgres != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		a.pool, err = pgxpool.New(ctx, cfg.postgres)
+		pcfg, err := pgxpool.ParseConfig(cfg.postgres)
 		if err != nil {
+			return nil, fmt.Errorf("-postgres: %w", err)
+		}
+		if !strings.Contains(cfg.postgres, "pool_max_conns") {
+			pcfg.MaxConns = int32(cfg.concurrency + 8) // a connection per worker, and some for the APIs
+		}
+		if a.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 			return nil, fmt.Errorf("-postgres: %w", err)
 		}
 		if store, err = pgstore.New(ctx, a.pool, pgstore.Options{Schema: cfg.postgresSchema}); err != nil {
