@@ -155,34 +155,37 @@ func shiftPlaceholders(sql string, by int) string {
 
 // runColumns are the columns a run is read from, runs aliased r, with the
 // sums of its chunks' counters.
-const runColumns = `r.id, r.definition_key, r.definition_version, r.status, r.total, r.created_at, r.started_at, r.finished_at, r.error, r.doc,
+const runColumns = `r.id, r.definition_key, r.definition_version, r.status, r.total, r.created_at, r.started_at, r.finished_at, r.error, r.doc, r.counters,
 	s.items, s.completed, s.passed, s.judged, s.judge_sum, s.judge_errors, s.accuracy_count, s.accuracy_sum,
 	s.input_tokens, s.output_tokens, s.cached_tokens`
 
 // runSums is the lateral join of runColumns: the sums of the run's items'
-// counters.
+// counters — for a run in progress; a finished run's are frozen onto it.
 func (st *Store) runSums() string {
 	return ` CROSS JOIN LATERAL (SELECT count(*)::bigint AS items, coalesce(sum(completed), 0)::bigint AS completed,
 		coalesce(sum(passed), 0)::bigint AS passed, coalesce(sum(judged), 0)::bigint AS judged, coalesce(sum(judge_sum), 0)::bigint AS judge_sum,
 		coalesce(sum(judge_errors), 0)::bigint AS judge_errors, coalesce(sum(accuracy_count), 0)::bigint AS accuracy_count,
 		coalesce(sum(accuracy_sum), 0)::bigint AS accuracy_sum, coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
 		coalesce(sum(output_tokens), 0)::bigint AS output_tokens, coalesce(sum(cached_tokens), 0)::bigint AS cached_tokens
-		FROM ` + st.s + `.items i WHERE i.tenant = r.tenant AND i.project = r.project AND i.run_id = r.id) s`
+		FROM ` + st.s + `.items i WHERE i.tenant = r.tenant AND i.project = r.project AND i.run_id = r.id AND r.counters IS NULL) s`
 }
 
-func scanRun(row pgx.Row) (analysis.Run, error) {
-	var r analysis.Run
+// scanRun reads a run of a query of runColumns; live reports counters
+// summed from its items (a run in progress), whose per-field counts
+// fieldCounts adds, as opposed to those frozen when it ended.
+// fieldCounts adds, as opposed to those frozen when it ended.
+func scanRun(row pgx.Row) (r analysis.Run, live bool, err error) {
 	var status string
-	var doc []byte
+	var doc, frozen []byte
 	var c struct{ items, completed, passed, judged, judgeSum, judgeErrors, accCount, accSum, in, out, cached int64 }
-	err := row.Scan(&r.ID, &r.DefinitionKey, &r.DefinitionVersion, &status, &r.Progress.Total, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.Error, &doc,
+	err = row.Scan(&r.ID, &r.DefinitionKey, &r.DefinitionVersion, &status, &r.Progress.Total, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.Error, &doc, &frozen,
 		&c.items, &c.completed, &c.passed, &c.judged, &c.judgeSum, &c.judgeErrors, &c.accCount, &c.accSum, &c.in, &c.out, &c.cached)
 	if err != nil {
-		return r, err
+		return r, false, err
 	}
 	var d runDoc
 	if err := json.Unmarshal(doc, &d); err != nil {
-		return r, err
+		return r, false, err
 	}
 	r.Status, r.Selection, r.Trigger = analysis.RunStatus(status), d.Selection, d.Trigger
 	r.CreatedAt = r.CreatedAt.UTC()
@@ -197,19 +200,25 @@ func scanRun(row pgx.Row) (analysis.Run, error) {
 	r.Counters = analysis.Counters{Items: int(c.items), Completed: int(c.completed), Passed: int(c.passed), Judged: int(c.judged),
 		JudgeScoreSum: c.judgeSum, JudgeErrors: int(c.judgeErrors), AccuracyCount: int(c.accCount), AccuracySum: c.accSum}
 	r.Counters.Usage.InputTokens, r.Counters.Usage.OutputTokens, r.Counters.Usage.CachedInputTokens = c.in, c.out, c.cached
-	return r, nil
+	if frozen != nil {
+		r.Counters = analysis.Counters{}
+		return r, false, json.Unmarshal(frozen, &r.Counters)
+	}
+	return r, true, nil
 }
 
-// fieldCounts adds the per-field counts of the runs to them.
-func (st *Store) fieldCounts(ctx context.Context, q querier, sc analysis.Scope, runs []analysis.Run) error {
-	if len(runs) == 0 {
-		return nil
-	}
-	ids := make([]string, len(runs))
+// fieldCounts adds the per-field counts of the live runs to them.
+func (st *Store) fieldCounts(ctx context.Context, q querier, sc analysis.Scope, runs []analysis.Run, live []bool) error {
+	var ids []string
 	at := map[string]int{}
 	for i, r := range runs {
-		ids[i] = r.ID
-		at[r.ID] = i
+		if live[i] {
+			ids = append(ids, r.ID)
+			at[r.ID] = i
+		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	rows, err := q.Query(ctx, `SELECT i.run_id, f.key, sum((f.value->>'compared')::bigint), sum((f.value->>'matched')::bigint)
 		FROM `+st.s+`.items i CROSS JOIN LATERAL jsonb_each(i.fields) f
@@ -238,7 +247,7 @@ func (st *Store) fieldCounts(ctx context.Context, q querier, sc analysis.Scope, 
 
 // GetRun implements [analysis.RunStore].
 func (st *Store) GetRun(ctx context.Context, sc analysis.Scope, id string) (analysis.Run, error) {
-	r, err := scanRun(st.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM `+st.s+`.runs r`+st.runSums()+`
+	r, live, err := scanRun(st.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM `+st.s+`.runs r`+st.runSums()+`
 		WHERE r.tenant = $1 AND r.project = $2 AND r.id = $3`, sc.Tenant, sc.Project, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return analysis.Run{}, analysis.ErrNotFound
@@ -247,7 +256,7 @@ func (st *Store) GetRun(ctx context.Context, sc analysis.Scope, id string) (anal
 		return analysis.Run{}, err
 	}
 	runs := []analysis.Run{r}
-	err = st.fieldCounts(ctx, st.pool, sc, runs)
+	err = st.fieldCounts(ctx, st.pool, sc, runs, []bool{live})
 	return runs[0], err
 }
 
@@ -274,19 +283,20 @@ func (st *Store) ListRuns(ctx context.Context, sc analysis.Scope, q analysis.Run
 		return nil, err
 	}
 	runs := []analysis.Run{}
+	var live []bool
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, l, err := scanRun(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		runs = append(runs, r)
+		runs, live = append(runs, r), append(live, l)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return runs, st.fieldCounts(ctx, st.pool, sc, runs)
+	return runs, st.fieldCounts(ctx, st.pool, sc, runs, live)
 }
 
 // runExists reports ErrNotFound for a run the scope does not have.
@@ -333,8 +343,21 @@ func readCursor(cursor, tag string) (string, bool) {
 
 // ListRunItems implements [analysis.RunStore].
 func (st *Store) ListRunItems(ctx context.Context, sc analysis.Scope, runID string, p analysis.Page) ([]analysis.Item, string, error) {
-	if err := st.runExists(ctx, st.pool, sc, runID); err != nil {
+	var status string
+	err := st.pool.QueryRow(ctx, `SELECT status FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3`, sc.Tenant, sc.Project, runID).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", analysis.ErrNotFound
+	}
+	if err != nil {
 		return nil, "", err
+	}
+	// While the run works, only the items of transactions older than every
+	// one still running: no item can later appear before them. (A long
+	// transaction elsewhere on the server holds them back until it ends.)
+	// Once it has finished no item is saved any more: all are read.
+	bound := ` AND xid < pg_snapshot_xmin(pg_current_snapshot())`
+	if !analysis.RunStatus(status).InProgress() {
+		bound = ""
 	}
 	tag := cursorTag("i", sc, runID)
 	xid, seq := "0", int64(0)
@@ -347,11 +370,8 @@ func (st *Store) ListRunItems(ctx context.Context, sc analysis.Scope, runID stri
 		}
 		xid, seq = x, n
 	}
-	// Only the items of transactions older than every one still running:
-	// no item can later appear before them.
 	rows, err := st.pool.Query(ctx, `SELECT doc, xid::text AS xid_text, seq FROM `+st.s+`.items
-		WHERE tenant = $1 AND project = $2 AND run_id = $3 AND (xid, seq) > ($4::text::xid8, $5)
-		AND xid < pg_snapshot_xmin(pg_current_snapshot())
+		WHERE tenant = $1 AND project = $2 AND run_id = $3 AND (xid, seq) > ($4::text::xid8, $5)`+bound+`
 		ORDER BY items.xid, items.seq LIMIT $6`, sc.Tenant, sc.Project, runID, xid, seq, limitOf(p.Limit))
 	if err != nil {
 		return nil, "", err
@@ -552,20 +572,21 @@ func (st *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysi
 			return err
 		}
 	}
-	// One statement, so one round trip: the claim is checked (without
-	// locking the chunk, so that the saves of a chunk's many workers never
-	// wait for one another: a save racing a new claim of its chunk is one
-	// more write of the same item, never a double count, since each item
-	// carries its own counters), the key must be the run's, and then the
-	// item replaces the one saved before, counters and all, keeping its
-	// place (xid, seq); the conversation is marked analysed, and its fields
-	// written in store mode.
+	// One statement, so one round trip: the claim is checked, and the
+	// chunk's row share-locked until the save commits — saves of a chunk's
+	// many workers go side by side, while a new claim of the chunk, its
+	// completion and the run's end (which lock its row) wait for the saves
+	// in flight, so that none lands after them; the key must be the run's;
+	// then the item replaces the one saved before, counters and all,
+	// keeping its place (xid, seq); the conversation is marked analysed,
+	// and its fields written in store mode.
 	u := counts.Usage
 	var held, known int
 	err = st.pool.QueryRow(ctx, `WITH held AS (
 			SELECT 1 FROM `+st.s+`.chunks c JOIN `+st.s+`.runs r ON r.tenant = c.tenant AND r.project = c.project AND r.id = c.run_id
 			WHERE c.tenant = $1 AND c.project = $2 AND c.run_id = $3 AND c.chunk = $17 AND c.token = $18
-			AND NOT c.done AND c.lease_until > `+st.nowSQL()+` AND r.status = 'running'),
+			AND NOT c.done AND c.lease_until > `+st.nowSQL()+` AND r.status = 'running'
+			FOR KEY SHARE OF c),
 		known AS (
 			SELECT r.definition_key FROM `+st.s+`.run_keys k JOIN `+st.s+`.runs r ON r.tenant = k.tenant AND r.project = k.project AND r.id = k.run_id
 			WHERE k.tenant = $1 AND k.project = $2 AND k.run_id = $3 AND k.key = $4 AND EXISTS (SELECT 1 FROM held)),
@@ -638,8 +659,12 @@ func (st *Store) CompleteChunk(ctx context.Context, c analysis.ChunkRef, at time
 		}
 		tag, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'completed', finished_at = $4
 			WHERE tenant = $1 AND project = $2 AND id = $3 AND status = 'running'`, c.Scope.Tenant, c.Scope.Project, c.RunID, at)
-		finished = err == nil && tag.RowsAffected() == 1
-		return err
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		finished = true
+		// Every chunk is done: no item can be saved any more.
+		return st.freeze(ctx, tx, c.Scope, c.RunID)
 	})
 	return finished && err == nil, err
 }
@@ -647,16 +672,13 @@ func (st *Store) CompleteChunk(ctx context.Context, c analysis.ChunkRef, at time
 // FailRun implements [analysis.RunStore].
 func (st *Store) FailRun(ctx context.Context, c analysis.ChunkRef, reason string, at time.Time) error {
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		if err := st.holds(ctx, tx, c, true); err != nil {
+		if err := st.lockChunks(ctx, tx, c.Scope, c.RunID); err != nil {
 			return err
 		}
-		// The chunks' rows before the run's, as a claim takes them.
-		if err := st.revokeLeases(ctx, tx, c.Scope, c.RunID); err != nil {
+		if err := st.holds(ctx, tx, c, false); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'failed', error = $4, finished_at = $5
-			WHERE tenant = $1 AND project = $2 AND id = $3 AND status = 'running'`, c.Scope.Tenant, c.Scope.Project, c.RunID, reason, at)
-		return err
+		return st.end(ctx, tx, c.Scope, c.RunID, "failed", reason, at, "'running'")
 	})
 }
 
@@ -664,13 +686,11 @@ func (st *Store) FailRun(ctx context.Context, c analysis.ChunkRef, reason string
 func (st *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID, reason string, at time.Time) error {
 	errNotRunning := errors.New("not in progress")
 	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		// The chunks' rows before the run's, as a claim takes them.
-		if err := st.revokeLeases(ctx, tx, sc, runID); err != nil {
+		if err := st.lockChunks(ctx, tx, sc, runID); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'failed', error = $4, finished_at = $5
-			WHERE tenant = $1 AND project = $2 AND id = $3 AND status IN ('pending', 'running')`, sc.Tenant, sc.Project, runID, reason, at)
-		if err == nil && tag.RowsAffected() == 0 {
+		err := st.end(ctx, tx, sc, runID, "failed", reason, at, "'pending', 'running'")
+		if errors.Is(err, pgx.ErrNoRows) {
 			err = errNotRunning // nothing to cancel: take back the revocation
 		}
 		return err
@@ -682,6 +702,55 @@ func (st *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID, reason
 		return err
 	}
 	return analysis.ErrConflict
+}
+
+// lockChunks locks the run's chunks, in order — the order every ending of
+// a run takes them in, so that two never wait for each other in a circle —
+// and so waits for the saves in flight.
+func (st *Store) lockChunks(ctx context.Context, tx pgx.Tx, sc analysis.Scope, runID string) error {
+	_, err := tx.Exec(ctx, `SELECT 1 FROM `+st.s+`.chunks WHERE tenant = $1 AND project = $2 AND run_id = $3
+		ORDER BY chunk FOR UPDATE`, sc.Tenant, sc.Project, runID)
+	return err
+}
+
+// end ends the run, if its status is one of from, with status and the
+// reason, at the given time: its leases are revoked and the counters of
+// its items frozen onto it (no item can be saved after); pgx.ErrNoRows when
+// the run's status is not one of from. The caller holds its chunks' rows.
+func (st *Store) end(ctx context.Context, tx pgx.Tx, sc analysis.Scope, runID, status, reason string, at time.Time, from string) error {
+	if err := st.revokeLeases(ctx, tx, sc, runID); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = $4, error = $5, finished_at = $6
+		WHERE tenant = $1 AND project = $2 AND id = $3 AND status IN (`+from+`)`, sc.Tenant, sc.Project, runID, status, reason, at)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return pgx.ErrNoRows
+	}
+	return st.freeze(ctx, tx, sc, runID)
+}
+
+// freeze writes the sums of the run's items onto its row: a finished run
+// is read without summing its items again.
+func (st *Store) freeze(ctx context.Context, tx pgx.Tx, sc analysis.Scope, runID string) error {
+	r, _, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM `+st.s+`.runs r`+st.runSums()+`
+		WHERE r.tenant = $1 AND r.project = $2 AND r.id = $3`, sc.Tenant, sc.Project, runID))
+	if err != nil {
+		return err
+	}
+	runs := []analysis.Run{r}
+	if err := st.fieldCounts(ctx, tx, sc, runs, []bool{true}); err != nil {
+		return err
+	}
+	frozen, err := json.Marshal(runs[0].Counters)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE `+st.s+`.runs SET counters = $4 WHERE tenant = $1 AND project = $2 AND id = $3`,
+		sc.Tenant, sc.Project, runID, frozen)
+	return err
 }
 
 // revokeLeases ends the leases of the run's chunks. Its row locks wait for

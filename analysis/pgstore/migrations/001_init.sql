@@ -59,6 +59,7 @@ CREATE TABLE {{.Schema}}.runs (
 	finished_at        timestamptz,
 	error              text        NOT NULL DEFAULT '',
 	doc                jsonb       NOT NULL, -- selection and trigger
+	counters           jsonb,                -- the sums of the items, frozen when the run ends
 	PRIMARY KEY (tenant, project, id)
 );
 -- One run in progress per definition.
