@@ -79,7 +79,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("pgstore: Options.Schema: %q is not a plain lower-case identifier", schema)
 	}
 	st := &Store{pool: pool, s: pgx.Identifier{schema}.Sanitize(), skew: opts.ClockSkew}
-	if err := migrate(ctx, pool, st.s); err != nil {
+	if err := migrate(ctx, pool, schema); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -115,12 +115,38 @@ func (st *Store) Pool() *pgxpool.Pool { return st.pool }
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// migrate applies the migrations the schema lacks.
+// migrate applies the migrations the schema lacks, with pg_trgm — the
+// trigram index of conversation search — installed first when the
+// database lacks it, and its operator class named in the schema it lives
+// in.
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	if err := pgmigrate.Apply(ctx, pool, schema, "analysis_migrations", migrations, "migrations"); err != nil {
+	trgm, err := trigramSchema(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if err := pgmigrate.Apply(ctx, pool, schema, "analysis_migrations", migrations, "migrations",
+		map[string]string{"Trgm": pgx.Identifier{trgm}.Sanitize()}); err != nil {
 		return fmt.Errorf("pgstore: %w", err)
 	}
 	return nil
+}
+
+// trigramSchema returns the schema of the pg_trgm extension, installing it
+// when the database has none (PostgreSQL lets a database owner install it).
+func trigramSchema(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	const find = `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`
+	var schema string
+	err := pool.QueryRow(ctx, find).Scan(&schema)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm`); err != nil {
+			return "", fmt.Errorf("pgstore: conversation search needs the pg_trgm extension; install it (CREATE EXTENSION pg_trgm) or let this role create it: %w", err)
+		}
+		err = pool.QueryRow(ctx, find).Scan(&schema)
+	}
+	if err != nil {
+		return "", fmt.Errorf("pgstore: %w", err)
+	}
+	return schema, nil
 }
 
 // now is the SQL of the store's now: the database's, plus the skew.

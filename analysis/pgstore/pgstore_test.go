@@ -97,3 +97,33 @@ func TestOptionsAndOpen(t *testing.T) {
 	st.Close()
 	require.Error(t, st.Pool().Ping(context.Background()), "Close closes the pool Open made")
 }
+
+func TestARoleWithoutCreateOnTheDatabaseOpensItsOwnSchema(t *testing.T) {
+	pool := testPool(t) // a superuser's, in CI
+	ctx := context.Background()
+	role := fmt.Sprintf("debrief_app_%d", os.Getpid())
+	schema := freshSchema(t, pool)
+	for _, stmt := range []string{
+		"CREATE EXTENSION IF NOT EXISTS pg_trgm",
+		"DROP ROLE IF EXISTS " + role,
+		"CREATE ROLE " + role + " LOGIN",
+		"CREATE SCHEMA " + schema + " AUTHORIZATION " + role,
+	} {
+		_, err := pool.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	t.Cleanup(func() {
+		_, _ = pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+		_, _ = pool.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+	})
+	// (PUBLIC has no CREATE on a database unless granted.)
+	poolCfg := pool.Config().Copy()
+	poolCfg.ConnConfig.User = role
+	appPool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	require.NoError(t, err)
+	defer appPool.Close()
+	_, err = pgstore.New(ctx, appPool, pgstore.Options{Schema: schema})
+	require.NoError(t, err, "a schema of its own and an installed pg_trgm are all the role needs")
+	_, err = pgstore.New(ctx, appPool, pgstore.Options{Schema: schema + "_other"})
+	require.ErrorContains(t, err, "CREATE on the database", "a schema it may not create is named, with what is missing")
+}

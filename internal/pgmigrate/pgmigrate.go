@@ -2,7 +2,8 @@
 // PostgreSQL stores: versioned files ("001_init.sql", ...) run in order,
 // each once, in one transaction under an advisory lock, so that processes
 // opening a store at the same time apply each migration once. A file's
-// text is a Go template whose .Schema is the quoted schema name.
+// text is a Go template whose .Schema is the quoted schema name, with the
+// caller's vars beside it.
 package pgmigrate
 
 import (
@@ -21,9 +22,11 @@ import (
 // lock is the advisory lock every debrief migration takes ("debrief1").
 const lock = 0x64656272_69656631
 
-// Apply creates schema (quoted) when missing and applies the migrations of
-// dir in files that table (a table of schema) does not list yet.
-func Apply(ctx context.Context, pool *pgxpool.Pool, schema, table string, files fs.FS, dir string) error {
+// Apply creates schema (a plain identifier, unquoted) when missing and
+// applies the migrations of dir in files that table (a table of schema)
+// does not list yet. A schema that exists needs no privilege on the
+// database: only its own.
+func Apply(ctx context.Context, pool *pgxpool.Pool, schema, table string, files fs.FS, dir string, vars map[string]string) error {
 	entries, err := fs.ReadDir(files, dir)
 	if err != nil {
 		return err
@@ -41,18 +44,28 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema, table string, files 
 		ms = append(ms, migration{version, e.Name()})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	versions := schema + "." + table
+	quoted := pgx.Identifier{schema}.Sanitize()
+	versions := quoted + "." + pgx.Identifier{table}.Sanitize()
+	data := map[string]string{}
+	for k, v := range vars {
+		data[k] = v
+	}
+	data["Schema"] = quoted
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lock)); err != nil {
 			return fmt.Errorf("pgmigrate: %w", err)
 		}
-		for _, stmt := range []string{
-			`CREATE SCHEMA IF NOT EXISTS ` + schema,
-			`CREATE TABLE IF NOT EXISTS ` + versions + ` (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-		} {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("pgmigrate: %w", err)
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+			return fmt.Errorf("pgmigrate: %w", err)
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA `+quoted); err != nil {
+				return fmt.Errorf("pgmigrate: creating schema %s (a role with CREATE on the database, or a schema made beforehand): %w", schema, err)
 			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+versions+` (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return fmt.Errorf("pgmigrate: %w", err)
 		}
 		var current int
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+versions).Scan(&current); err != nil {
@@ -67,7 +80,7 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema, table string, files 
 				return err
 			}
 			var sql strings.Builder
-			if err := template.Must(template.New(m.name).Parse(string(raw))).Execute(&sql, map[string]string{"Schema": schema}); err != nil {
+			if err := template.Must(template.New(m.name).Option("missingkey=error").Parse(string(raw))).Execute(&sql, data); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, sql.String()); err != nil {

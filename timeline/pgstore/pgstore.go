@@ -62,7 +62,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("pgstore: Options.Schema: %q is not a plain lower-case identifier", schema)
 	}
 	quoted := pgx.Identifier{schema}.Sanitize()
-	if err := pgmigrate.Apply(ctx, pool, quoted, "timeline_migrations", migrations, "migrations"); err != nil {
+	if err := pgmigrate.Apply(ctx, pool, schema, "timeline_migrations", migrations, "migrations", nil); err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	return &Store{pool: pool, t: quoted + ".timeline_analyses"}, nil

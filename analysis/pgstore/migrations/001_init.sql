@@ -2,7 +2,7 @@
 -- first: another scope's rows are never read or written. Objects are kept
 -- as JSON documents of the library's types, with the columns the queries
 -- need beside them.
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- {{.Trgm}} is the schema of the pg_trgm extension, installed beforehand.
 
 CREATE TABLE {{.Schema}}.definitions (
 	tenant           text        NOT NULL,
@@ -34,7 +34,7 @@ CREATE TABLE {{.Schema}}.conversations (
 );
 CREATE INDEX conversations_newest ON {{.Schema}}.conversations (tenant, project, created_at DESC, key COLLATE "C");
 CREATE INDEX conversations_tags ON {{.Schema}}.conversations USING gin (tags);
-CREATE INDEX conversations_search ON {{.Schema}}.conversations USING gin (search gin_trgm_ops);
+CREATE INDEX conversations_search ON {{.Schema}}.conversations USING gin (search {{.Trgm}}.gin_trgm_ops);
 
 -- The conversations each definition has analysed (strategy unanalyzed).
 CREATE TABLE {{.Schema}}.analysed (

@@ -2,7 +2,7 @@
 -- the columns the queries need. seq orders the analyses of a flow as they
 -- were created: the flow's latest is the one with the highest.
 CREATE TABLE {{.Schema}}.timeline_analyses (
-	id            text        PRIMARY KEY,
+	id            text COLLATE "C" PRIMARY KEY,
 	customer_id   text        NOT NULL,
 	activeflow_id text        NOT NULL,
 	status        text        NOT NULL,
