@@ -308,7 +308,7 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 	switch {
 	case len(in.Name) > MaxNameLen:
 		p.add(i, at+".name", fmt.Sprintf("the name is %d bytes, more than %d", len(in.Name), MaxNameLen))
-	case !utf8.ValidString(in.Name):
+	case badText(in.Name):
 		p.add(i, at+".name", notUTF8)
 	}
 	switch in.Source {
@@ -325,7 +325,7 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 			p.add(i, at+".tags"+schemaval.Index(j), "a tag must not be empty")
 		case len(t) > MaxTagLen:
 			p.add(i, at+".tags"+schemaval.Index(j), fmt.Sprintf("the tag is %d bytes, more than %d", len(t), MaxTagLen))
-		case !utf8.ValidString(t):
+		case badText(t):
 			p.add(i, at+".tags"+schemaval.Index(j), notUTF8)
 		}
 	}
@@ -342,16 +342,20 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 		switch str, isString := v.(string); {
 		case !scalar(v):
 			p.add(i, at+".referenceFields"+schemaval.Key(k), "a reference value must be a string, number, boolean or null")
-		case !utf8.ValidString(k) || isString && !utf8.ValidString(str):
+		case badText(k) || isString && badText(str):
 			p.add(i, at+".referenceFields"+schemaval.Key(k), notUTF8)
 		}
 	}
 	return nil
 }
 
-// notUTF8 is the problem of text that is not valid UTF-8, which no store
-// or model can take as it is.
-const notUTF8 = "the text is not valid UTF-8"
+// notUTF8 is the problem of text that is not valid UTF-8, or holds a NUL
+// character, which no store (PostgreSQL's text among them) or model can
+// take as it is.
+const notUTF8 = "the text is not valid UTF-8, or holds a NUL character"
+
+// badText reports text a store cannot keep: not UTF-8, or with a NUL.
+func badText(s string) bool { return !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 }
 
 func scalar(v any) bool {
 	switch x := v.(type) {

@@ -49,6 +49,8 @@ func (in DefinitionInput) validate(maxConv int) error {
 		p.add(-1, "$.name", "the name is missing")
 	case len(in.Name) > MaxNameLen:
 		p.add(-1, "$.name", fmt.Sprintf("the name is %d bytes, more than %d", len(in.Name), MaxNameLen))
+	case badText(in.Name):
+		p.add(-1, "$.name", notUTF8)
 	}
 	if err := p.merge(in.FieldSet.Validate(), -1, "$.fieldSet"); err != nil {
 		return err

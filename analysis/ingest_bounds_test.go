@@ -212,6 +212,10 @@ func TestIngestRefusesWhatTheDecoderWouldChangeSilently(t *testing.T) {
 			`$.conversations[1].referenceFields.intent: the member appears more than once`},
 		{"{\"name\":\"caf\xe9\",\"transcript\":[{\"role\":\"agent\",\"content\":\"hi\"}]}",
 			`$.name: the text is not valid UTF-8`},
+		{`{"name":"a\u0000b","transcript":[{"role":"agent","content":"hi"}]}`,
+			`$.name: the text is not valid UTF-8, or holds a NUL character`},
+		{`{"transcript":[{"role":"agent","content":"hi\u0000"}]}`,
+			`$.transcript[0].content: the text is not valid UTF-8, or holds a NUL character`},
 		{`{"conversations":[{"name":"b","transcript":[{"role":"agent","content":"\udc00 hi"}]}]}`,
 			`$.conversations[0].transcript[0].content: the text escapes a lone surrogate`},
 	} {

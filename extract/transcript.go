@@ -41,14 +41,14 @@ func (t Transcript) Validate() error {
 		case len(turn.Role) > MaxRoleLen:
 			v.add(i, at+".role", fmt.Sprintf("the role is %d bytes, more than %d", len(turn.Role), MaxRoleLen))
 		}
-		if !utf8.ValidString(turn.Role) {
-			v.add(i, at+".role", "the text is not valid UTF-8")
+		if !utf8.ValidString(turn.Role) || strings.IndexByte(turn.Role, 0) >= 0 {
+			v.add(i, at+".role", "the text is not valid UTF-8, or holds a NUL character")
 		}
 		switch {
 		case strings.TrimSpace(turn.Content) == "":
 			v.add(i, at+".content", "the content is missing")
-		case !utf8.ValidString(turn.Content):
-			v.add(i, at+".content", "the text is not valid UTF-8")
+		case !utf8.ValidString(turn.Content) || strings.IndexByte(turn.Content, 0) >= 0:
+			v.add(i, at+".content", "the text is not valid UTF-8, or holds a NUL character")
 		}
 	}
 	return v.err()

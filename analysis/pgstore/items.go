@@ -1,10 +1,12 @@
 package pgstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/debrief-go/debrief/analysis"
 )
@@ -54,7 +56,44 @@ func encodeItem(it analysis.Item) ([]byte, error) {
 		}
 		doc.Item.Accuracy = &a
 	}
-	return json.Marshal(doc)
+	return jsonb(doc)
+}
+
+// jsonb returns v as JSON that a jsonb column takes: PostgreSQL refuses the
+// NUL character (\u0000) in text, which a model's answer may hold, so each
+// is written as U+FFFD.
+func jsonb(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil || !bytes.Contains(raw, []byte(`\u0000`)) {
+		return raw, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	return json.Marshal(withoutNUL(doc))
+}
+
+// withoutNUL replaces the NUL characters of every string and member name
+// of a decoded JSON value.
+func withoutNUL(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.ReplaceAll(x, "\x00", "\uFFFD")
+	case []any:
+		for i := range x {
+			x[i] = withoutNUL(x[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[strings.ReplaceAll(k, "\x00", "\uFFFD")] = withoutNUL(e)
+		}
+		return out
+	}
+	return v
 }
 
 // decodeItem reads a doc encodeItem wrote.

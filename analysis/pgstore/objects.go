@@ -15,13 +15,13 @@ import (
 
 // CreateDefinition implements [analysis.DefinitionStore].
 func (st *Store) CreateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition) error {
-	doc, err := json.Marshal(d)
+	doc, err := jsonb(d)
 	if err != nil {
 		return err
 	}
-	_, err = st.pool.Exec(ctx, `INSERT INTO `+st.s+`.definitions (tenant, project, id, key, version, name, created_at, schedule_enabled, doc)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		sc.Tenant, sc.Project, d.ID, d.Key, d.Version, d.Name, d.CreatedAt, d.Schedule != nil && d.Schedule.Enabled, doc)
+	_, err = st.pool.Exec(ctx, `INSERT INTO `+st.s+`.definitions (tenant, project, id, key, version, name, search, created_at, schedule_enabled, doc)
+		VALUES ($1, $2, $3, $4, $5, $6, $10, $7, $8, $9)`,
+		sc.Tenant, sc.Project, d.ID, d.Key, d.Version, d.Name, d.CreatedAt, d.Schedule != nil && d.Schedule.Enabled, doc, folded(d.Name, d.Key))
 	if constraint(err) != "" {
 		return analysis.ErrConflict // the ID or the key is taken, the key perhaps by a deleted definition
 	}
@@ -64,7 +64,7 @@ func (st *Store) getDefinition(ctx context.Context, q querier, sc analysis.Scope
 // UpdateDefinition implements [analysis.DefinitionStore].
 func (st *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition, ifVersion int64) error {
 	d.Version = ifVersion + 1
-	doc, err := json.Marshal(d)
+	doc, err := jsonb(d)
 	if err != nil {
 		return err
 	}
@@ -88,9 +88,9 @@ func (st *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d anal
 			}
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE `+st.s+`.definitions SET version = $4, name = $5, schedule_enabled = $6, doc = $7
+		_, err = tx.Exec(ctx, `UPDATE `+st.s+`.definitions SET version = $4, name = $5, schedule_enabled = $6, doc = $7, search = $8
 			WHERE tenant = $1 AND project = $2 AND id = $3`,
-			sc.Tenant, sc.Project, d.ID, d.Version, d.Name, d.Schedule != nil && d.Schedule.Enabled, doc)
+			sc.Tenant, sc.Project, d.ID, d.Version, d.Name, d.Schedule != nil && d.Schedule.Enabled, doc, folded(d.Name, d.Key))
 		return err
 	})
 }
@@ -136,9 +136,9 @@ func (st *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id str
 
 // ListDefinitions implements [analysis.DefinitionStore].
 func (st *Store) ListDefinitions(ctx context.Context, sc analysis.Scope, q analysis.ListQuery) ([]analysis.Definition, error) {
-	pattern := "%" + escapeLike(q.Search) + "%"
+	pattern := "%" + escapeLike(cases.Fold().String(q.Search)) + "%"
 	rows, err := st.pool.Query(ctx, `SELECT doc, version FROM `+st.s+`.definitions
-		WHERE tenant = $1 AND project = $2 AND NOT deleted AND ($3 = '' OR name ILIKE $4 OR key ILIKE $4)
+		WHERE tenant = $1 AND project = $2 AND NOT deleted AND ($3 = '' OR search LIKE $4)
 		ORDER BY created_at DESC, key COLLATE "C" LIMIT $5`, sc.Tenant, sc.Project, q.Search, pattern, limitOf(q.Limit))
 	if err != nil {
 		return nil, err
@@ -198,16 +198,26 @@ func limitOf(n int) int {
 	return n
 }
 
+// folded is what a search looks in: the texts case-folded (as memstore
+// folds them), with a separator no text holds (\x01) between them, so that
+// no match spans two.
+func folded(texts ...string) string {
+	fold := cases.Fold()
+	for i, t := range texts {
+		texts[i] = fold.String(t)
+	}
+	return strings.ReplaceAll(strings.Join(texts, "\x01"), "\x00", "")
+}
+
 // searchText is what conversation search looks in: the name, the key and
 // each turn's content, case-folded, with a separator no text holds (\x01)
 // between them, so that no match spans two of them.
 func searchText(c analysis.Conversation) string {
-	fold := cases.Fold()
-	parts := []string{fold.String(c.Name), fold.String(c.Key)}
+	parts := []string{c.Name, c.Key}
 	for _, t := range c.Transcript {
-		parts = append(parts, fold.String(t.Content))
+		parts = append(parts, t.Content)
 	}
-	return strings.Join(parts, "\x01")
+	return folded(parts...)
 }
 
 // CreateConversations implements [analysis.ConversationStore].
@@ -215,7 +225,7 @@ func (st *Store) CreateConversations(ctx context.Context, sc analysis.Scope, cs 
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		rows := make([][]any, 0, len(cs))
 		for _, c := range cs {
-			doc, err := json.Marshal(c)
+			doc, err := jsonb(c)
 			if err != nil {
 				return err
 			}

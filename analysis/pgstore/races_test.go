@@ -154,3 +154,41 @@ func TestEndingARunFromSeveralPlacesDoesNotDeadlock(t *testing.T) {
 		assert.Equal(t, analysis.RunFailed, r.Status)
 	}
 }
+
+func TestAModelsNULCharacterIsStored(t *testing.T) {
+	st, _ := newRun(t, 1, 1)
+	ctx := context.Background()
+	c, ok, err := st.ClaimChunk(ctx, "x", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	it := analysis.Item{ConversationKey: "conv-000", ExtractedFields: map[string]any{"name": "Al\x00ice"},
+		Judge: &analysis.ItemJudge{Score: 0.5, Reasoning: "nul\x00here"}}
+	require.NoError(t, st.SaveItem(ctx, c.ChunkRef, it, &analysis.FieldsWrite{Fields: map[string]any{"name": "Al\x00ice"}, At: day}),
+		"PostgreSQL takes no NUL in text: it is written as U+FFFD")
+	_, err = st.CompleteChunk(ctx, c.ChunkRef, day)
+	require.NoError(t, err)
+	items, _, err := st.ListRunItems(ctx, sc, "r1", analysis.Page{Limit: 5})
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	assert.Equal(t, "Al\uFFFDice", items[0].ExtractedFields["name"])
+	assert.Equal(t, "nul\uFFFDhere", items[0].Judge.Reasoning)
+	conv, err := st.GetConversation(ctx, sc, "conv-000")
+	require.NoError(t, err)
+	assert.Equal(t, "Al\uFFFDice", conv.ExtractedFields["name"])
+}
+
+func TestDefinitionSearchFoldsCaseAsMemstoreDoes(t *testing.T) {
+	pool := testPool(t)
+	st, err := pgstore.New(context.Background(), pool, pgstore.Options{Schema: freshSchema(t, pool)})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, st.CreateDefinition(ctx, sc, analysis.Definition{ID: "d1", Key: "elan", Version: 1, Name: "ÉLAN Straße", CreatedAt: day}))
+	for _, q := range []string{"élan", "strasse", "STRASSE", "élan straße", "elan"} {
+		ds, err := st.ListDefinitions(ctx, sc, analysis.ListQuery{Search: q, Limit: 5})
+		require.NoError(t, err)
+		assert.Len(t, ds, 1, q)
+	}
+	ds, err := st.ListDefinitions(ctx, sc, analysis.ListQuery{Search: "%", Limit: 5})
+	require.NoError(t, err)
+	assert.Empty(t, ds, "LIKE's wildcards are plain characters")
+}

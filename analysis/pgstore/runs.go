@@ -95,6 +95,7 @@ func (st *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Ru
 	}
 	r.Status = analysis.RunPending
 	r.Items = nil
+	r.CreatedAt = r.CreatedAt.Truncate(time.Microsecond).UTC() // as stored, and as GetRun returns it
 	return r, nil
 }
 
@@ -116,16 +117,23 @@ func (st *Store) selectKeys(ctx context.Context, tx pgx.Tx, sc analysis.Scope, r
 		args = append(args, strconv.FormatUint(sel.Seed, 10)+":", sel.SampleSize)
 		from += ` ORDER BY md5($` + itoa(len(args)-1) + ` || c.key), c.key COLLATE "C" LIMIT $` + itoa(len(args))
 	}
+	// At most one key past the bound is written: a selection too large is
+	// refused without storing it, and counted only then.
+	args = append(args, sel.Max+1)
+	bounded := `SELECT key FROM (` + from + `) AS sel LIMIT $` + itoa(len(args))
 	// Shift the filter's placeholders past the insert's four.
-	shifted := shiftPlaceholders(from, 4)
 	params := append([]any{sc.Tenant, sc.Project, runID, sel.ChunkSize}, args...)
-	tag, err := tx.Exec(ctx, insert+`(`+shifted+`) AS sel`, params...)
+	tag, err := tx.Exec(ctx, insert+`(`+shiftPlaceholders(bounded, 4)+`) AS sel`, params...)
 	if err != nil {
 		return 0, err
 	}
 	n := int(tag.RowsAffected())
 	if n > sel.Max {
-		return 0, &analysis.SelectionSizeError{Selected: n, Max: sel.Max}
+		var all int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (`+from+`) AS sel`, args[:len(args)-1]...).Scan(&all); err != nil {
+			return 0, err
+		}
+		return 0, &analysis.SelectionSizeError{Selected: all, Max: sel.Max}
 	}
 	return n, nil
 }
@@ -432,6 +440,19 @@ func (st *Store) ListRunKeys(ctx context.Context, sc analysis.Scope, runID strin
 
 // ClaimChunk implements [analysis.RunStore].
 func (st *Store) ClaimChunk(ctx context.Context, owner string, lease time.Duration) (analysis.Claim, bool, error) {
+	for range 5 {
+		c, ok, err := st.claim(ctx, owner, lease)
+		if !errors.Is(err, errRunEnded) {
+			return c, ok, err
+		}
+	}
+	return analysis.Claim{}, false, nil
+}
+
+// errRunEnded is a claim that found its run ended under it.
+var errRunEnded = errors.New("the run ended")
+
+func (st *Store) claim(ctx context.Context, owner string, lease time.Duration) (analysis.Claim, bool, error) {
 	var c analysis.Claim
 	found := false
 	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
@@ -448,11 +469,15 @@ func (st *Store) ClaimChunk(ctx context.Context, owner string, lease time.Durati
 		if err != nil {
 			return err
 		}
-		// The run becomes running, unless it ended meanwhile.
+		// The run becomes running, unless it ended meanwhile: then look
+		// again.
 		tag, err := tx.Exec(ctx, `UPDATE `+st.s+`.runs SET status = 'running', started_at = coalesce(started_at, `+now+`)
 			WHERE tenant = $1 AND project = $2 AND id = $3 AND status IN ('pending', 'running')`, c.Scope.Tenant, c.Scope.Project, c.RunID)
-		if err != nil || tag.RowsAffected() == 0 {
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errRunEnded
 		}
 		err = tx.QueryRow(ctx, `UPDATE `+st.s+`.chunks SET token = nextval('`+st.s+`.tokens'), owner = $5, attempts = attempts + 1,
 			lease_until = `+now+` + make_interval(secs => $6::double precision / 1e6)
@@ -556,7 +581,7 @@ func (st *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysi
 		return err
 	}
 	counts := analysis.ItemCounters(item)
-	fields, err := json.Marshal(counts.Fields)
+	fields, err := jsonb(counts.Fields)
 	if err != nil {
 		return err
 	}
@@ -565,7 +590,7 @@ func (st *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysi
 	}
 	var fieldsDoc, at []byte
 	if write != nil {
-		if fieldsDoc, err = json.Marshal(write.Fields); err != nil {
+		if fieldsDoc, err = jsonb(write.Fields); err != nil {
 			return err
 		}
 		if at, err = json.Marshal(write.At); err != nil {

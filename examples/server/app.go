@@ -80,7 +80,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 			return nil, fmt.Errorf("-postgres: %w", err)
 		}
 		if !strings.Contains(cfg.postgres, "pool_max_conns") {
-			pcfg.MaxConns = int32(cfg.concurrency + 8) // a connection per worker, and some for the APIs
+			pcfg.MaxConns = int32(cfg.concurrency/2 + 8) // a worker uses the database about 1 ms per model call; some for the APIs
 		}
 		if a.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 			return nil, fmt.Errorf("-postgres: %w", err)

@@ -221,4 +221,15 @@ func TestReplicasShareARunThroughAKill(t *testing.T) {
 		}
 	}
 	assert.Equal(t, want.PerFieldAccuracy, agg.PerFieldAccuracy)
+
+	// The work was spread, and the killed replica's chunks were taken over:
+	// claimed again once its leases lapsed.
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	defer pool.Close()
+	var owners, retaken int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(DISTINCT owner), count(*) FILTER (WHERE attempts >= 2) FROM `+schema+`.chunks`).Scan(&owners, &retaken))
+	assert.GreaterOrEqual(t, owners, 3, "chunks finished by several replicas")
+	assert.Positive(t, retaken, "the chunks the killed replica held were claimed again")
+	assert.Greater(t, calls.Load(), int64(2*n), "and the work in flight there was done again")
 }

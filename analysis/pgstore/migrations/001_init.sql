@@ -11,6 +11,7 @@ CREATE TABLE {{.Schema}}.definitions (
 	key              text COLLATE "C"        NOT NULL,
 	version          bigint      NOT NULL,
 	name             text        NOT NULL,
+	search           text        NOT NULL, -- name and key, case-folded, \x01 between them
 	created_at       timestamptz NOT NULL,
 	schedule_enabled boolean     NOT NULL DEFAULT false,
 	deleted          boolean     NOT NULL DEFAULT false, -- a deleted definition's key stays taken
