@@ -329,6 +329,10 @@ type RunStore interface {
 	// and those saved later — which is never empty: a page of fewer than
 	// p.Limit items is the last for now, and its next cursor is the one to
 	// poll for more. Paging while items are saved skips and repeats none. A
+	// store may list an item a moment after its save, while the run is in
+	// progress — a database store shows it once every transaction older than
+	// the save has ended, so that no item can appear before one already read
+	// — but it lists all of a finished run's items. A
 	// cursor stays valid: the same page may be read again. ErrNotFound if
 	// there is no such run; ErrInvalid for a cursor the store did not make
 	// for this list of this run.

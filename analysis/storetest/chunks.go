@@ -73,6 +73,8 @@ func testRunCursors(t *testing.T, h Harness) {
 			require.NoError(t, s.SaveItem(ctx(), c.ChunkRef, item(k, true, 1), nil))
 		}
 	}
+	settle(t, s, scopeA, "r1")
+	settle(t, s, scopeA, "r2")
 	_, keysNext, err := s.ListRunKeys(ctx(), scopeA, "r1", analysis.Page{Limit: 5})
 	require.NoError(t, err)
 	require.NotEmpty(t, keysNext)

@@ -229,10 +229,10 @@ func testRunPagingWhileSaving(t *testing.T, h Harness) {
 		}
 		cursor = next
 		if len(items) < 4 {
-			if finished {
+			if finished && len(seen) == len(order) {
 				break // the end, and nothing more will come
 			}
-			pause() // the end for now: poll the next cursor once more is saved
+			pause() // the end for now: poll the next cursor once more is saved (or listed)
 		}
 	}
 	require.NoError(t, saveErr)

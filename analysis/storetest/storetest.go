@@ -251,8 +251,32 @@ func getRun(t *testing.T, s analysis.Store, scope analysis.Scope, id string) ana
 	return r
 }
 
-// allItems pages through every item of a run.
+// allItems pages through every item of a run, once all saved are listed.
 func allItems(t *testing.T, s analysis.Store, scope analysis.Scope, runID string) []analysis.Item {
+	t.Helper()
+	settle(t, s, scope, runID)
+	return listItems(t, s, scope, runID)
+}
+
+// settle waits until every item saved to the run is listed — as many as
+// its counters count: a store may list an item a moment after its save
+// (see [analysis.RunStore.ListRunItems]).
+func settle(t *testing.T, s analysis.Store, scope analysis.Scope, runID string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := s.GetRun(ctx(), scope, runID)
+		require.NoError(t, err)
+		if len(listItems(t, s, scope, runID)) == r.Counters.Items {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the items of run %s are never all listed", runID)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// listItems pages through the items of a run listed now.
+func listItems(t *testing.T, s analysis.Store, scope analysis.Scope, runID string) []analysis.Item {
 	t.Helper()
 	var out []analysis.Item
 	cursor := ""

@@ -231,5 +231,5 @@ func TestReplicasShareARunThroughAKill(t *testing.T) {
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(DISTINCT owner), count(*) FILTER (WHERE attempts >= 2) FROM `+schema+`.chunks`).Scan(&owners, &retaken))
 	assert.GreaterOrEqual(t, owners, 3, "chunks finished by several replicas")
 	assert.Positive(t, retaken, "the chunks the killed replica held were claimed again")
-	assert.Greater(t, calls.Load(), int64(2*n), "and the work in flight there was done again")
+	assert.GreaterOrEqual(t, calls.Load(), int64(2*n), "every conversation's two calls, and any in flight at the kill again")
 }
