@@ -87,6 +87,10 @@ type Page struct {
 //   - What a method returns shares nothing with the store: modifying it
 //     changes nothing stored, and the store keeps no reference to its
 //     arguments.
+//   - A lookup by a string the store cannot hold (a database's text takes
+//     no NUL and no invalid UTF-8) finds nothing, as any unknown string
+//     does; such characters in a model's text are kept or written as
+//     U+FFFD, never refused.
 type Store interface {
 	Create(ctx context.Context, a Analysis, prevID string) (current Analysis, created bool, err error)
 	Finish(ctx context.Context, a Analysis) error

@@ -1,14 +1,13 @@
 package pgstore
 
 import (
-	"bytes"
 	"encoding/json"
 	"maps"
 	"math"
 	"strconv"
-	"strings"
 
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/internal/pgtext"
 )
 
 // itemDoc is an item as its doc column holds it: JSON cannot hold NaN or
@@ -56,44 +55,7 @@ func encodeItem(it analysis.Item) ([]byte, error) {
 		}
 		doc.Item.Accuracy = &a
 	}
-	return jsonb(doc)
-}
-
-// jsonb returns v as JSON that a jsonb column takes: PostgreSQL refuses the
-// NUL character (\u0000) in text, which a model's answer may hold, so each
-// is written as U+FFFD.
-func jsonb(v any) ([]byte, error) {
-	raw, err := json.Marshal(v)
-	if err != nil || !bytes.Contains(raw, []byte(`\u0000`)) {
-		return raw, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, err
-	}
-	return json.Marshal(withoutNUL(doc))
-}
-
-// withoutNUL replaces the NUL characters of every string and member name
-// of a decoded JSON value.
-func withoutNUL(v any) any {
-	switch x := v.(type) {
-	case string:
-		return strings.ReplaceAll(x, "\x00", "\uFFFD")
-	case []any:
-		for i := range x {
-			x[i] = withoutNUL(x[i])
-		}
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[strings.ReplaceAll(k, "\x00", "\uFFFD")] = withoutNUL(e)
-		}
-		return out
-	}
-	return v
+	return pgtext.JSON(doc)
 }
 
 // decodeItem reads a doc encodeItem wrote.

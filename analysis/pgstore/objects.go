@@ -11,11 +11,12 @@ import (
 	"golang.org/x/text/cases"
 
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/internal/pgtext"
 )
 
 // CreateDefinition implements [analysis.DefinitionStore].
 func (st *Store) CreateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition) error {
-	doc, err := jsonb(d)
+	doc, err := pgtext.JSON(d)
 	if err != nil {
 		return err
 	}
@@ -42,6 +43,9 @@ type querier interface {
 // getDefinition reads the definition whose ID or, failing that, key is
 // idOrKey, with lock appended to the query ("FOR UPDATE", say).
 func (st *Store) getDefinition(ctx context.Context, q querier, sc analysis.Scope, idOrKey, lock string) (analysis.Definition, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, idOrKey) {
+		return analysis.Definition{}, analysis.ErrNotFound
+	}
 	var doc []byte
 	var version int64
 	err := q.QueryRow(ctx, `SELECT doc, version FROM `+st.s+`.definitions
@@ -63,8 +67,11 @@ func (st *Store) getDefinition(ctx context.Context, q querier, sc analysis.Scope
 
 // UpdateDefinition implements [analysis.DefinitionStore].
 func (st *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition, ifVersion int64) error {
+	if !pgtext.Storable(sc.Tenant, sc.Project, d.ID) {
+		return analysis.ErrNotFound
+	}
 	d.Version = ifVersion + 1
-	doc, err := jsonb(d)
+	doc, err := pgtext.JSON(d)
 	if err != nil {
 		return err
 	}
@@ -108,6 +115,9 @@ func (st *Store) runInProgress(ctx context.Context, q querier, sc analysis.Scope
 
 // DeleteDefinition implements [analysis.DefinitionStore].
 func (st *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id string, ifVersion int64) error {
+	if !pgtext.Storable(sc.Tenant, sc.Project, id) {
+		return analysis.ErrNotFound
+	}
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		var key string
 		var version int64
@@ -136,6 +146,9 @@ func (st *Store) DeleteDefinition(ctx context.Context, sc analysis.Scope, id str
 
 // ListDefinitions implements [analysis.DefinitionStore].
 func (st *Store) ListDefinitions(ctx context.Context, sc analysis.Scope, q analysis.ListQuery) ([]analysis.Definition, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, q.Search) {
+		return []analysis.Definition{}, nil
+	}
 	pattern := "%" + escapeLike(cases.Fold().String(q.Search)) + "%"
 	rows, err := st.pool.Query(ctx, `SELECT doc, version FROM `+st.s+`.definitions
 		WHERE tenant = $1 AND project = $2 AND NOT deleted AND ($3 = '' OR search LIKE $4)
@@ -225,7 +238,7 @@ func (st *Store) CreateConversations(ctx context.Context, sc analysis.Scope, cs 
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		rows := make([][]any, 0, len(cs))
 		for _, c := range cs {
-			doc, err := jsonb(c)
+			doc, err := pgtext.JSON(c)
 			if err != nil {
 				return err
 			}
@@ -246,6 +259,9 @@ func (st *Store) CreateConversations(ctx context.Context, sc analysis.Scope, cs 
 
 // GetConversation implements [analysis.ConversationStore].
 func (st *Store) GetConversation(ctx context.Context, sc analysis.Scope, idOrKey string) (analysis.Conversation, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, idOrKey) {
+		return analysis.Conversation{}, analysis.ErrNotFound
+	}
 	var doc []byte
 	err := st.pool.QueryRow(ctx, `SELECT doc FROM `+st.s+`.conversations
 		WHERE tenant = $1 AND project = $2 AND (id = $3 OR key = $3) ORDER BY id = $3 DESC LIMIT 1`,
@@ -262,10 +278,13 @@ func (st *Store) GetConversation(ctx context.Context, sc analysis.Scope, idOrKey
 
 // GetConversations implements [analysis.ConversationStore].
 func (st *Store) GetConversations(ctx context.Context, sc analysis.Scope, keys []string) ([]analysis.Conversation, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project) {
+		return []analysis.Conversation{}, nil
+	}
 	// key = ANY: lookups in the key index, whatever the planner knows of
 	// the table's size; the order asked for is restored here.
 	rows, err := st.pool.Query(ctx, `SELECT c.doc FROM `+st.s+`.conversations c
-		WHERE c.tenant = $1 AND c.project = $2 AND c.key = ANY($3::text[])`, sc.Tenant, sc.Project, keys)
+		WHERE c.tenant = $1 AND c.project = $2 AND c.key = ANY($3::text[])`, sc.Tenant, sc.Project, pgtext.StorableOnly(keys))
 	if err != nil {
 		return nil, err
 	}
@@ -305,8 +324,11 @@ func collectConversations(rows pgx.Rows) ([]analysis.Conversation, error) {
 
 // ExistingKeys implements [analysis.ConversationStore].
 func (st *Store) ExistingKeys(ctx context.Context, sc analysis.Scope, keys []string) ([]string, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project) {
+		return []string{}, nil
+	}
 	rows, err := st.pool.Query(ctx, `SELECT c.key FROM `+st.s+`.conversations c
-		WHERE c.tenant = $1 AND c.project = $2 AND c.key = ANY($3::text[])`, sc.Tenant, sc.Project, keys)
+		WHERE c.tenant = $1 AND c.project = $2 AND c.key = ANY($3::text[])`, sc.Tenant, sc.Project, pgtext.StorableOnly(keys))
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +351,9 @@ func (st *Store) ExistingKeys(ctx context.Context, sc analysis.Scope, keys []str
 
 // DeleteConversation implements [analysis.ConversationStore].
 func (st *Store) DeleteConversation(ctx context.Context, sc analysis.Scope, id string) error {
+	if !pgtext.Storable(sc.Tenant, sc.Project, id) {
+		return analysis.ErrNotFound
+	}
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		var key string
 		err := tx.QueryRow(ctx, `DELETE FROM `+st.s+`.conversations WHERE tenant = $1 AND project = $2 AND id = $3 RETURNING key`,
@@ -346,6 +371,12 @@ func (st *Store) DeleteConversation(ctx context.Context, sc analysis.Scope, id s
 
 // ListConversations implements [analysis.ConversationStore].
 func (st *Store) ListConversations(ctx context.Context, sc analysis.Scope, q analysis.ConversationQuery) ([]analysis.Conversation, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, q.Tag, q.Search) || q.After != nil && !pgtext.Storable(q.After.Key) {
+		return []analysis.Conversation{}, nil
+	}
+	if !pgtext.Storable(q.UnanalyzedBy) {
+		q.UnanalyzedBy = "" // no conversation is analysed by a definition that cannot be stored
+	}
 	sql, args := st.conversationFilter(sc, q.Tag, q.UnanalyzedBy)
 	if q.Search != "" {
 		args = append(args, "%"+escapeLike(cases.Fold().String(q.Search))+"%")

@@ -138,10 +138,14 @@ func trigramSchema(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 	var schema string
 	err := pool.QueryRow(ctx, find).Scan(&schema)
 	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm`); err != nil {
-			return "", fmt.Errorf("pgstore: conversation search needs the pg_trgm extension; install it (CREATE EXTENSION pg_trgm) or let this role create it: %w", err)
-		}
+		_, cerr := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm`)
+		// Two processes opening at once may both find no extension; the one
+		// that loses the race gets a unique violation, and finds the
+		// winner's extension when it looks again.
 		err = pool.QueryRow(ctx, find).Scan(&schema)
+		if errors.Is(err, pgx.ErrNoRows) && cerr != nil {
+			return "", fmt.Errorf("pgstore: conversation search needs the pg_trgm extension; install it (CREATE EXTENSION pg_trgm) or let this role create it: %w", cerr)
+		}
 	}
 	if err != nil {
 		return "", fmt.Errorf("pgstore: %w", err)

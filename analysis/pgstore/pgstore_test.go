@@ -127,3 +127,34 @@ func TestARoleWithoutCreateOnTheDatabaseOpensItsOwnSchema(t *testing.T) {
 	_, err = pgstore.New(ctx, appPool, pgstore.Options{Schema: schema + "_other"})
 	require.ErrorContains(t, err, "CREATE on the database", "a schema it may not create is named, with what is missing")
 }
+
+func TestOpeningAtOnceOnADatabaseWithoutTrigramsInstallsThemOnce(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	db := fmt.Sprintf("debrief_trgm_%d", os.Getpid())
+	if _, err := pool.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		t.Skipf("this role may not create a database to test in: %v", err)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.Database = db
+	cfg.MaxConns = 16
+	dbPool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer dbPool.Close()
+
+	const opens = 8
+	errs := make(chan error, opens)
+	for i := range opens {
+		go func() {
+			_, err := pgstore.New(ctx, dbPool, pgstore.Options{Schema: fmt.Sprintf("s%d", i)})
+			errs <- err
+		}()
+	}
+	for range opens {
+		require.NoError(t, <-errs, "a process that loses the race to install pg_trgm uses the winner's")
+	}
+	var n int
+	require.NoError(t, dbPool.QueryRow(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'").Scan(&n))
+	require.Equal(t, 1, n)
+}

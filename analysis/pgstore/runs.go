@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/internal/pgtext"
 )
 
 // runDoc is what a run's doc column holds: what is neither a column nor
@@ -28,6 +29,20 @@ type runDoc struct {
 func (st *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Run, sel analysis.KeySelection) (analysis.Run, error) {
 	if sel.ChunkSize <= 0 {
 		return analysis.Run{}, errors.New("pgstore: CreateRun: the chunk size must be above 0")
+	}
+	if !pgtext.Storable(sc.Tenant, sc.Project, r.DefinitionKey) {
+		return analysis.Run{}, analysis.ErrNotFound
+	}
+	if !pgtext.Storable(r.ID) {
+		return analysis.Run{}, fmt.Errorf("pgstore: CreateRun: the run ID is not valid UTF-8 without NUL: %w", analysis.ErrInvalid)
+	}
+	for _, k := range sel.Keys {
+		if !pgtext.Storable(k) {
+			return analysis.Run{}, fmt.Errorf("pgstore: CreateRun: selected key %q is not valid UTF-8 without NUL: %w", k, analysis.ErrInvalid)
+		}
+	}
+	if !pgtext.Storable(sel.UnanalyzedBy) {
+		sel.UnanalyzedBy = "" // no conversation is analysed by it
 	}
 	doc, err := json.Marshal(runDoc{Selection: r.Selection, Trigger: r.Trigger})
 	if err != nil {
@@ -111,6 +126,9 @@ func (st *Store) selectKeys(ctx context.Context, tx pgx.Tx, sc analysis.Scope, r
 		tag, err := tx.Exec(ctx, insert+`unnest($5::text[]) AS key`, sc.Tenant, sc.Project, runID, sel.ChunkSize, sel.Keys)
 		return int(tag.RowsAffected()), err
 	}
+	if !pgtext.Storable(sel.Tag) {
+		return 0, nil // no conversation has the tag
+	}
 	where, args := st.conversationFilter(sc, sel.Tag, sel.UnanalyzedBy)
 	from := `SELECT c.key FROM ` + st.s + `.conversations c WHERE ` + where
 	if sel.SampleSize > 0 {
@@ -180,7 +198,6 @@ func (st *Store) runSums() string {
 
 // scanRun reads a run of a query of runColumns; live reports counters
 // summed from its items (a run in progress), whose per-field counts
-// fieldCounts adds, as opposed to those frozen when it ended.
 // fieldCounts adds, as opposed to those frozen when it ended.
 func scanRun(row pgx.Row) (r analysis.Run, live bool, err error) {
 	var status string
@@ -255,6 +272,9 @@ func (st *Store) fieldCounts(ctx context.Context, q querier, sc analysis.Scope, 
 
 // GetRun implements [analysis.RunStore].
 func (st *Store) GetRun(ctx context.Context, sc analysis.Scope, id string) (analysis.Run, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, id) {
+		return analysis.Run{}, analysis.ErrNotFound
+	}
 	r, live, err := scanRun(st.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM `+st.s+`.runs r`+st.runSums()+`
 		WHERE r.tenant = $1 AND r.project = $2 AND r.id = $3`, sc.Tenant, sc.Project, id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -270,6 +290,9 @@ func (st *Store) GetRun(ctx context.Context, sc analysis.Scope, id string) (anal
 
 // ListRuns implements [analysis.RunStore].
 func (st *Store) ListRuns(ctx context.Context, sc analysis.Scope, q analysis.RunQuery) ([]analysis.Run, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, q.DefinitionKey, string(q.Status)) {
+		return []analysis.Run{}, nil
+	}
 	where := `r.tenant = $1 AND r.project = $2`
 	args := []any{sc.Tenant, sc.Project}
 	if q.DefinitionKey != "" {
@@ -309,6 +332,9 @@ func (st *Store) ListRuns(ctx context.Context, sc analysis.Scope, q analysis.Run
 
 // runExists reports ErrNotFound for a run the scope does not have.
 func (st *Store) runExists(ctx context.Context, q querier, sc analysis.Scope, id string) error {
+	if !pgtext.Storable(sc.Tenant, sc.Project, id) {
+		return analysis.ErrNotFound
+	}
 	var one int
 	err := q.QueryRow(ctx, `SELECT 1 FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3`, sc.Tenant, sc.Project, id).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -351,6 +377,9 @@ func readCursor(cursor, tag string) (string, bool) {
 
 // ListRunItems implements [analysis.RunStore].
 func (st *Store) ListRunItems(ctx context.Context, sc analysis.Scope, runID string, p analysis.Page) ([]analysis.Item, string, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, runID) {
+		return nil, "", analysis.ErrNotFound
+	}
 	var status string
 	err := st.pool.QueryRow(ctx, `SELECT status FROM `+st.s+`.runs WHERE tenant = $1 AND project = $2 AND id = $3`, sc.Tenant, sc.Project, runID).Scan(&status)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -412,7 +441,7 @@ func (st *Store) ListRunKeys(ctx context.Context, sc analysis.Scope, runID strin
 	after, started := "", false
 	if p.Cursor != "" {
 		pos, ok := readCursor(p.Cursor, tag)
-		if !ok {
+		if !ok || !pgtext.Storable(pos) {
 			return nil, "", analysis.ErrInvalid
 		}
 		after, started = pos, true
@@ -440,6 +469,7 @@ func (st *Store) ListRunKeys(ctx context.Context, sc analysis.Scope, runID strin
 
 // ClaimChunk implements [analysis.RunStore].
 func (st *Store) ClaimChunk(ctx context.Context, owner string, lease time.Duration) (analysis.Claim, bool, error) {
+	owner = pgtext.Text(owner)
 	for range 5 {
 		c, ok, err := st.claim(ctx, owner, lease)
 		if !errors.Is(err, errRunEnded) {
@@ -530,11 +560,14 @@ func (st *Store) claim(ctx context.Context, owner string, lease time.Duration) (
 // holds reports ErrLeaseLost unless c holds its chunk: its token is the
 // chunk's latest, the lease has not expired, the chunk is not done and the
 // run is running. With lock set it locks the chunk's row, so that a claim
-// waits for the caller's transaction. A save does not lock it, so that the
-// saves of a chunk's many workers never wait for one another: a save racing
-// a new claim of its chunk is one more write of the same item, never a
-// double count, since each item carries its own counters.
+// waits for the caller's transaction. A save checks the same in its own
+// statement with a share lock (see SaveItem), so that the saves of a
+// chunk's many workers never wait for one another, while a claim,
+// completion or end of the run waits for a save in flight.
 func (st *Store) holds(ctx context.Context, tx pgx.Tx, c analysis.ChunkRef, lock bool) error {
+	if !pgtext.Storable(c.Scope.Tenant, c.Scope.Project, c.RunID) {
+		return analysis.ErrLeaseLost
+	}
 	suffix := ""
 	if lock {
 		suffix = " FOR UPDATE OF c"
@@ -576,12 +609,18 @@ func (st *Store) ReleaseChunk(ctx context.Context, c analysis.ChunkRef) error {
 
 // SaveItem implements [analysis.RunStore].
 func (st *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysis.Item, write *analysis.FieldsWrite) error {
+	if !pgtext.Storable(c.Scope.Tenant, c.Scope.Project, c.RunID) {
+		return analysis.ErrLeaseLost
+	}
+	if !pgtext.Storable(item.ConversationKey) {
+		return fmt.Errorf("pgstore: conversation %q is not one of the run's: %w", item.ConversationKey, analysis.ErrInvalid)
+	}
 	doc, err := encodeItem(item)
 	if err != nil {
 		return err
 	}
 	counts := analysis.ItemCounters(item)
-	fields, err := jsonb(counts.Fields)
+	fields, err := pgtext.JSON(counts.Fields)
 	if err != nil {
 		return err
 	}
@@ -590,7 +629,7 @@ func (st *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysi
 	}
 	var fieldsDoc, at []byte
 	if write != nil {
-		if fieldsDoc, err = jsonb(write.Fields); err != nil {
+		if fieldsDoc, err = pgtext.JSON(write.Fields); err != nil {
 			return err
 		}
 		if at, err = json.Marshal(write.At); err != nil {
@@ -696,6 +735,10 @@ func (st *Store) CompleteChunk(ctx context.Context, c analysis.ChunkRef, at time
 
 // FailRun implements [analysis.RunStore].
 func (st *Store) FailRun(ctx context.Context, c analysis.ChunkRef, reason string, at time.Time) error {
+	if !pgtext.Storable(c.Scope.Tenant, c.Scope.Project, c.RunID) {
+		return analysis.ErrLeaseLost
+	}
+	reason = pgtext.Text(reason)
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		if err := st.lockChunks(ctx, tx, c.Scope, c.RunID); err != nil {
 			return err
@@ -709,6 +752,10 @@ func (st *Store) FailRun(ctx context.Context, c analysis.ChunkRef, reason string
 
 // CancelRun implements [analysis.RunStore].
 func (st *Store) CancelRun(ctx context.Context, sc analysis.Scope, runID, reason string, at time.Time) error {
+	if !pgtext.Storable(sc.Tenant, sc.Project, runID) {
+		return analysis.ErrNotFound
+	}
+	reason = pgtext.Text(reason)
 	errNotRunning := errors.New("not in progress")
 	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		if err := st.lockChunks(ctx, tx, sc, runID); err != nil {
@@ -789,6 +836,10 @@ func (st *Store) revokeLeases(ctx context.Context, tx pgx.Tx, sc analysis.Scope,
 
 // SkipSlot implements [analysis.RunStore].
 func (st *Store) SkipSlot(ctx context.Context, sc analysis.Scope, definitionKey string, slot time.Time, reason string, at time.Time) error {
+	if !pgtext.Storable(sc.Tenant, sc.Project, definitionKey) {
+		return fmt.Errorf("pgstore: SkipSlot: the scope and definition key must be valid UTF-8 without NUL: %w", analysis.ErrInvalid)
+	}
+	reason = pgtext.Text(reason)
 	_, err := st.pool.Exec(ctx, `INSERT INTO `+st.s+`.slots (tenant, project, definition_key, slot, skipped, at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		sc.Tenant, sc.Project, definitionKey, slot.UTC(), reason, at)
 	if constraint(err) != "" {
@@ -799,6 +850,9 @@ func (st *Store) SkipSlot(ctx context.Context, sc analysis.Scope, definitionKey 
 
 // ListSlots implements [analysis.RunStore].
 func (st *Store) ListSlots(ctx context.Context, sc analysis.Scope, definitionKey string, limit int) ([]analysis.SlotRecord, error) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, definitionKey) {
+		return []analysis.SlotRecord{}, nil
+	}
 	rows, err := st.pool.Query(ctx, `SELECT slot, run_id, skipped, at FROM `+st.s+`.slots
 		WHERE tenant = $1 AND project = $2 AND definition_key = $3 ORDER BY slot DESC LIMIT $4`, sc.Tenant, sc.Project, definitionKey, limitOf(limit))
 	if err != nil {

@@ -305,3 +305,75 @@ func testCancelledContext(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	assert.True(t, finished)
 }
+
+// testUnholdableLookups looks things up by strings no store of text can
+// hold — a NUL, invalid UTF-8 — in the IDs, keys, search terms and scopes a
+// caller passes: each finds nothing, as any other unknown string does,
+// rather than failing (a database refuses such text as a parameter).
+func testUnholdableLookups(t *testing.T, h Harness) {
+	s := h.Store
+	define(t, s, scopeA, "intent")
+	require.NoError(t, s.CreateConversations(ctx(), scopeA, []analysis.Conversation{conversation("c1", "call-1", t0, "vip")}))
+	startRun(t, s, scopeA, "r1", "intent", t0, keysSel(10, "call-1"))
+	c := claim(t, s, "x")
+	for _, bad := range []string{"call-1\x00", "\xff\xfe", "intent\x00"} {
+		badScope := analysis.Scope{Tenant: scopeA.Tenant + bad, Project: scopeA.Project}
+		for _, sc := range []analysis.Scope{scopeA, badScope} {
+			_, err := s.GetDefinition(ctx(), sc, bad)
+			assert.ErrorIs(t, err, analysis.ErrNotFound, "GetDefinition %q", bad)
+			assert.ErrorIs(t, s.DeleteDefinition(ctx(), sc, bad, 0), analysis.ErrNotFound)
+			defs, err := s.ListDefinitions(ctx(), sc, analysis.ListQuery{Search: bad, Limit: 10})
+			require.NoError(t, err, "ListDefinitions searching %q", bad)
+			assert.Empty(t, defs)
+			_, err = s.GetConversation(ctx(), sc, bad)
+			assert.ErrorIs(t, err, analysis.ErrNotFound, "GetConversation %q", bad)
+			convs, err := s.GetConversations(ctx(), sc, []string{bad})
+			require.NoError(t, err)
+			assert.Empty(t, convs)
+			keys, err := s.ExistingKeys(ctx(), sc, []string{bad})
+			require.NoError(t, err)
+			assert.Empty(t, keys)
+			assert.ErrorIs(t, s.DeleteConversation(ctx(), sc, bad), analysis.ErrNotFound)
+			for _, q := range []analysis.ConversationQuery{
+				{ListQuery: analysis.ListQuery{Search: bad, Limit: 10}},
+				{ListQuery: analysis.ListQuery{Limit: 10}, Tag: bad},
+			} {
+				listed, err := s.ListConversations(ctx(), sc, q)
+				require.NoError(t, err, "ListConversations %+v", q)
+				assert.Empty(t, listed)
+			}
+			_, err = s.GetRun(ctx(), sc, bad)
+			assert.ErrorIs(t, err, analysis.ErrNotFound)
+			_, _, err = s.ListRunItems(ctx(), sc, bad, analysis.Page{Limit: 10})
+			assert.ErrorIs(t, err, analysis.ErrNotFound)
+			_, _, err = s.ListRunKeys(ctx(), sc, bad, analysis.Page{Limit: 10})
+			assert.ErrorIs(t, err, analysis.ErrNotFound)
+			assert.ErrorIs(t, s.CancelRun(ctx(), sc, bad, "x", t0), analysis.ErrNotFound)
+			runs, err := s.ListRuns(ctx(), sc, analysis.RunQuery{DefinitionKey: bad, Limit: 10})
+			require.NoError(t, err)
+			assert.Empty(t, runs)
+			recs, err := s.ListSlots(ctx(), sc, bad, 10)
+			require.NoError(t, err)
+			assert.Empty(t, recs)
+			_, err = s.CreateRun(ctx(), sc, runOf("r2", bad, t0), keysSel(10, "call-1"))
+			assert.ErrorIs(t, err, analysis.ErrNotFound, "no definition has the key %q", bad)
+		}
+		// Not analysed by a definition no store can hold: every conversation.
+		listed, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10}, UnanalyzedBy: bad})
+		require.NoError(t, err)
+		assert.Len(t, listed, 1)
+		ref := c.ChunkRef
+		ref.RunID = bad
+		assert.ErrorIs(t, s.RenewChunk(ctx(), ref, lease), analysis.ErrLeaseLost)
+		assert.ErrorIs(t, s.SaveItem(ctx(), ref, item("call-1", true, 1), nil), analysis.ErrLeaseLost)
+		err = s.SaveItem(ctx(), c.ChunkRef, item(bad, true, 1), nil)
+		assert.ErrorIs(t, err, analysis.ErrInvalid, "an item of a key not the run's")
+	}
+	// A reason may quote what a provider wrote: it is kept, as far as the
+	// store can hold it.
+	require.NoError(t, s.CancelRun(ctx(), scopeA, "r1", "stopped\x00 by \xffhand", t0.Add(time.Hour)))
+	r := getRun(t, s, scopeA, "r1")
+	assert.Equal(t, analysis.RunFailed, r.Status)
+	assert.Contains(t, r.Error, "stopped")
+	assert.Contains(t, r.Error, "hand")
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/debrief-go/debrief/internal/pgmigrate"
+	"github.com/debrief-go/debrief/internal/pgtext"
 	"github.com/debrief-go/debrief/timeline"
 )
 
@@ -103,6 +104,8 @@ func (st *Store) Create(ctx context.Context, a timeline.Analysis, prevID string)
 	} {
 		if p.value == "" {
 			problems = append(problems, timeline.Problem{Path: p.path, Message: p.msg})
+		} else if !pgtext.Storable(p.value) {
+			problems = append(problems, timeline.Problem{Path: p.path, Message: "not valid UTF-8 without NUL"})
 		}
 	}
 	if a.Status != timeline.StatusProgressing {
@@ -111,7 +114,7 @@ func (st *Store) Create(ctx context.Context, a timeline.Analysis, prevID string)
 	if len(problems) > 0 {
 		return timeline.Analysis{}, false, &timeline.ValidationError{Problems: problems}
 	}
-	doc, err := json.Marshal(a)
+	doc, err := pgtext.JSON(a)
 	if err != nil {
 		return timeline.Analysis{}, false, err
 	}
@@ -161,6 +164,9 @@ func (st *Store) Finish(ctx context.Context, a timeline.Analysis) error {
 	if a.Status != timeline.StatusCompleted && a.Status != timeline.StatusFailed {
 		return &timeline.ValidationError{Problems: []timeline.Problem{{Path: "$.status", Message: fmt.Sprintf("%q: a finished analysis is completed or failed", a.Status)}}}
 	}
+	if !pgtext.Storable(a.ID, a.CustomerID) {
+		return timeline.ErrNotFound
+	}
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		var raw []byte
 		err := tx.QueryRow(ctx, `SELECT doc FROM `+st.t+` WHERE id = $1 AND customer_id = $2 FOR UPDATE`, a.ID, a.CustomerID).Scan(&raw)
@@ -178,7 +184,7 @@ func (st *Store) Finish(ctx context.Context, a timeline.Analysis) error {
 			return fmt.Errorf("%w: analysis %q is already %s", timeline.ErrConflict, a.ID, stored.Status)
 		}
 		stored.Status, stored.Result, stored.Error, stored.TMUpdate = a.Status, a.Result, a.Error, a.TMUpdate
-		doc, err := json.Marshal(stored)
+		doc, err := pgtext.JSON(stored)
 		if err != nil {
 			return err
 		}
@@ -189,11 +195,17 @@ func (st *Store) Finish(ctx context.Context, a timeline.Analysis) error {
 
 // Get implements [timeline.Store].
 func (st *Store) Get(ctx context.Context, customerID, id string) (timeline.Analysis, error) {
+	if !pgtext.Storable(customerID, id) {
+		return timeline.Analysis{}, timeline.ErrNotFound
+	}
 	return scanOne(st.pool.QueryRow(ctx, `SELECT doc FROM `+st.t+` WHERE id = $1 AND customer_id = $2`, id, customerID))
 }
 
 // Latest implements [timeline.Store].
 func (st *Store) Latest(ctx context.Context, customerID, flowID string) (timeline.Analysis, error) {
+	if !pgtext.Storable(customerID, flowID) {
+		return timeline.Analysis{}, timeline.ErrNotFound
+	}
 	return st.latest(ctx, st.pool, customerID, flowID)
 }
 
@@ -226,6 +238,9 @@ func (st *Store) List(ctx context.Context, customerID string, filter timeline.Li
 	size, after, err := timeline.ResolvePage(customerID, filter, page)
 	if err != nil {
 		return timeline.Page{}, err
+	}
+	if !pgtext.Storable(customerID, filter.ActiveflowID) || after != nil && !pgtext.Storable(after.ID) {
+		return timeline.Page{Items: []timeline.Analysis{}}, nil
 	}
 	where := `customer_id = $1 AND ($2 = '' OR activeflow_id = $2)`
 	args := []any{customerID, filter.ActiveflowID, size + 1}

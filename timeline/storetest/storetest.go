@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) timeline.Store) {
 		{"PageTokensServeTheirListOnly", testPageTokensBound},
 		{"ReturnsCopies", testCopies},
 		{"HonoursCancellation", testCancelled},
+		{"UnholdableText", testUnholdableText},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -433,4 +434,38 @@ func testCancelled(t *testing.T, s timeline.Store) {
 	assert.Equal(t, timeline.StatusProgressing, got.Status, "nothing stored")
 	assert.Nil(t, got.Result)
 	assert.True(t, got.TMUpdate.Equal(t0))
+}
+
+// testUnholdableText passes strings no store of text can hold — a NUL,
+// invalid UTF-8 — as lookups, which find nothing as any unknown string
+// does, and in a model's narrative, which is kept (a database store writes
+// each such character as U+FFFD).
+func testUnholdableText(t *testing.T, s timeline.Store) {
+	ctx := context.Background()
+	a := mustCreate(t, s, progressing(1, customer, flow1, t0), "")
+	for _, bad := range []string{a.ID + "\x00", "\xff\xfe"} {
+		_, err := s.Get(ctx, customer, bad)
+		assert.ErrorIs(t, err, timeline.ErrNotFound, "Get %q", bad)
+		_, err = s.Get(ctx, bad, a.ID)
+		assert.ErrorIs(t, err, timeline.ErrNotFound, "Get of customer %q", bad)
+		_, err = s.Latest(ctx, customer, bad)
+		assert.ErrorIs(t, err, timeline.ErrNotFound, "Latest %q", bad)
+		page, err := s.List(ctx, bad, timeline.ListFilter{}, timeline.PageRequest{})
+		require.NoError(t, err, "List of customer %q", bad)
+		assert.Empty(t, page.Items)
+		page, err = s.List(ctx, customer, timeline.ListFilter{ActiveflowID: bad}, timeline.PageRequest{})
+		require.NoError(t, err, "List of flow %q", bad)
+		assert.Empty(t, page.Items)
+		foreign := completed(a, t0)
+		foreign.ID = bad
+		assert.ErrorIs(t, s.Finish(ctx, foreign), timeline.ErrNotFound)
+	}
+	done := completed(a, t0.Add(time.Minute))
+	done.Result.Narrative = "before\x00after"
+	done.Result.Issues[0].Summary = "odd \xff byte"
+	require.NoError(t, s.Finish(ctx, done), "a model's narrative may hold a NUL")
+	got, err := s.Get(ctx, customer, a.ID)
+	require.NoError(t, err)
+	assert.Contains(t, []string{"before\x00after", "before\uFFFDafter"}, got.Result.Narrative)
+	assert.Contains(t, []string{"odd \xff byte", "odd \uFFFD byte"}, got.Result.Issues[0].Summary)
 }
