@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -270,10 +271,17 @@ func TestEndToEndAgainstAnOpenAICompatibleServer(t *testing.T) {
 	assert.GreaterOrEqual(t, completed, 45, "retries and repairs carry almost every conversation through")
 	assert.Positive(t, end.Run.Usage.CachedInputTokens, "usage counts cached tokens")
 
-	// Store mode wrote the fields back; another key's scope sees nothing.
-	status, out = do(t, srv, "GET", "/api/analysis/conversations?limit=1", "k", "")
-	require.Equal(t, http.StatusOK, status)
-	assert.NotEmpty(t, out["conversations"].([]any)[0].(map[string]any)["extractedFields"])
+	// Store mode wrote the fields back — to a conversation whose item
+	// completed (one whose faults were not repaired keeps none); another
+	// key's scope sees nothing.
+	for _, it := range items {
+		status, out = do(t, srv, "GET", "/api/analysis/conversations/"+url.PathEscape(it.ConversationKey), "k", "")
+		require.Equal(t, http.StatusOK, status)
+		stored, _ := out["conversation"].(map[string]any)["extractedFields"].(map[string]any)
+		if it.Error == "" {
+			assert.Equal(t, it.ExtractedFields, stored, "the fields of %s written back", it.ConversationKey)
+		}
+	}
 	status, _ = do(t, srv, "GET", "/api/analysis/runs/"+runID, "other", "")
 	assert.Equal(t, http.StatusNotFound, status)
 }
