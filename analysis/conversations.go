@@ -45,6 +45,15 @@ type ConversationInput struct {
 	Source Source `json:"source,omitempty"`
 	// Tags label the conversation.
 	Tags []string `json:"tags,omitempty"`
+	// ExternalID, when set, is the conversation's ID in the system it came
+	// from, unique in the scope: a conversation ingested again with the
+	// same ExternalID updates the stored one (or is skipped) rather than
+	// stored twice. At most [MaxExternalIDLen] bytes.
+	ExternalID string `json:"externalId,omitempty"`
+	// Evidence is what the platform recorded besides the words (see
+	// [Evidence]); bounded by [MaxEvidenceEntries] and
+	// [MaxRetrievedChunks].
+	Evidence *Evidence `json:"evidence,omitempty"`
 }
 
 // Ingest stores the conversations of an ingest body: one conversation
@@ -268,7 +277,12 @@ func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInp
 		cs[i] = Conversation{
 			ID: s.cfg.NewID(), Key: in.Key, Name: strings.TrimSpace(in.Name), Transcript: in.Transcript,
 			ReferenceFields: in.ReferenceFields, Source: source, Tags: cleanTags(in.Tags), CreatedAt: now,
+			ExternalID: in.ExternalID, Evidence: in.Evidence,
 		}
+	}
+	// Redaction before anything is stored or sent to a model.
+	if err := s.redactConversations(ctx, cs, root); err != nil {
+		return nil, err
 	}
 	// Keys the caller did not choose are derived, then made unique against
 	// the store and the batch. A concurrent ingest may take one between the
@@ -329,6 +343,7 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 			p.add(i, at+".tags"+schemaval.Index(j), notUTF8)
 		}
 	}
+	validateEvidence(p, i, at+".evidence", in.Evidence, len(in.Transcript))
 	if len(in.ReferenceFields) > MaxReferenceFields {
 		p.add(i, at+".referenceFields", fmt.Sprintf("%d fields, more than %d", len(in.ReferenceFields), MaxReferenceFields))
 		return nil

@@ -65,7 +65,7 @@ func DecodeJSON(data []byte, v any) error {
 // tags and reference fields; a definition its field set and modes. Both
 // leave room to spare.
 var (
-	conversationLimits = jsoncheck.Limits{MaxValues: 4*MaxTurns + MaxTags + 2*MaxReferenceFields + 64, MaxDepth: 8}
+	conversationLimits = jsoncheck.Limits{MaxValues: 4*MaxTurns + MaxTags + 2*MaxReferenceFields + evidenceValues + 64, MaxDepth: 8}
 	definitionLimits   = jsoncheck.Limits{MaxValues: 100_000, MaxDepth: 16}
 )
 

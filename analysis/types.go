@@ -128,6 +128,13 @@ type Conversation struct {
 	Source Source `json:"source"`
 	// Tags label the conversation for selections.
 	Tags []string `json:"tags"`
+	// ExternalID is the conversation's ID in the system it came from,
+	// unique in its scope: ingesting a conversation with the same
+	// ExternalID again updates it (or skips it) instead of storing a copy.
+	ExternalID string `json:"externalId,omitempty"`
+	// Evidence is what the platform recorded besides the words, when the
+	// conversation came with it (a session's, say).
+	Evidence *Evidence `json:"evidence,omitempty"`
 	// ExtractedFields holds the fields written by runs in store mode, by
 	// key; a later run's value for a key replaces an earlier one's.
 	ExtractedFields map[string]any `json:"extractedFields,omitempty"`
