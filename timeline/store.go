@@ -89,8 +89,10 @@ type Page struct {
 //     arguments.
 //   - A lookup by a string the store cannot hold (a database's text takes
 //     no NUL and no invalid UTF-8) finds nothing, as any unknown string
-//     does; such characters in a model's text are kept or written as
-//     U+FFFD, never refused.
+//     does, and a page token holding one starts its page where it says;
+//     such characters in a model's text are kept or written as U+FFFD,
+//     never refused. Create may refuse ([ErrInvalid]) an id, customer or
+//     flow the store cannot hold (the service makes ids that it can).
 type Store interface {
 	Create(ctx context.Context, a Analysis, prevID string) (current Analysis, created bool, err error)
 	Finish(ctx context.Context, a Analysis) error

@@ -44,7 +44,7 @@ func (st *Store) CreateRun(ctx context.Context, sc analysis.Scope, r analysis.Ru
 	if !pgtext.Storable(sel.UnanalyzedBy) {
 		sel.UnanalyzedBy = "" // no conversation is analysed by it
 	}
-	doc, err := json.Marshal(runDoc{Selection: r.Selection, Trigger: r.Trigger})
+	doc, err := pgtext.JSON(runDoc{Selection: r.Selection, Trigger: r.Trigger})
 	if err != nil {
 		return analysis.Run{}, err
 	}
@@ -613,6 +613,11 @@ func (st *Store) SaveItem(ctx context.Context, c analysis.ChunkRef, item analysi
 		return analysis.ErrLeaseLost
 	}
 	if !pgtext.Storable(item.ConversationKey) {
+		// Not one of the run's keys — but a lost lease says so first, as
+		// for any other key.
+		if err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error { return st.holds(ctx, tx, c, false) }); err != nil {
+			return err
+		}
 		return fmt.Errorf("pgstore: conversation %q is not one of the run's: %w", item.ConversationKey, analysis.ErrInvalid)
 	}
 	doc, err := encodeItem(item)

@@ -317,8 +317,9 @@ func testUnholdableLookups(t *testing.T, h Harness) {
 	startRun(t, s, scopeA, "r1", "intent", t0, keysSel(10, "call-1"))
 	c := claim(t, s, "x")
 	for _, bad := range []string{"call-1\x00", "\xff\xfe", "intent\x00"} {
-		badScope := analysis.Scope{Tenant: scopeA.Tenant + bad, Project: scopeA.Project}
-		for _, sc := range []analysis.Scope{scopeA, badScope} {
+		badTenant := analysis.Scope{Tenant: scopeA.Tenant + bad, Project: scopeA.Project}
+		badProject := analysis.Scope{Tenant: scopeA.Tenant, Project: scopeA.Project + bad}
+		for _, sc := range []analysis.Scope{scopeA, badTenant, badProject} {
 			_, err := s.GetDefinition(ctx(), sc, bad)
 			assert.ErrorIs(t, err, analysis.ErrNotFound, "GetDefinition %q", bad)
 			assert.ErrorIs(t, s.DeleteDefinition(ctx(), sc, bad, 0), analysis.ErrNotFound)
@@ -362,13 +363,52 @@ func testUnholdableLookups(t *testing.T, h Harness) {
 		listed, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10}, UnanalyzedBy: bad})
 		require.NoError(t, err)
 		assert.Len(t, listed, 1)
-		ref := c.ChunkRef
-		ref.RunID = bad
-		assert.ErrorIs(t, s.RenewChunk(ctx(), ref, lease), analysis.ErrLeaseLost)
-		assert.ErrorIs(t, s.SaveItem(ctx(), ref, item("call-1", true, 1), nil), analysis.ErrLeaseLost)
+		for _, ref := range []analysis.ChunkRef{{Scope: scopeA, RunID: bad, Chunk: c.Chunk, Token: c.Token}} {
+			assert.ErrorIs(t, s.RenewChunk(ctx(), ref, lease), analysis.ErrLeaseLost)
+			assert.ErrorIs(t, s.SaveItem(ctx(), ref, item("call-1", true, 1), nil), analysis.ErrLeaseLost)
+			assert.ErrorIs(t, s.SaveItem(ctx(), ref, item(bad, true, 1), nil), analysis.ErrLeaseLost, "a lost lease is said first")
+			assert.ErrorIs(t, s.ReleaseChunk(ctx(), ref), analysis.ErrLeaseLost)
+			_, err := s.CompleteChunk(ctx(), ref, t0)
+			assert.ErrorIs(t, err, analysis.ErrLeaseLost)
+			assert.ErrorIs(t, s.FailRun(ctx(), ref, "x", t0), analysis.ErrLeaseLost)
+		}
+		for _, ref := range []analysis.ChunkRef{
+			{Scope: analysis.Scope{Tenant: scopeA.Tenant + bad, Project: scopeA.Project}, RunID: c.RunID, Chunk: c.Chunk, Token: c.Token},
+			{Scope: analysis.Scope{Tenant: scopeA.Tenant, Project: scopeA.Project + bad}, RunID: c.RunID, Chunk: c.Chunk, Token: c.Token},
+		} {
+			assert.ErrorIs(t, s.RenewChunk(ctx(), ref, lease), analysis.ErrLeaseLost)
+			_, err := s.CompleteChunk(ctx(), ref, t0)
+			assert.ErrorIs(t, err, analysis.ErrLeaseLost)
+		}
 		err = s.SaveItem(ctx(), c.ChunkRef, item(bad, true, 1), nil)
 		assert.ErrorIs(t, err, analysis.ErrInvalid, "an item of a key not the run's")
 	}
+	// A selection by a tag no store can hold, or by not being analysed by
+	// a definition no store can hold, is a run like any other.
+	define(t, s, scopeA, "other")
+	tagged := startRun(t, s, scopeA, "r-tag", "other", t0.Add(time.Minute), analysis.KeySelection{Tag: "vip\x00", Max: 100, ChunkSize: 10})
+	assert.Equal(t, 0, tagged.Progress.Total, "no conversation has the tag")
+	require.NoError(t, s.CancelRun(ctx(), scopeA, "r-tag", "done", t0.Add(time.Minute)))
+	all := startRun(t, s, scopeA, "r-unanalyzed", "other", t0.Add(2*time.Minute), analysis.KeySelection{UnanalyzedBy: "intent\xff", Max: 100, ChunkSize: 10})
+	assert.Equal(t, 1, all.Progress.Total, "no conversation is analysed by such a definition")
+	require.NoError(t, s.CancelRun(ctx(), scopeA, "r-unanalyzed", "done", t0.Add(2*time.Minute)))
+
+	// A claim's owner, a skip's reason and a run's end may quote what a
+	// host or provider wrote: kept, as far as the store can hold them.
+	startRun(t, s, scopeA, "r-owner", "other", t0.Add(3*time.Minute), keysSel(10, "call-1"))
+	owned, ok, err := s.ClaimChunk(ctx(), "owner\x00\xff", lease)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "r-owner", owned.RunID)
+	require.NoError(t, s.FailRun(ctx(), owned.ChunkRef, "failed\x00 \xffhere", t0.Add(3*time.Minute)))
+	assert.Contains(t, getRun(t, s, scopeA, "r-owner").Error, "here")
+	require.NoError(t, s.SkipSlot(ctx(), scopeA, "intent", t0.Add(time.Hour), "busy\x00 \xffnow", t0))
+	recs, err := s.ListSlots(ctx(), scopeA, "intent", 10)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Contains(t, recs[0].Skipped, "busy")
+	assert.Contains(t, recs[0].Skipped, "now")
+
 	// A reason may quote what a provider wrote: it is kept, as far as the
 	// store can hold it.
 	require.NoError(t, s.CancelRun(ctx(), scopeA, "r1", "stopped\x00 by \xffhand", t0.Add(time.Hour)))

@@ -280,6 +280,8 @@ func TestEndToEndAgainstAnOpenAICompatibleServer(t *testing.T) {
 		stored, _ := out["conversation"].(map[string]any)["extractedFields"].(map[string]any)
 		if it.Error == "" {
 			assert.Equal(t, it.ExtractedFields, stored, "the fields of %s written back", it.ConversationKey)
+		} else {
+			assert.Empty(t, stored, "%s failed: nothing written back", it.ConversationKey)
 		}
 	}
 	status, _ = do(t, srv, "GET", "/api/analysis/runs/"+runID, "other", "")

@@ -33,13 +33,25 @@ func StorableOnly(ss []string) []string {
 	return out
 }
 
-// Text returns s as PostgreSQL can keep it: each invalid UTF-8 sequence and
-// each NUL written as U+FFFD, as [JSON] writes them.
+// Text returns s as PostgreSQL can keep it: each byte of invalid UTF-8
+// and each NUL written as U+FFFD, as [JSON] (and encoding/json) writes
+// them.
 func Text(s string) string {
 	if Storable(s) {
 		return s
 	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == 0 || r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // JSON returns v as JSON that a jsonb column takes: encoding/json already

@@ -20,6 +20,12 @@ func TestText(t *testing.T) {
 	require.Equal(t, "same", Text("same"))
 	require.Equal(t, "a\uFFFDb\uFFFDc", Text("a\x00b\xffc"))
 	require.True(t, Storable(Text("\x00\xff\xfe")))
+	require.Equal(t, "a\uFFFD\uFFFDb", Text("a\xff\xfeb"), "one U+FFFD a bad byte, as encoding/json writes")
+	raw, err := JSON("a\xff\xfeb\x00")
+	require.NoError(t, err)
+	var back string
+	require.NoError(t, json.Unmarshal(raw, &back))
+	require.Equal(t, Text("a\xff\xfeb\x00"), back, "Text and JSON agree")
 }
 
 func TestJSON(t *testing.T) {

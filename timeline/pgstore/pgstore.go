@@ -239,14 +239,21 @@ func (st *Store) List(ctx context.Context, customerID string, filter timeline.Li
 	if err != nil {
 		return timeline.Page{}, err
 	}
-	if !pgtext.Storable(customerID, filter.ActiveflowID) || after != nil && !pgtext.Storable(after.ID) {
+	if !pgtext.Storable(customerID, filter.ActiveflowID) {
 		return timeline.Page{Items: []timeline.Analysis{}}, nil
 	}
 	where := `customer_id = $1 AND ($2 = '' OR activeflow_id = $2)`
 	args := []any{customerID, filter.ActiveflowID, size + 1}
-	if after != nil {
+	switch {
+	case after == nil:
+	case pgtext.Storable(after.ID):
 		where += ` AND (tm_create, id) < ($4, $5)`
 		args = append(args, after.TMCreate, after.ID)
+	default:
+		// A token's id no text can hold (a forged one): compared as bytes,
+		// the order of the C collation ids are kept in.
+		where += ` AND (tm_create < $4 OR tm_create = $4 AND convert_to(id, 'UTF8') < $5::bytea)`
+		args = append(args, after.TMCreate, []byte(after.ID))
 	}
 	rows, err := st.pool.Query(ctx, `SELECT doc FROM `+st.t+` WHERE `+where+` ORDER BY tm_create DESC, id DESC LIMIT $3`, args...)
 	if err != nil {

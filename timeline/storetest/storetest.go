@@ -460,6 +460,23 @@ func testUnholdableText(t *testing.T, s timeline.Store) {
 		foreign.ID = bad
 		assert.ErrorIs(t, s.Finish(ctx, foreign), timeline.ErrNotFound)
 	}
+	bad := completed(a, t0)
+	bad.CustomerID = customer + "\x00"
+	assert.ErrorIs(t, s.Finish(ctx, bad), timeline.ErrNotFound, "a customer no store can hold")
+
+	// A forged page token whose id no text can hold starts its page where
+	// it says, in byte order.
+	b := mustCreate(t, s, progressing(2, customer, flow2, t0), "")
+	mustCreate(t, s, progressing(3, customer, "e5f6a7b8-c9d0-4123-9abc-def012345678", t0.Add(time.Second)), "")
+	token := timeline.PageToken(customer, timeline.ListFilter{}, timeline.Analysis{ID: b.ID + "\x00", TMCreate: b.TMCreate})
+	page, err := s.List(ctx, customer, timeline.ListFilter{}, timeline.PageRequest{Token: token})
+	require.NoError(t, err)
+	var ids []string
+	for _, it := range page.Items {
+		ids = append(ids, it.ID)
+	}
+	assert.Equal(t, []string{b.ID, a.ID}, ids, "the analyses before (t0, %q) in byte order", b.ID+"\x00")
+
 	done := completed(a, t0.Add(time.Minute))
 	done.Result.Narrative = "before\x00after"
 	done.Result.Issues[0].Summary = "odd \xff byte"
