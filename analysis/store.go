@@ -176,9 +176,30 @@ type ListQuery struct {
 // A ConversationStore keeps conversations.
 type ConversationStore interface {
 	// CreateConversations stores all of cs or, on any failure, none: it
-	// fails with ErrConflict, storing nothing, if any ID or Key is taken in
-	// the scope or repeated within cs.
+	// fails with ErrConflict, storing nothing, if any ID, Key or ExternalID
+	// (when not empty) is taken in the scope or repeated within cs.
 	CreateConversations(ctx context.Context, scope Scope, cs []Conversation) error
+	// PutConversations stores cs by their ExternalID: a conversation whose
+	// ExternalID names one of the scope's is that one's new version, and
+	// any other — one without an ExternalID among them — is created, as
+	// CreateConversations would. With onExisting [UpdateExisting] (or
+	// empty) a new version replaces the stored conversation's Name,
+	// Transcript, ReferenceFields, Source, Tags and Evidence, while its ID,
+	// Key, ExternalID, CreatedAt, ExtractedFields and LastAnalyzedAt stay
+	// as stored (the new version's own ID and Key are ignored); with
+	// [SkipExisting] the stored conversation is left as it is. outcomes[i]
+	// says what became of cs[i] and holds it as stored. It is all or
+	// nothing: it fails with ErrConflict, storing nothing, if the ID or Key
+	// of a conversation to create is taken in the scope or repeated among
+	// those created, or an ExternalID is repeated within cs. It is atomic:
+	// of calls racing with the same ExternalID, one creates the
+	// conversation and each of the others updates it, skips it or fails
+	// with ErrConflict — never a second conversation.
+	PutConversations(ctx context.Context, scope Scope, cs []Conversation, onExisting OnExisting) (outcomes []PutOutcome, err error)
+	// KeysByExternalID returns the keys of the scope's conversations whose
+	// ExternalID is one of externalIDs, by ExternalID, without reading the
+	// conversations; an ExternalID that names none is left out.
+	KeysByExternalID(ctx context.Context, scope Scope, externalIDs []string) (map[string]string, error)
 	// GetConversation returns the conversation whose ID or, failing that,
 	// Key is idOrKey; ErrNotFound if none.
 	GetConversation(ctx context.Context, scope Scope, idOrKey string) (Conversation, error)
@@ -196,6 +217,45 @@ type ConversationStore interface {
 	// name, key or transcript — any turn's content — contains it, ignoring
 	// case.
 	ListConversations(ctx context.Context, scope Scope, q ConversationQuery) ([]Conversation, error)
+}
+
+// OnExisting says what an ingest does with a conversation whose ExternalID
+// names one already stored in the scope.
+type OnExisting string
+
+// The modes of an ingest; the empty OnExisting is UpdateExisting.
+const (
+	// UpdateExisting replaces the stored conversation's content with the
+	// one ingested, keeping its identity and what runs wrote on it (see
+	// [ConversationStore.PutConversations]).
+	UpdateExisting OnExisting = "update"
+	// SkipExisting leaves the stored conversation as it is.
+	SkipExisting OnExisting = "skip"
+)
+
+// A PutAction is what [ConversationStore.PutConversations] did with one
+// conversation.
+type PutAction string
+
+// The actions of a put.
+const (
+	// PutCreated: the conversation was stored anew.
+	PutCreated PutAction = "created"
+	// PutUpdated: it replaced the content of the stored conversation with
+	// its ExternalID.
+	PutUpdated PutAction = "updated"
+	// PutSkipped: a conversation with its ExternalID was stored and left
+	// as it was.
+	PutSkipped PutAction = "skipped"
+)
+
+// A PutOutcome is what became of one conversation of a put.
+type PutOutcome struct {
+	// Action says whether it was created, updated or skipped.
+	Action PutAction
+	// Conversation is the conversation as stored after the put: for an
+	// update or a skip, with the stored ID, Key and CreatedAt.
+	Conversation Conversation
 }
 
 // A ConversationQuery filters conversations.

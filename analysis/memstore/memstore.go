@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -40,6 +41,7 @@ type scopeData struct {
 	retired  map[string]bool                              // keys of deleted definitions
 	convs    map[string]*analysis.Conversation            // by ID
 	convKeys map[string]string                            // key → ID
+	convExt  map[string]string                            // external ID → ID
 	analyzed map[string]map[string]bool                   // definition key → conversation keys
 	runs     map[string]*runData                          // by ID
 	running  map[string]*runData                          // definition key → its run in progress
@@ -116,7 +118,7 @@ func (s *Store) scope(sc analysis.Scope, create bool) *scopeData {
 	if !ok && create {
 		d = &scopeData{
 			defs: map[string]*analysis.Definition{}, defKeys: map[string]string{}, retired: map[string]bool{},
-			convs: map[string]*analysis.Conversation{}, convKeys: map[string]string{},
+			convs: map[string]*analysis.Conversation{}, convKeys: map[string]string{}, convExt: map[string]string{},
 			analyzed: map[string]map[string]bool{}, runs: map[string]*runData{}, running: map[string]*runData{},
 			slots: map[string]map[time.Time]analysis.SlotRecord{},
 		}
@@ -281,21 +283,106 @@ func (s *Store) CreateConversations(ctx context.Context, sc analysis.Scope, cs [
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	data := s.scope(sc, true)
-	ids, keys := map[string]bool{}, map[string]bool{}
+	if !data.creatable(cs, nil) {
+		return analysis.ErrConflict
+	}
 	for _, c := range cs {
-		_, idTaken := data.convs[c.ID]
-		_, keyTaken := data.convKeys[c.Key]
-		if idTaken || keyTaken || ids[c.ID] || keys[c.Key] {
-			return analysis.ErrConflict
+		data.create(c)
+	}
+	return nil
+}
+
+// creatable reports whether the conversations of cs not marked in existing
+// can be created: none's ID, Key or ExternalID is taken in the scope or by
+// another of them. Conversations marked in existing have their ExternalID
+// checked for repeats only.
+func (d *scopeData) creatable(cs []analysis.Conversation, existing []bool) bool {
+	ids, keys, exts := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for i, c := range cs {
+		if c.ExternalID != "" {
+			if exts[c.ExternalID] {
+				return false
+			}
+			exts[c.ExternalID] = true
+		}
+		if existing != nil && existing[i] {
+			continue
+		}
+		_, idTaken := d.convs[c.ID]
+		_, keyTaken := d.convKeys[c.Key]
+		_, extTaken := d.convExt[c.ExternalID]
+		if idTaken || keyTaken || c.ExternalID != "" && extTaken || ids[c.ID] || keys[c.Key] {
+			return false
 		}
 		ids[c.ID], keys[c.Key] = true, true
 	}
-	for _, c := range cs {
-		cc := cloneConversation(c)
-		data.convs[c.ID] = &cc
-		data.convKeys[c.Key] = c.ID
+	return true
+}
+
+// create stores a copy of c.
+func (d *scopeData) create(c analysis.Conversation) {
+	cc := cloneConversation(c)
+	d.convs[c.ID] = &cc
+	d.convKeys[c.Key] = c.ID
+	if c.ExternalID != "" {
+		d.convExt[c.ExternalID] = c.ID
 	}
-	return nil
+}
+
+// PutConversations implements [analysis.ConversationStore].
+func (s *Store) PutConversations(ctx context.Context, sc analysis.Scope, cs []analysis.Conversation, onExisting analysis.OnExisting) ([]analysis.PutOutcome, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data := s.scope(sc, true)
+	existing := make([]bool, len(cs))
+	for i, c := range cs {
+		_, stored := data.convExt[c.ExternalID]
+		existing[i] = stored && c.ExternalID != ""
+	}
+	if !data.creatable(cs, existing) {
+		return nil, analysis.ErrConflict
+	}
+	out := make([]analysis.PutOutcome, len(cs))
+	for i, c := range cs {
+		if !existing[i] {
+			data.create(c)
+			out[i] = analysis.PutOutcome{Action: analysis.PutCreated, Conversation: c}
+			continue
+		}
+		stored := data.convs[data.convExt[c.ExternalID]]
+		if onExisting == analysis.SkipExisting {
+			out[i] = analysis.PutOutcome{Action: analysis.PutSkipped, Conversation: cloneConversation(*stored)}
+			continue
+		}
+		c = cloneConversation(c)
+		stored.Name, stored.Transcript, stored.ReferenceFields = c.Name, c.Transcript, c.ReferenceFields
+		stored.Source, stored.Tags, stored.Evidence = c.Source, c.Tags, c.Evidence
+		out[i] = analysis.PutOutcome{Action: analysis.PutUpdated, Conversation: cloneConversation(*stored)}
+	}
+	return out, nil
+}
+
+// KeysByExternalID implements [analysis.ConversationStore].
+func (s *Store) KeysByExternalID(ctx context.Context, sc analysis.Scope, externalIDs []string) (map[string]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	data := s.scope(sc, false)
+	if data == nil {
+		return out, nil
+	}
+	for _, ext := range externalIDs {
+		if id, ok := data.convExt[ext]; ok && ext != "" {
+			out[ext] = data.convs[id].Key
+		}
+	}
+	return out, nil
 }
 
 // GetConversation implements [analysis.ConversationStore].
@@ -350,9 +437,12 @@ func (s *Store) DeleteConversation(ctx context.Context, sc analysis.Scope, id st
 	if data == nil || data.convs[id] == nil {
 		return analysis.ErrNotFound
 	}
-	key := data.convs[id].Key
+	key, ext := data.convs[id].Key, data.convs[id].ExternalID
 	delete(data.convs, id)
 	delete(data.convKeys, key)
+	if ext != "" {
+		delete(data.convExt, ext)
+	}
 	for _, set := range data.analyzed {
 		delete(set, key)
 	}
@@ -974,11 +1064,62 @@ func cloneConversation(c analysis.Conversation) analysis.Conversation {
 	c.ReferenceFields = cloneValues(c.ReferenceFields)
 	c.Tags = slices.Clone(c.Tags)
 	c.ExtractedFields = cloneValues(c.ExtractedFields)
+	c.Evidence = deepCopy(reflect.ValueOf(c.Evidence)).Interface().(*analysis.Evidence)
 	if c.LastAnalyzedAt != nil {
 		t := *c.LastAnalyzedAt
 		c.LastAnalyzedAt = &t
 	}
 	return c
+}
+
+// deepCopy copies v with everything its pointers, slices, maps and
+// interfaces hold, nil ones staying nil; unexported fields of a struct (a
+// time.Time's) are copied as they are.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Elem().Type())
+		out.Elem().Set(deepCopy(v.Elem()))
+		return out
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			out.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(it.Key(), deepCopy(it.Value()))
+		}
+		return out
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Type()).Elem()
+		out.Set(deepCopy(v.Elem()))
+		return out
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		out.Set(v)
+		for i := range v.NumField() {
+			if out.Field(i).CanSet() {
+				out.Field(i).Set(deepCopy(v.Field(i)))
+			}
+		}
+		return out
+	}
+	return v
 }
 
 // cloneValues copies a map of scalar values (the service admits no other).

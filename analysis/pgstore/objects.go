@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/text/cases"
 
 	"github.com/debrief-go/debrief/analysis"
@@ -236,25 +238,161 @@ func searchText(c analysis.Conversation) string {
 // CreateConversations implements [analysis.ConversationStore].
 func (st *Store) CreateConversations(ctx context.Context, sc analysis.Scope, cs []analysis.Conversation) error {
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		rows := make([][]any, 0, len(cs))
-		for _, c := range cs {
-			doc, err := pgtext.JSON(c)
+		return st.insertConversations(ctx, tx, sc, cs)
+	})
+}
+
+// conversationColumns are the columns insertConversations writes.
+var conversationColumns = []string{"tenant", "project", "id", "key", "external_id", "created_at", "tags", "search", "doc"}
+
+// insertConversations inserts cs, in that order, in the transaction tx:
+// ErrConflict when an ID, key or external ID is taken, or another
+// transaction inserting one of them deadlocked with this one.
+func (st *Store) insertConversations(ctx context.Context, tx pgx.Tx, sc analysis.Scope, cs []analysis.Conversation) error {
+	rows := make([][]any, 0, len(cs))
+	for _, c := range cs {
+		doc, err := pgtext.JSON(c)
+		if err != nil {
+			return err
+		}
+		tags := c.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		var ext any // NULL: no external ID
+		if c.ExternalID != "" {
+			ext = c.ExternalID
+		}
+		rows = append(rows, []any{sc.Tenant, sc.Project, c.ID, c.Key, ext, c.CreatedAt, tags, searchText(c), doc})
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{strings.Trim(st.s, `"`), "conversations"}, conversationColumns, pgx.CopyFromRows(rows))
+	if constraint(err) != "" || deadlocked(err) {
+		return analysis.ErrConflict
+	}
+	return err
+}
+
+// deadlockDetected is PostgreSQL's code of a transaction ended to break a
+// deadlock.
+const deadlockDetected = "40P01"
+
+// deadlocked reports whether err ended a transaction to break a deadlock:
+// two puts inserting the same keys or external IDs in different orders,
+// each waiting for the other's — a conflict the caller retries.
+func deadlocked(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == deadlockDetected
+}
+
+// PutConversations implements [analysis.ConversationStore]. In one
+// transaction it locks the conversations stored with the external IDs of
+// cs (in ID order, so that two puts never wait for each other's locks),
+// updates them or leaves them, and inserts the others — ordered by
+// external ID, so that two puts inserting the same ones meet at the first:
+// the later waits for the earlier to end, then fails with ErrConflict (a
+// unique violation) and its caller, retrying, finds the conversation.
+func (st *Store) PutConversations(ctx context.Context, sc analysis.Scope, cs []analysis.Conversation, onExisting analysis.OnExisting) ([]analysis.PutOutcome, error) {
+	exts := make([]string, 0, len(cs))
+	seen := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		if c.ExternalID == "" {
+			continue
+		}
+		if seen[c.ExternalID] {
+			return nil, analysis.ErrConflict
+		}
+		seen[c.ExternalID] = true
+		exts = append(exts, c.ExternalID)
+	}
+	var out []analysis.PutOutcome
+	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		stored := map[string]analysis.Conversation{}
+		if len(exts) > 0 {
+			rows, err := tx.Query(ctx, `SELECT doc FROM `+st.s+`.conversations
+				WHERE tenant = $1 AND project = $2 AND external_id = ANY($3::text[]) AND external_id IS NOT NULL
+				ORDER BY id FOR UPDATE`, sc.Tenant, sc.Project, pgtext.StorableOnly(exts))
 			if err != nil {
 				return err
 			}
-			tags := c.Tags
-			if tags == nil {
-				tags = []string{}
+			found, err := collectConversations(rows)
+			if err != nil {
+				return err
 			}
-			rows = append(rows, []any{sc.Tenant, sc.Project, c.ID, c.Key, c.CreatedAt, tags, searchText(c), doc})
+			for _, c := range found {
+				stored[c.ExternalID] = c
+			}
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{strings.Trim(st.s, `"`), "conversations"},
-			[]string{"tenant", "project", "id", "key", "created_at", "tags", "search", "doc"}, pgx.CopyFromRows(rows))
-		if constraint(err) != "" {
-			return analysis.ErrConflict
+		out = make([]analysis.PutOutcome, len(cs))
+		var created []analysis.Conversation
+		updates := &pgx.Batch{}
+		for i, c := range cs {
+			old, exists := stored[c.ExternalID]
+			switch {
+			case !exists: // no external ID, or one not stored
+				created = append(created, c)
+				out[i] = analysis.PutOutcome{Action: analysis.PutCreated, Conversation: c}
+			case onExisting == analysis.SkipExisting:
+				out[i] = analysis.PutOutcome{Action: analysis.PutSkipped, Conversation: old}
+			default:
+				nc := old
+				nc.Name, nc.Transcript, nc.ReferenceFields = c.Name, c.Transcript, c.ReferenceFields
+				nc.Source, nc.Tags, nc.Evidence = c.Source, c.Tags, c.Evidence
+				doc, err := pgtext.JSON(nc)
+				if err != nil {
+					return err
+				}
+				tags := nc.Tags
+				if tags == nil {
+					tags = []string{}
+				}
+				updates.Queue(`UPDATE `+st.s+`.conversations SET tags = $4, search = $5, doc = $6
+					WHERE tenant = $1 AND project = $2 AND id = $3`, sc.Tenant, sc.Project, nc.ID, tags, searchText(nc), doc)
+				out[i] = analysis.PutOutcome{Action: analysis.PutUpdated, Conversation: nc}
+			}
 		}
-		return err
+		if updates.Len() > 0 {
+			if err := tx.SendBatch(ctx, updates).Close(); err != nil {
+				return err
+			}
+		}
+		if len(created) == 0 {
+			return nil
+		}
+		slices.SortStableFunc(created, func(a, b analysis.Conversation) int {
+			if a.ExternalID == "" || b.ExternalID == "" {
+				return strings.Compare(b.ExternalID, a.ExternalID) // those with one first
+			}
+			return strings.Compare(a.ExternalID, b.ExternalID)
+		})
+		return st.insertConversations(ctx, tx, sc, created)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// KeysByExternalID implements [analysis.ConversationStore].
+func (st *Store) KeysByExternalID(ctx context.Context, sc analysis.Scope, externalIDs []string) (map[string]string, error) {
+	out := map[string]string{}
+	if !pgtext.Storable(sc.Tenant, sc.Project) || len(externalIDs) == 0 {
+		return out, nil
+	}
+	rows, err := st.pool.Query(ctx, `SELECT external_id, key FROM `+st.s+`.conversations
+		WHERE tenant = $1 AND project = $2 AND external_id = ANY($3::text[]) AND external_id IS NOT NULL`,
+		sc.Tenant, sc.Project, pgtext.StorableOnly(externalIDs))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ext, key string
+		if err := rows.Scan(&ext, &key); err != nil {
+			return nil, err
+		}
+		out[ext] = key
+	}
+	return out, rows.Err()
 }
 
 // GetConversation implements [analysis.ConversationStore].
