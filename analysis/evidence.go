@@ -1,6 +1,15 @@
 package analysis
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/debrief-go/debrief/internal/schemaval"
+	"github.com/debrief-go/debrief/session"
+)
 
 // Evidence is what a platform recorded of a conversation besides its
 // words — the retrievals, citations, tool calls, handoffs, feedback and
@@ -178,9 +187,402 @@ const (
 // per entry and 6 per chunk, with room for the rest.
 const evidenceValues = 16*MaxEvidenceEntries + 6*MaxRetrievedChunks + 2*MaxCustomerMetadata + 256
 
+// maxEvidenceIDLen bounds an ID or a name in evidence.
+const maxEvidenceIDLen = 200
+
 // validateEvidence adds the problems of ev, at path at, to p; turns is the
 // length of the transcript.
 func validateEvidence(p *problems, i int, at string, ev *Evidence, turns int) {
-	// Filled in with the evidence checks.
-	_, _, _, _, _ = p, i, at, ev, turns
+	if ev == nil {
+		return
+	}
+	entries := len(ev.Retrievals) + len(ev.Citations) + len(ev.ToolCalls) + len(ev.Handoffs)
+	if entries > MaxEvidenceEntries {
+		p.add(i, at, fmt.Sprintf("%d retrievals, citations, tool calls and handoffs, more than %d", entries, MaxEvidenceEntries))
+		return
+	}
+	chunks := 0
+	for _, r := range ev.Retrievals {
+		chunks += len(r.Chunks)
+	}
+	if chunks > MaxRetrievedChunks {
+		p.add(i, at+".retrievals", fmt.Sprintf("%d retrieved chunks, more than %d", chunks, MaxRetrievedChunks))
+		return
+	}
+	text := func(path, s string, limit int, required bool) {
+		switch {
+		case required && s == "":
+			p.add(i, path, "it is missing")
+		case len(s) > limit:
+			p.add(i, path, fmt.Sprintf("%d bytes, more than %d", len(s), limit))
+		case badText(s):
+			p.add(i, path, notUTF8)
+		}
+	}
+	turn := func(path string, t *int) {
+		if t != nil && (*t < 0 || *t >= turns) {
+			p.add(i, path, fmt.Sprintf("turn %d is not in the transcript of %d turns", *t, turns))
+		}
+	}
+	score := func(path string, f *float64) {
+		if f != nil && (math.IsNaN(*f) || math.IsInf(*f, 0)) {
+			p.add(i, path, "the score is not a finite number")
+		}
+	}
+	text(at+".sessionId", ev.SessionID, maxEvidenceIDLen, false)
+	text(at+".channel", ev.Channel, maxEvidenceIDLen, false)
+	text(at+".outcome", ev.Outcome, maxEvidenceIDLen, false)
+	text(at+".completionReason", ev.CompletionReason, MaxTurnContentLen, false)
+	for j, r := range ev.Retrievals {
+		rp := at + ".retrievals" + schemaval.Index(j)
+		turn(rp+".turn", r.Turn)
+		text(rp+".turnId", r.TurnID, maxEvidenceIDLen, false)
+		for k, kb := range r.KBIDs {
+			text(rp+".kbIds"+schemaval.Index(k), kb, maxEvidenceIDLen, true)
+		}
+		for k, c := range r.Chunks {
+			cp := rp + ".chunks" + schemaval.Index(k)
+			text(cp+".docId", c.DocID, maxEvidenceIDLen, true)
+			text(cp+".chunkId", c.ChunkID, maxEvidenceIDLen, true)
+			text(cp+".versionId", c.VersionID, maxEvidenceIDLen, false)
+			score(cp+".score", c.Score)
+		}
+		score(rp+".topScore", r.TopScore)
+		text(rp+".answerability", r.Answerability, maxEvidenceIDLen, false)
+	}
+	for j, c := range ev.Citations {
+		cp := at + ".citations" + schemaval.Index(j)
+		turn(cp+".turn", c.Turn)
+		text(cp+".turnId", c.TurnID, maxEvidenceIDLen, false)
+		text(cp+".kbId", c.KBID, maxEvidenceIDLen, false)
+		text(cp+".docId", c.DocID, maxEvidenceIDLen, true)
+		text(cp+".chunkId", c.ChunkID, maxEvidenceIDLen, true)
+		text(cp+".versionId", c.VersionID, maxEvidenceIDLen, false)
+	}
+	for j, c := range ev.ToolCalls {
+		tp := at + ".toolCalls" + schemaval.Index(j)
+		turn(tp+".turn", c.Turn)
+		text(tp+".turnId", c.TurnID, maxEvidenceIDLen, false)
+		text(tp+".id", c.ID, maxEvidenceIDLen, false)
+		text(tp+".name", c.Name, maxEvidenceIDLen, true)
+		text(tp+".arguments", c.Arguments, MaxTurnContentLen, false)
+		switch c.Status {
+		case ToolSucceeded, ToolFailed, ToolNoResult:
+		default:
+			p.add(i, tp+".status", fmt.Sprintf("%q is not a status: use succeeded, failed or no_result", c.Status))
+		}
+		if c.Result != nil {
+			text(tp+".result", *c.Result, MaxTurnContentLen, false)
+		}
+		if c.Error != nil {
+			text(tp+".error", *c.Error, MaxTurnContentLen, false)
+		}
+	}
+	for j, h := range ev.Handoffs {
+		hp := at + ".handoffs" + schemaval.Index(j)
+		turn(hp+".afterTurn", h.AfterTurn)
+		text(hp+".toAgentId", h.ToAgentID, maxEvidenceIDLen, false)
+		text(hp+".reason", h.Reason, MaxTurnContentLen, false)
+	}
+	if ev.KBSnapshot != nil {
+		if len(ev.KBSnapshot.KBVersions) > MaxCustomerMetadata {
+			p.add(i, at+".kbSnapshot.kbVersions", fmt.Sprintf("%d knowledge bases, more than %d", len(ev.KBSnapshot.KBVersions), MaxCustomerMetadata))
+		}
+		for _, k := range sortedKeys(anyMap(ev.KBSnapshot.KBVersions)) {
+			text(at+".kbSnapshot.kbVersions"+schemaval.Key(k), k, maxEvidenceIDLen, true)
+		}
+	}
+	if ev.Feedback != nil {
+		text(at+".feedback.comment", ev.Feedback.Comment, MaxTurnContentLen, false)
+	}
+	if c := ev.CSAT; c != nil && (c.ScaleMax < 1 || c.Score < 0 || c.Score > c.ScaleMax) {
+		p.add(i, at+".csat", fmt.Sprintf("a score of %d on a scale to %d: want 0 to scaleMax, scaleMax at least 1", c.Score, c.ScaleMax))
+	}
+	if ev.Reopen != nil {
+		text(at+".reopen.reason", ev.Reopen.Reason, MaxTurnContentLen, false)
+	}
+	if len(ev.CustomerMetadata) > MaxCustomerMetadata {
+		p.add(i, at+".customerMetadata", fmt.Sprintf("%d members, more than %d", len(ev.CustomerMetadata), MaxCustomerMetadata))
+	} else {
+		for _, k := range sortedKeys(ev.CustomerMetadata) {
+			mp := at + ".customerMetadata" + schemaval.Key(k)
+			v := ev.CustomerMetadata[k]
+			switch str, isString := v.(string); {
+			case !scalar(v):
+				p.add(i, mp, "a metadata value must be a string, number, boolean or null")
+			case badText(k) || len(k) > maxEvidenceIDLen:
+				p.add(i, mp, "the name is not valid UTF-8 of at most 200 bytes without NUL")
+			case isString:
+				text(mp, str, MaxTurnContentLen, false)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for j, m := range ev.Missing {
+		switch {
+		case !session.MissingEvidenceReason(m).Valid():
+			p.add(i, at+".missingEvidence"+schemaval.Index(j), fmt.Sprintf("%q is not a missing-evidence reason: use one of %s", m, reasonList()))
+		case seen[m]:
+			p.add(i, at+".missingEvidence"+schemaval.Index(j), fmt.Sprintf("%q is given twice", m))
+		}
+		seen[m] = true
+	}
+}
+
+func anyMap(m map[string]int) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// reasonList names the missing-evidence reasons, comma-separated.
+func reasonList() string {
+	out := ""
+	for i, r := range missingReasons {
+		if i > 0 {
+			out += ", "
+		}
+		out += r.reason
+	}
+	return out
+}
+
+// missingReasons says what each missing-evidence reason means to a model
+// reading the evidence, in the order of seed 001.
+var missingReasons = []struct{ reason, meaning string }{
+	{"no_rag_trace", "no retrieval trace was captured: whether and what the assistant retrieved is unknown, not absent"},
+	{"no_kb_snapshot", "the state of the knowledge bases at the time was not captured"},
+	{"no_citations", "no citations were captured: which retrieved chunks the answers used is unknown"},
+	{"no_tool_trace", "no tool trace was captured: which tools ran and how they ended is unknown"},
+	{"no_csat", "no satisfaction score was captured"},
+	{"no_user_feedback", "no user feedback was captured"},
+	{"transcript_redaction_skipped", "the transcript was not redacted"},
+	{"legacy_session", "the session predates full capture: any evidence may be incomplete"},
+}
+
+// missingMeaning returns what the missing-evidence reason means.
+func missingMeaning(reason string) string {
+	for _, r := range missingReasons {
+		if r.reason == reason {
+			return r.meaning
+		}
+	}
+	return ""
+}
+
+// missing reports whether ev says the evidence reason names is missing.
+func (ev *Evidence) missing(reason string) bool {
+	if ev == nil {
+		return true
+	}
+	for _, m := range ev.Missing {
+		if m == reason {
+			return true
+		}
+	}
+	return false
+}
+
+// texts calls fn with every free text of ev a redactor must see: tool
+// arguments, results and errors, reasons, comments and the string values
+// of the customer metadata. IDs, names of tools and scores are not text.
+func (ev *Evidence) texts(fn func(*string) error) error {
+	if ev == nil {
+		return nil
+	}
+	do := func(s *string) error {
+		if s == nil || *s == "" {
+			return nil
+		}
+		return fn(s)
+	}
+	if err := do(&ev.CompletionReason); err != nil {
+		return err
+	}
+	for j := range ev.ToolCalls {
+		c := &ev.ToolCalls[j]
+		for _, s := range []*string{&c.Arguments, c.Result, c.Error} {
+			if err := do(s); err != nil {
+				return err
+			}
+		}
+	}
+	for j := range ev.Handoffs {
+		if err := do(&ev.Handoffs[j].Reason); err != nil {
+			return err
+		}
+	}
+	if ev.Feedback != nil {
+		if err := do(&ev.Feedback.Comment); err != nil {
+			return err
+		}
+	}
+	if ev.Reopen != nil {
+		if err := do(&ev.Reopen.Reason); err != nil {
+			return err
+		}
+	}
+	for _, k := range sortedKeys(ev.CustomerMetadata) {
+		if str, ok := ev.CustomerMetadata[k].(string); ok {
+			if err := do(&str); err != nil {
+				return err
+			}
+			ev.CustomerMetadata[k] = str
+		}
+	}
+	return nil
+}
+
+// Bounds of the evidence a model is shown: the JSON of the evidence block
+// is at most maxEvidenceBlock bytes; lists and texts are cut, with a
+// marker, until it fits.
+const maxEvidenceBlock = 24 << 10
+
+// evidenceView is the evidence as a model sees it.
+type evidenceView struct {
+	Session    *sessionView    `json:"session,omitempty"`
+	Retrievals []retrievalView `json:"retrievals,omitempty"`
+	Citations  []Citation      `json:"citations,omitempty"`
+	ToolCalls  []ToolCall      `json:"toolCalls,omitempty"`
+	Handoffs   []Handoff       `json:"handoffs,omitempty"`
+	KBSnapshot *KBSnapshot     `json:"kbSnapshot,omitempty"`
+	Feedback   *Feedback       `json:"feedback,omitempty"`
+	CSAT       *CSAT           `json:"csat,omitempty"`
+	Reopen     *Reopen         `json:"reopen,omitempty"`
+	Metadata   map[string]any  `json:"customerMetadata,omitempty"`
+	Missing    []missingView   `json:"missingEvidence"`
+	Findings   []Finding       `json:"findings"`
+	Omitted    map[string]int  `json:"omitted,omitempty"`
+}
+
+type sessionView struct {
+	Channel          string `json:"channel,omitempty"`
+	Outcome          string `json:"outcome,omitempty"`
+	CompletionReason string `json:"completionReason,omitempty"`
+}
+
+type retrievalView struct {
+	Turn          *int             `json:"turn"`
+	Chunks        []RetrievedChunk `json:"chunks"`
+	TopScore      *float64         `json:"topScore,omitempty"`
+	Hit           *bool            `json:"hit,omitempty"`
+	Answerability string           `json:"answerability,omitempty"`
+}
+
+type missingView struct {
+	Reason  string `json:"reason"`
+	Meaning string `json:"meaning"`
+}
+
+// renderEvidence returns the JSON object a model is shown of ev with the
+// findings: at most maxEvidenceBlock bytes, each list cut to a bound and
+// each text clipped with a marker, the bounds halved until it fits; what
+// was cut is counted under "omitted".
+func renderEvidence(ev *Evidence, findings []Finding) (json.RawMessage, error) {
+	for list, textLen := 100, 2000; ; list, textLen = list/2, textLen/2 {
+		raw, err := json.Marshal(evidenceViewOf(ev, findings, list, textLen))
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) <= maxEvidenceBlock || list <= 1 {
+			return raw, nil
+		}
+	}
+}
+
+func evidenceViewOf(ev *Evidence, findings []Finding, list, textLen int) evidenceView {
+	v := evidenceView{Missing: []missingView{}, Findings: findings, Omitted: map[string]int{}}
+	if v.Findings == nil {
+		v.Findings = []Finding{}
+	}
+	if len(v.Findings) > list {
+		v.Omitted["findings"] = len(v.Findings) - list
+		v.Findings = v.Findings[:list]
+	}
+	clipText := func(s string) string { return clipMarked(s, textLen) }
+	if ev.Channel != "" || ev.Outcome != "" || ev.CompletionReason != "" {
+		v.Session = &sessionView{Channel: ev.Channel, Outcome: ev.Outcome, CompletionReason: clipText(ev.CompletionReason)}
+	}
+	cut := func(name string, n int) int {
+		if n > list {
+			v.Omitted[name] = n - list
+			return list
+		}
+		return n
+	}
+	for _, r := range ev.Retrievals[:cut("retrievals", len(ev.Retrievals))] {
+		rv := retrievalView{Turn: r.Turn, Chunks: r.Chunks, TopScore: r.TopScore, Hit: r.Hit, Answerability: r.Answerability}
+		if rv.Chunks == nil {
+			rv.Chunks = []RetrievedChunk{}
+		}
+		if len(rv.Chunks) > 10 {
+			v.Omitted["chunks"] += len(rv.Chunks) - 10
+			rv.Chunks = rv.Chunks[:10]
+		}
+		v.Retrievals = append(v.Retrievals, rv)
+	}
+	for _, c := range ev.Citations[:cut("citations", len(ev.Citations))] {
+		c.TurnID = ""
+		v.Citations = append(v.Citations, c)
+	}
+	for _, c := range ev.ToolCalls[:cut("toolCalls", len(ev.ToolCalls))] {
+		c.TurnID, c.Arguments = "", clipText(c.Arguments)
+		if c.Result != nil {
+			r := clipText(*c.Result)
+			c.Result = &r
+		}
+		if c.Error != nil {
+			e := clipText(*c.Error)
+			c.Error = &e
+		}
+		v.ToolCalls = append(v.ToolCalls, c)
+	}
+	for _, h := range ev.Handoffs[:cut("handoffs", len(ev.Handoffs))] {
+		h.Reason = clipText(h.Reason)
+		v.Handoffs = append(v.Handoffs, h)
+	}
+	v.KBSnapshot, v.CSAT = ev.KBSnapshot, ev.CSAT
+	if ev.Feedback != nil {
+		f := *ev.Feedback
+		f.Comment = clipText(f.Comment)
+		v.Feedback = &f
+	}
+	if ev.Reopen != nil {
+		r := *ev.Reopen
+		r.Reason = clipText(r.Reason)
+		v.Reopen = &r
+	}
+	if len(ev.CustomerMetadata) > 0 {
+		v.Metadata = map[string]any{}
+		for n, k := range sortedKeys(ev.CustomerMetadata) {
+			if n == list {
+				v.Omitted["customerMetadata"] = len(ev.CustomerMetadata) - list
+				break
+			}
+			val := ev.CustomerMetadata[k]
+			if s, ok := val.(string); ok {
+				val = clipText(s)
+			}
+			v.Metadata[k] = val
+		}
+	}
+	for _, m := range ev.Missing {
+		v.Missing = append(v.Missing, missingView{Reason: m, Meaning: missingMeaning(m)})
+	}
+	if len(v.Omitted) == 0 {
+		v.Omitted = nil
+	}
+	return v
+}
+
+// clipMarked cuts s to at most n bytes at a rune boundary, saying how much
+// was cut.
+func clipMarked(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := clip(s, n)
+	return cut + " [cut: " + strconv.Itoa(len(s)) + " bytes in all]"
 }

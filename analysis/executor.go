@@ -681,7 +681,7 @@ func (e *Executor) retry(ctx context.Context, what string, fn func(context.Conte
 func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job, conv Conversation, item *Item) error {
 	itemCtx, cancel := context.WithTimeout(ctx, e.cfg.ItemTimeout)
 	defer cancel()
-	prepared, err := extract.Prepare(conv.Transcript) // rendered once, for extraction and judge
+	prepared, err := prepareConversation(conv, item) // rendered once, for extraction and judge
 	if err != nil {
 		item.Error = ItemReason("extraction", err)
 		e.cfg.Logger.WarnContext(ctx, "analysis: the transcript cannot be analysed", "run", runID, "conversation", conv.Key, "error", err)
@@ -698,6 +698,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 		return nil
 	}
 	item.ExtractedFields, item.Missing = res.Fields, res.Missing
+	item.Unexplained = unexplainedFindings(j.def.FieldSet, res.Fields, item.Findings)
 	if len(res.Invalid) > 0 {
 		item.Invalid = res.Invalid
 	}
@@ -721,8 +722,23 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 		acc := accuracy.Compare(j.def.FieldSet, res.Fields, conv.ReferenceFields, accuracy.Options{})
 		item.Accuracy = &acc
 	}
-	item.Passed = len(item.Missing) == 0 && (j.grader == nil || (item.Judge != nil && item.Judge.Passed))
+	item.Passed = len(item.Missing) == 0 && len(item.Unexplained) == 0 && (j.grader == nil || (item.Judge != nil && item.Judge.Passed))
 	return nil
+}
+
+// prepareConversation validates and renders conv once for its extraction
+// and grading: with its evidence, when it has some, after the transcript,
+// and the findings of the deterministic checks, which it records on item.
+func prepareConversation(conv Conversation, item *Item) (extract.Prepared, error) {
+	if conv.Evidence == nil {
+		return extract.Prepare(conv.Transcript)
+	}
+	item.Findings = CheckEvidence(conv)
+	raw, err := renderEvidence(conv.Evidence, item.Findings)
+	if err != nil {
+		return extract.Prepared{}, err
+	}
+	return extract.PrepareWithEvidence(conv.Transcript, raw)
 }
 
 // ItemReason is the reason an item records when step ("extraction" or

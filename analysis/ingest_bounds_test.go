@@ -174,8 +174,13 @@ func TestIngestProblemsStayBoundedWhateverTheBody(t *testing.T) {
 	_, err := e.svc.Ingest(context.Background(), scope, []byte(ones))
 	ps := problemsOf(t, err)
 	require.Len(t, ps, 1, "refused at the value past the bound, before anything is decoded")
-	assert.Equal(t, "the document holds more than 40514 values", ps[0].Message)
-	assert.Equal(t, "$.transcript[40512]", ps[0].Path)
+	// The bound: four values a turn, one a tag, two a reference field, the
+	// evidence's (16 an entry, 6 a chunk, 2 a metadata member, 256 more)
+	// and 64 for the rest.
+	bound := 4*analysis.MaxTurns + analysis.MaxTags + 2*analysis.MaxReferenceFields +
+		16*analysis.MaxEvidenceEntries + 6*analysis.MaxRetrievedChunks + 2*analysis.MaxCustomerMetadata + 256 + 64
+	assert.Equal(t, fmt.Sprintf("the document holds more than %d values", bound), ps[0].Message)
+	assert.Equal(t, fmt.Sprintf("$.transcript[%d]", bound-2), ps[0].Path)
 	assert.Less(t, len(err.Error()), 20_000)
 
 	// Within the bound of values, every problem is counted, a hundred told.

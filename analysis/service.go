@@ -14,6 +14,7 @@ import (
 	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/internal/uuid"
 	"github.com/debrief-go/debrief/schedule"
+	"github.com/debrief-go/debrief/session"
 )
 
 // Defaults of a [Config].
@@ -74,6 +75,12 @@ type Config struct {
 	// definition created or changed without an extractionModelKey, or
 	// with modes.judge and without a judgeModelKey, and stored on it.
 	DefaultExtractionModelKey, DefaultJudgeModelKey string
+	// Redactor, when set, rewrites the text of every conversation ingested
+	// — its name, its turns and the free text of its evidence — before
+	// anything is stored or sent to a model ([session.DefaultRedactor]
+	// replaces e-mail addresses, phone and card numbers); reference fields,
+	// keys, tags and IDs are left alone. Default none.
+	Redactor session.Redactor
 	// Wake, when set, is called after a run is created, so that an
 	// in-process [Executor] takes it up at once (pass [Executor.Wake]).
 	Wake func()

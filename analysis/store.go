@@ -107,8 +107,10 @@ func (e *SelectionSizeError) Is(target error) bool { return target == ErrInvalid
 //   - A method that fails changes nothing.
 //   - A lookup by a string the store cannot hold (a database's text takes
 //     no NUL and no invalid UTF-8) finds nothing, as any unknown string
-//     does; text the store writes that it cannot hold, such as a reason
-//     quoting a provider, is kept with each such character as U+FFFD.
+//     does. Free text the store writes that it cannot hold — a reason
+//     quoting a provider, a model's answer, an owner — is kept with each
+//     such character as U+FFFD; an ID, key, name, tag or scope it cannot
+//     hold may be refused with ErrInvalid (the service passes none).
 //   - Nothing a method returns grows with the size of a run: a run's keys
 //     and items are read in pages ([RunStore.ListRunKeys],
 //     [RunStore.ListRunItems]) and work is claimed in bounded chunks.
@@ -396,9 +398,9 @@ type RunStore interface {
 	// store may list an item a moment after its save, while the run is in
 	// progress — a database store shows it once every transaction older than
 	// the save has ended, so that no item can appear before one already read
-	// (a long or idle-in-transaction session anywhere on that database delays
-	// the listing until it ends; PostgreSQL's idle_in_transaction_session_timeout
-	// bounds that) — but it lists all of a finished run's items at once. A
+	// (a long or idle-in-transaction session holding a transaction ID
+	// anywhere on that database server delays the listing until it ends;
+	// PostgreSQL's idle_in_transaction_session_timeout bounds that) — but it lists all of a finished run's items at once. A
 	// cursor stays valid: the same page may be read again. ErrNotFound if
 	// there is no such run; ErrInvalid for a cursor the store did not make
 	// for this list of this run.

@@ -269,7 +269,7 @@ type Item struct {
 	// ConversationKey names the conversation.
 	ConversationKey string `json:"conversationKey"`
 	// Passed reports that extraction had no error, no required field is
-	// missing, and the judge (if on) passed.
+	// missing, no finding went unexplained, and the judge (if on) passed.
 	Passed bool `json:"passed"`
 	// ExtractedFields holds the extracted values by key.
 	ExtractedFields map[string]any `json:"extractedFields"`
@@ -289,6 +289,14 @@ type Item struct {
 	Error string `json:"error,omitempty"`
 	// JudgeError is an operator-safe reason when grading failed.
 	JudgeError string `json:"judgeError,omitempty"`
+	// Findings are what the deterministic checks of the conversation's
+	// evidence found ([CheckEvidence]), shown to the model; omitted when
+	// there are none.
+	Findings []Finding `json:"findings,omitempty"`
+	// Unexplained lists the checks whose findings the answer of a
+	// knowledge-gap definition neither agreed with nor explained (see
+	// [KnowledgeGapDefinition]); such an item does not pass.
+	Unexplained []string `json:"unexplained,omitempty"`
 	// Usage sums the tokens spent on the item.
 	Usage llm.Usage `json:"usage"`
 	// FinishedAt is when the item was saved.

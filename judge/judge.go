@@ -346,7 +346,10 @@ type Grader struct {
 	samples   int
 	temp      float64
 	system    string
-	options   []llm.StructuredOption // never appended to: shared by every call
+	// systemEvidence is system with extract.EvidenceNote, for a
+	// conversation prepared with evidence.
+	systemEvidence string
+	options        []llm.StructuredOption // never appended to: shared by every call
 }
 
 // New validates cfg and returns its grader. Problems are reported as an
@@ -386,6 +389,7 @@ func New(cfg Config) (*Grader, error) {
 		return nil, &extract.ValidationError{Problems: problems}
 	}
 	g.system = systemPrompt(cfg.Rubric)
+	g.systemEvidence = g.system + "\n\n" + extract.EvidenceNote
 	g.options = []llm.StructuredOption{llm.WithFastCheck(acceptAnswer)}
 	if cfg.MaxAttempts > 0 {
 		g.options = append(g.options, llm.WithMaxAttempts(cfg.MaxAttempts))
@@ -414,15 +418,26 @@ func systemPrompt(rubric string) string {
 
 // Render returns the request for sample i (from 0) of t's verdict.
 func (g *Grader) Render(t extract.Transcript, i int) llm.Request {
-	return g.render(extract.RenderTranscript(t), i)
+	return g.render(extract.RenderTranscript(t), i, false)
+}
+
+// RenderPrepared returns the request for sample i (from 0) of a prepared
+// conversation's verdict: with its evidence block and
+// [extract.EvidenceNote] when it was prepared with evidence.
+func (g *Grader) RenderPrepared(p extract.Prepared, i int) llm.Request {
+	return g.render(p.Block(), i, p.HasEvidence())
 }
 
 // render returns the request for sample i around a rendered data block.
-func (g *Grader) render(block string, i int) llm.Request {
+func (g *Grader) render(block string, i int, evidence bool) llm.Request {
 	temp := g.temp
+	system := g.system
+	if evidence {
+		system = g.systemEvidence
+	}
 	req := llm.Request{
 		Model:           g.cfg.Model,
-		System:          g.system,
+		System:          system,
 		Messages:        []llm.Message{{Role: llm.RoleUser, Content: block}}, // the data block alone: see extract's render
 		Temperature:     &temp,
 		MaxOutputTokens: g.cfg.MaxOutputTokens,
@@ -466,13 +481,13 @@ func (g *Grader) GradePrepared(ctx context.Context, m llm.Model, p extract.Prepa
 	results := make([]llm.Result[Answer], g.samples)
 	var err error
 	if g.samples == 1 {
-		results[0], err = llm.GenerateStructured[Answer](ctx, m, answerSchema, g.render(block, 0), opts...)
+		results[0], err = llm.GenerateStructured[Answer](ctx, m, answerSchema, g.render(block, 0, p.HasEvidence()), opts...)
 	} else {
 		grp, gctx := errgroup.WithContext(ctx)
 		for i := range g.samples {
 			grp.Go(func() error {
 				var err error
-				results[i], err = llm.GenerateStructured[Answer](gctx, m, answerSchema, g.render(block, i), opts...)
+				results[i], err = llm.GenerateStructured[Answer](gctx, m, answerSchema, g.render(block, i, p.HasEvidence()), opts...)
 				return err
 			})
 		}

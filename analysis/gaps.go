@@ -1,0 +1,444 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/debrief-go/debrief/extract"
+)
+
+// A Finding is what a deterministic check of a conversation's evidence
+// found, before any model reads it: a fact of the records, which a model
+// must agree with or explain (see [KnowledgeGapDefinition]).
+type Finding struct {
+	// Check names the check: one of the Check constants.
+	Check string `json:"check"`
+	// Turn is the index of the turn it is about.
+	Turn *int `json:"turn"`
+	// Suggests is the knowledge gap it points to: one of the Gap constants.
+	Suggests string `json:"suggests"`
+	// Detail says what was found, in a sentence.
+	Detail string `json:"detail"`
+}
+
+// The deterministic checks of [CheckEvidence].
+const (
+	// CheckAnswerWithoutRetrieval: an assistant turn answered a user turn
+	// without a retrieval, in a session whose other turns retrieved.
+	CheckAnswerWithoutRetrieval = "answer_without_retrieval"
+	// CheckRetrievalFoundNothing: a retrieval returned no chunk, or said
+	// it missed, and its turn answered anyway.
+	CheckRetrievalFoundNothing = "retrieval_found_nothing"
+	// CheckCitationNotRetrieved: a turn cited a chunk no retrieval of that
+	// turn returned.
+	CheckCitationNotRetrieved = "citation_not_retrieved"
+	// CheckAnswerAfterFailedTool: a tool call failed and the assistant
+	// answered without a later successful call of the same tool.
+	CheckAnswerAfterFailedTool = "answer_after_failed_tool"
+)
+
+// The kinds of knowledge gap: the values of the knowledge-gap definition's
+// gap_kind field.
+const (
+	GapNone             = "none"
+	GapNoRetrieval      = "no_retrieval"
+	GapRetrievalMiss    = "retrieval_miss"
+	GapUngroundedAnswer = "ungrounded_answer"
+	GapToolFailure      = "tool_failure"
+	GapOutOfScope       = "out_of_scope"
+	GapOther            = "other"
+)
+
+// The keys of the knowledge-gap definition's fields.
+const (
+	FieldGapKind            = "gap_kind"
+	FieldGapTurns           = "gap_turns"
+	FieldGapTopic           = "gap_topic"
+	FieldEvidenceSufficient = "evidence_sufficient"
+	FieldFindingsExplained  = "findings_disagreement"
+)
+
+// isAssistant reports whether a turn's role is the answering side's.
+func isAssistant(role string) bool {
+	switch strings.ToLower(role) {
+	case "assistant", "agent", "bot", "ai":
+		return true
+	}
+	return false
+}
+
+// isUser reports whether a turn's role is the customer's.
+func isUser(role string) bool {
+	switch strings.ToLower(role) {
+	case "user", "customer", "caller", "client":
+		return true
+	}
+	return false
+}
+
+// CheckEvidence runs the deterministic knowledge-gap checks over c's
+// evidence and returns what they found, in turn order; none without
+// evidence. A check that needs evidence the session could not capture (its
+// missing-evidence reasons say so) stays silent rather than guess:
+//
+//   - answer_without_retrieval: an assistant turn with text, answering a
+//     user turn, with neither a retrieval nor a tool call of its own, in a
+//     session that retrieved for other turns (needs the retrieval trace);
+//   - retrieval_found_nothing: a retrieval that returned no chunk or said
+//     it missed (hit false), whose turn answered with text;
+//   - citation_not_retrieved: a citation of a chunk that no retrieval of
+//     the citing turn returned (needs the retrieval trace);
+//   - answer_after_failed_tool: a failed tool call followed by an assistant
+//     turn with text, with no successful call of the same tool in between.
+//
+// A turn "with text" has more than the "[called …]" or "[no text]" that
+// [ConversationFromSession] gives a turn that only called tools.
+func CheckEvidence(c Conversation) []Finding {
+	ev := c.Evidence
+	if ev == nil {
+		return nil
+	}
+	t := c.Transcript
+	var out []Finding
+	answered := func(i int) bool {
+		return i >= 0 && i < len(t) && isAssistant(t[i].Role) && !noAnswer(t[i].Content)
+	}
+	retrievedAt := map[int][]RetrievedChunk{}
+	retrieving := map[int]bool{}
+	for _, r := range ev.Retrievals {
+		if r.Turn == nil {
+			continue
+		}
+		retrieving[*r.Turn] = true
+		retrievedAt[*r.Turn] = append(retrievedAt[*r.Turn], r.Chunks...)
+	}
+	calling := map[int]bool{}
+	for _, tc := range ev.ToolCalls {
+		if tc.Turn != nil {
+			calling[*tc.Turn] = true
+		}
+	}
+	traced := !ev.missing("no_rag_trace")
+	if traced && len(ev.Retrievals) > 0 {
+		for i := range t {
+			if !answered(i) || retrieving[i] || calling[i] || !answersUser(t, i) {
+				continue
+			}
+			out = append(out, Finding{Check: CheckAnswerWithoutRetrieval, Turn: intp(i), Suggests: GapNoRetrieval,
+				Detail: fmt.Sprintf("turn %d answered the customer without retrieving, where other turns retrieved", i)})
+		}
+	}
+	for _, r := range ev.Retrievals {
+		if r.Turn == nil || !answered(*r.Turn) {
+			continue
+		}
+		switch {
+		case len(r.Chunks) == 0:
+			out = append(out, Finding{Check: CheckRetrievalFoundNothing, Turn: intp(*r.Turn), Suggests: GapRetrievalMiss,
+				Detail: fmt.Sprintf("the retrieval for turn %d returned no chunk, and the turn answered", *r.Turn)})
+		case r.Hit != nil && !*r.Hit:
+			out = append(out, Finding{Check: CheckRetrievalFoundNothing, Turn: intp(*r.Turn), Suggests: GapRetrievalMiss,
+				Detail: fmt.Sprintf("the retrieval for turn %d found nothing relevant (hit false), and the turn answered", *r.Turn)})
+		}
+	}
+	if traced {
+		for _, ci := range ev.Citations {
+			if ci.Turn == nil {
+				continue
+			}
+			found := false
+			for _, ch := range retrievedAt[*ci.Turn] {
+				if ch.DocID == ci.DocID && ch.ChunkID == ci.ChunkID {
+					found = true
+					break
+				}
+			}
+			if !found {
+				out = append(out, Finding{Check: CheckCitationNotRetrieved, Turn: intp(*ci.Turn), Suggests: GapUngroundedAnswer,
+					Detail: fmt.Sprintf("turn %d cited chunk %s of document %s, which no retrieval of that turn returned", *ci.Turn, clip(ci.ChunkID, 64), clip(ci.DocID, 64))})
+			}
+		}
+	}
+	for j, tc := range ev.ToolCalls {
+		if tc.Turn == nil || tc.Status != ToolFailed {
+			continue
+		}
+		from := *tc.Turn
+		// The turn that answers next: the failing turn itself when it has
+		// text, else the next assistant turn with text.
+		next := -1
+		for i := from; i < len(t); i++ {
+			if answered(i) {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			continue
+		}
+		retried := false
+		for k, later := range ev.ToolCalls {
+			if k != j && later.Turn != nil && later.Name == tc.Name && later.Status == ToolSucceeded &&
+				*later.Turn >= from && *later.Turn <= next && (*later.Turn > from || k > j) {
+				retried = true
+				break
+			}
+		}
+		if !retried {
+			out = append(out, Finding{Check: CheckAnswerAfterFailedTool, Turn: intp(next), Suggests: GapToolFailure,
+				Detail: fmt.Sprintf("tool %s failed at turn %d and turn %d answered without it succeeding", clip(tc.Name, 64), from, next)})
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return *out[a].Turn < *out[b].Turn })
+	return out
+}
+
+// The text [ConversationFromSession] gives a turn without text: such a
+// turn answered nothing.
+const (
+	calledPrefix = "[called "
+	noText       = "[no text]"
+)
+
+// noAnswer reports whether a turn's content answers nothing: blank, or the
+// text of a turn that only called tools.
+func noAnswer(content string) bool {
+	c := strings.TrimSpace(content)
+	return c == "" || c == noText || strings.HasPrefix(c, calledPrefix) && strings.HasSuffix(c, "]") && !strings.Contains(c, "\n")
+}
+
+// answersUser reports whether the turn before i that is not a tool's is
+// the customer's.
+func answersUser(t extract.Transcript, i int) bool {
+	for j := i - 1; j >= 0; j-- {
+		switch {
+		case isUser(t[j].Role):
+			return true
+		case isAssistant(t[j].Role):
+			return false
+		}
+	}
+	return false
+}
+
+func intp(i int) *int { return &i }
+
+func ptr[T any](v T) *T { return &v }
+
+// KnowledgeGapInstructions are the extraction instructions of
+// [KnowledgeGapDefinition].
+const KnowledgeGapInstructions = `Decide whether the assistant lacked the knowledge to serve the customer, and why.
+Read the transcript, then the evidence block: retrievals, citations and tool calls are what the platform recorded.
+gap_kind: "none" when the assistant had what it needed; "no_retrieval" when it answered without looking anything up;
+"retrieval_miss" when retrieval found nothing relevant; "ungrounded_answer" when the answer is not supported by what
+was retrieved or cited; "tool_failure" when a tool failed and the answer went on without it; "out_of_scope" when the
+customer asked for something the assistant is not meant to handle; "other" for a gap of another kind.
+gap_turns: the indexes of the turns that show the gap, comma-separated ("3,5"), or null for none.
+gap_topic: what knowledge was missing, in one line of at most ten words, or null for none.
+evidence_sufficient: false when the missing evidence keeps you from deciding with confidence.
+The evidence's findings are facts computed from the records. If your gap_kind is not one a finding suggests,
+findings_disagreement must say which finding you disagree with and why; otherwise it is null.
+Never claim what missing evidence would show.`
+
+// KnowledgeGapRubric is the judge rubric of [KnowledgeGapDefinition]:
+// whether the assistant's answers are grounded.
+const KnowledgeGapRubric = `Groundedness. Score 1 when every factual answer of the assistant is supported by what it
+retrieved, cited or got from a tool, or is plain conversation; 0.5 when some answers go beyond that support; 0 when
+the answers that matter are unsupported or contradict the evidence. When evidence is missing, judge only what is
+recorded and say what could not be checked.`
+
+// KnowledgeGapDefinition returns a ready-made definition that classifies
+// why a session went wrong for lack of knowledge: its fields are gap_kind
+// (one of the Gap constants), gap_turns, gap_topic, evidence_sufficient
+// and findings_disagreement, its extraction instructions
+// [KnowledgeGapInstructions] and its judge rubric [KnowledgeGapRubric]
+// (passing at 0.7). Run it over conversations with evidence (see
+// [ConversationFromSession]); the executor shows the model the findings
+// of [CheckEvidence] and records on each item those its answer neither
+// agreed with nor explained ([Item.Unexplained]), which fail the item. Set
+// the model keys and the schedule on the returned input as needed.
+func KnowledgeGapDefinition(name string) DefinitionInput {
+	return DefinitionInput{
+		Name: name,
+		FieldSet: extract.FieldSet{
+			{Key: FieldGapKind, Type: extract.Enum, Required: true, Description: "why knowledge was lacking, or none",
+				EnumValues: []string{GapNone, GapNoRetrieval, GapRetrievalMiss, GapUngroundedAnswer, GapToolFailure, GapOutOfScope, GapOther}},
+			{Key: FieldGapTurns, Type: extract.String, Description: "indexes of the turns that show the gap, comma-separated"},
+			{Key: FieldGapTopic, Type: extract.String, Description: "the missing knowledge, in one line"},
+			{Key: FieldEvidenceSufficient, Type: extract.Boolean, Required: true, Description: "whether the recorded evidence sufficed to decide"},
+			{Key: FieldFindingsExplained, Type: extract.String, Description: "which finding you disagree with and why, when your gap_kind is none of those suggested"},
+		},
+		ExtractionInstructions: KnowledgeGapInstructions,
+		Modes:                  Modes{Judge: &JudgeMode{Rubric: KnowledgeGapRubric, Threshold: ptr(0.7)}},
+	}
+}
+
+// unexplainedFindings returns the checks of the findings a knowledge-gap
+// answer neither agreed with nor explained: when fields hold a gap_kind
+// that none of the findings suggests and no findings_disagreement, every
+// finding's check, once each; nil when the definition has no gap_kind
+// field, when there are no findings, or when the answer agrees or
+// explains.
+func unexplainedFindings(fs extract.FieldSet, fields map[string]any, findings []Finding) []string {
+	if len(findings) == 0 || !hasField(fs, FieldGapKind) || !hasField(fs, FieldFindingsExplained) {
+		return nil
+	}
+	kind, _ := fields[FieldGapKind].(string)
+	if why, _ := fields[FieldFindingsExplained].(string); strings.TrimSpace(why) != "" {
+		return nil
+	}
+	for _, f := range findings {
+		if f.Suggests == kind {
+			return nil
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range findings {
+		if !seen[f.Check] {
+			seen[f.Check] = true
+			out = append(out, f.Check)
+		}
+	}
+	return out
+}
+
+func hasField(fs extract.FieldSet, key string) bool {
+	for _, f := range fs {
+		if f.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// A GapTable is the knowledge gaps of a run: how many items found each gap
+// kind, the topics most often named for each, and what the deterministic
+// checks found.
+type GapTable struct {
+	// RunID is the run.
+	RunID string `json:"runId"`
+	// Items counts the items read; Classified those with a gap kind.
+	Items      int `json:"items"`
+	Classified int `json:"classified"`
+	// Kinds are the gap kinds found, most frequent first (ties by kind).
+	Kinds []GapKindRow `json:"kinds"`
+	// Findings counts the deterministic findings by check.
+	Findings map[string]int `json:"findings"`
+	// Unexplained counts the items whose answer neither agreed with nor
+	// explained the findings.
+	Unexplained int `json:"unexplained"`
+	// InsufficientEvidence counts the items whose model said the evidence
+	// did not suffice.
+	InsufficientEvidence int `json:"insufficientEvidence"`
+}
+
+// A GapKindRow is one gap kind of a [GapTable].
+type GapKindRow struct {
+	// Kind is the gap kind.
+	Kind string `json:"kind"`
+	// Count is the items that found it.
+	Count int `json:"count"`
+	// Topics are the topics named with it, most frequent first, at most
+	// [MaxGapTopics]; topics are compared without case and spacing.
+	Topics []GapTopic `json:"topics"`
+}
+
+// A GapTopic is a topic and how many items named it.
+type GapTopic struct {
+	// Topic is the topic as first named.
+	Topic string `json:"topic"`
+	// Count is the items that named it.
+	Count int `json:"count"`
+}
+
+// MaxGapTopics bounds the topics of a gap kind in a [GapTable].
+const MaxGapTopics = 10
+
+// GapTable reads the items of a run page by page and tabulates their
+// knowledge gaps: the gap_kind and gap_topic fields of the knowledge-gap
+// definition (see [KnowledgeGapDefinition]) and the findings recorded on
+// each item. An item without a gap_kind is counted but not classified.
+// ErrNotFound when the scope has no such run.
+func (s *Service) GapTable(ctx context.Context, scope Scope, runID string) (GapTable, error) {
+	if err := scope.Validate(); err != nil {
+		return GapTable{}, err
+	}
+	tab := GapTable{RunID: runID, Kinds: []GapKindRow{}, Findings: map[string]int{}}
+	type topicCount struct {
+		first string
+		n     int
+		order int
+	}
+	kinds := map[string]int{}
+	topics := map[string]map[string]*topicCount{}
+	cursor := ""
+	for {
+		page, err := s.ListRunItems(ctx, scope, runID, cursor, s.cfg.MaxListLimit)
+		if err != nil {
+			return GapTable{}, err
+		}
+		for _, it := range page.Items {
+			tab.Items++
+			for _, f := range it.Findings {
+				tab.Findings[f.Check]++
+			}
+			if len(it.Unexplained) > 0 {
+				tab.Unexplained++
+			}
+			if ok, isBool := it.ExtractedFields[FieldEvidenceSufficient].(bool); isBool && !ok {
+				tab.InsufficientEvidence++
+			}
+			kind, _ := it.ExtractedFields[FieldGapKind].(string)
+			if kind == "" {
+				continue
+			}
+			tab.Classified++
+			kinds[kind]++
+			topic, _ := it.ExtractedFields[FieldGapTopic].(string)
+			norm := strings.Join(strings.Fields(strings.ToLower(topic)), " ")
+			if norm == "" {
+				continue
+			}
+			if topics[kind] == nil {
+				topics[kind] = map[string]*topicCount{}
+			}
+			tc := topics[kind][norm]
+			if tc == nil {
+				tc = &topicCount{first: strings.Join(strings.Fields(topic), " "), order: len(topics[kind])}
+				topics[kind][norm] = tc
+			}
+			tc.n++
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	for kind, n := range kinds {
+		row := GapKindRow{Kind: kind, Count: n, Topics: []GapTopic{}}
+		list := make([]*topicCount, 0, len(topics[kind]))
+		for _, tc := range topics[kind] {
+			list = append(list, tc)
+		}
+		sort.Slice(list, func(a, b int) bool {
+			if list[a].n != list[b].n {
+				return list[a].n > list[b].n
+			}
+			return list[a].order < list[b].order
+		})
+		for _, tc := range list[:min(len(list), MaxGapTopics)] {
+			row.Topics = append(row.Topics, GapTopic{Topic: tc.first, Count: tc.n})
+		}
+		tab.Kinds = append(tab.Kinds, row)
+	}
+	sort.Slice(tab.Kinds, func(a, b int) bool {
+		if tab.Kinds[a].Count != tab.Kinds[b].Count {
+			return tab.Kinds[a].Count > tab.Kinds[b].Count
+		}
+		return tab.Kinds[a].Kind < tab.Kinds[b].Kind
+	})
+	return tab, nil
+}
