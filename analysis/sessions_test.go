@@ -30,7 +30,9 @@ func bp(b bool) *bool       { return &b }
 func ip(i int) *int         { return &i }
 
 // turnID is the UUID of the i-th message of a crafted session.
-func turnID(i int) string { return "00000000-0000-4000-8000-0000000000" + string(rune('a'+i/10)) + string(rune('0'+i%10)) }
+func turnID(i int) string {
+	return "00000000-0000-4000-8000-0000000000" + string(rune('a'+i/10)) + string(rune('0'+i%10))
+}
 
 // craftedSession is a finished session with every kind of evidence:
 //
@@ -70,7 +72,7 @@ func craftedSession() *session.SessionAnalysisInput {
 	}
 	in.RagTraces = []session.RagTraceEntry{
 		{RagQueryID: "r1", AssistantTurnID: turnID(1), KBIDs: []string{"kb-1"}, TopScore: fp(0.91), Hit: bp(true),
-			Retrieved: []session.RetrievedChunk{{ChunkID: "c-7", DocID: "refund-policy", VersionID: sp("v3"), Score: fp(0.91)}},
+			Retrieved:     []session.RetrievedChunk{{ChunkID: "c-7", DocID: "refund-policy", VersionID: sp("v3"), Score: fp(0.91)}},
 			Answerability: &session.RagTraceAnswerability{Label: sp("answerable")}},
 		{RagQueryID: "r2", AssistantTurnID: turnID(8), KBIDs: []string{"kb-1"}, Hit: bp(false), Retrieved: []session.RetrievedChunk{}},
 	}
