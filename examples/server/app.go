@@ -99,8 +99,12 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 
 	// The Analysis API, its executor and scheduler.
 	var exec *analysis.Executor
+	var redactor session.Redactor
+	if cfg.redact {
+		redactor = session.DefaultRedactor()
+	}
 	a.analysis, err = analysis.NewService(analysis.Config{
-		Store: store, Logger: log,
+		Store: store, Logger: log, Redactor: redactor,
 		DefaultExtractionModelKey: cfg.extractionModel, DefaultJudgeModelKey: cfg.judgeModel,
 		Wake: func() { exec.Wake() },
 	})

@@ -64,6 +64,7 @@ type config struct {
 	lease           time.Duration
 	sessionsFile    string
 	flowsFile       string
+	redact          bool
 }
 
 // parseFlags reads the flags; getenv supplies OPENAI_API_KEY.
@@ -83,6 +84,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.StringVar(&cfg.postgres, "postgres", "", "a PostgreSQL URL for the stores, shared by every replica; empty: in memory")
 	fs.StringVar(&cfg.postgresSchema, "postgres-schema", "debrief", "the PostgreSQL schema of the stores' tables")
 	fs.StringVar(&cfg.sessionsFile, "sessions", "", "JSON lines of sessions to serve: {\"tenant\": …, \"moveo\": …} or {\"tenant\": …, \"capture\": …}")
+	fs.BoolVar(&cfg.redact, "redact", true, "redact e-mail addresses, phone and card numbers in conversations at ingest, before they are stored or sent to a model")
 	fs.StringVar(&cfg.flowsFile, "flows", "", "JSON lines of flows to serve: {\"tenant\": …, \"flow\": {…, \"events\": […]}}")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
