@@ -61,7 +61,14 @@ type ConversationInput struct {
 // nothing: when any conversation is invalid nothing is stored, and the
 // [*extract.ValidationError] names the problems with their index and path
 // ("$.conversations[3].transcript[0].role"), at most [MaxReportedProblems]
-// of them. Conversations are returned in the order given, with their keys.
+// of them. Conversations are returned as stored, in the order given.
+//
+// A conversation whose externalId names one stored in the scope is not
+// stored again: it replaces that conversation's content — name,
+// transcript, reference fields, source, tags and evidence — which keeps
+// its ID, key, creation time and the fields runs wrote on it (see
+// [Service.IngestWith] to skip it instead). The same conversations
+// ingested twice are stored once.
 //
 // The body is bounded before anything is decoded: at most
 // [Config.MaxIngestBytes] in all, each conversation at most
@@ -69,47 +76,90 @@ type ConversationInput struct {
 // at a time and refused at the first one past [Config.MaxIngest], so that
 // a body never costs much more memory than its size.
 func (s *Service) Ingest(ctx context.Context, scope Scope, body []byte) ([]Conversation, error) {
-	res, err := s.IngestBody(ctx, scope, body)
+	res, err := s.IngestWith(ctx, scope, body, IngestOptions{})
 	return res.Conversations, err
 }
 
-// An IngestResult is what [Service.IngestBody] stored.
+// IngestOptions tune an ingest.
+type IngestOptions struct {
+	// OnExisting says what becomes of a conversation whose ExternalID names
+	// one stored in the scope: [UpdateExisting] replaces the stored one's
+	// content (the default, when empty); [SkipExisting] leaves it as it is.
+	OnExisting OnExisting
+}
+
+// An IngestResult is what an ingest stored.
 type IngestResult struct {
-	// Conversations are the conversations stored, in the order given.
+	// Conversations are the conversations as stored, in the order given:
+	// one that updated or skipped a stored conversation is that one, with
+	// its ID, key and creation time (a skipped one exactly as it was).
 	Conversations []Conversation
+	// Actions says what became of each of Conversations, in their order:
+	// created, updated or skipped.
+	Actions []PutAction
+	// Created counts the conversations stored anew.
+	Created int
+	// Updated counts the stored conversations whose content was replaced.
+	Updated int
+	// Skipped counts the stored conversations left as they were.
+	Skipped int
 	// Bulk reports a bulk body, {"conversations": [...]}, as opposed to a
 	// single conversation.
 	Bulk bool
 }
 
 // IngestBody is [Service.Ingest] that also says whether the body was a
-// bulk one, so that an API can answer in the same shape.
+// bulk one, so that an API can answer in the same shape, and what became
+// of each conversation.
 func (s *Service) IngestBody(ctx context.Context, scope Scope, body []byte) (IngestResult, error) {
-	cs, bulk, err := s.ingestBody(ctx, scope, body)
-	return IngestResult{Conversations: cs, Bulk: bulk}, err
+	return s.IngestWith(ctx, scope, body, IngestOptions{})
 }
 
-func (s *Service) ingestBody(ctx context.Context, scope Scope, body []byte) ([]Conversation, bool, error) {
+// IngestWith is [Service.IngestBody] with options: with
+// opts.OnExisting [SkipExisting], a conversation whose externalId names
+// one stored in the scope leaves that one as it is. An OnExisting that is
+// neither mode fails with ErrInvalid at "$.onExisting".
+func (s *Service) IngestWith(ctx context.Context, scope Scope, body []byte, opts IngestOptions) (IngestResult, error) {
 	if err := scope.Validate(); err != nil {
-		return nil, false, err
+		return IngestResult{}, err
 	}
+	if err := opts.validate(); err != nil {
+		return IngestResult{}, err
+	}
+	res, bulk, err := s.ingestBody(ctx, scope, body, opts.OnExisting)
+	res.Bulk = bulk
+	return res, err
+}
+
+// validate checks the options.
+func (o IngestOptions) validate() error {
+	switch o.OnExisting {
+	case "", UpdateExisting, SkipExisting:
+		return nil
+	}
+	return invalid("$.onExisting", fmt.Sprintf("%q is not a mode: use update or skip", o.OnExisting))
+}
+
+// ingestBody splits, decodes, checks and stores an ingest body; bulk
+// reports a bulk body.
+func (s *Service) ingestBody(ctx context.Context, scope Scope, body []byte, mode OnExisting) (res IngestResult, bulk bool, err error) {
 	if len(body) > s.cfg.MaxIngestBytes {
-		return nil, false, invalid("$", fmt.Sprintf("the body is %d bytes, more than the %d one call may ingest", len(body), s.cfg.MaxIngestBytes))
+		return res, false, invalid("$", fmt.Sprintf("the body is %d bytes, more than the %d one call may ingest", len(body), s.cfg.MaxIngestBytes))
 	}
 	items, bulk, err := s.splitIngest(body)
 	if err != nil {
-		return nil, bulk, err
+		return res, bulk, err
 	}
 	if !bulk {
 		if len(body) > s.cfg.MaxConversationBytes {
-			return nil, false, invalid("$", fmt.Sprintf("the conversation is %d bytes, more than %d", len(body), s.cfg.MaxConversationBytes))
+			return res, false, invalid("$", fmt.Sprintf("the conversation is %d bytes, more than %d", len(body), s.cfg.MaxConversationBytes))
 		}
 		var in ConversationInput
 		if err := decodeStrict(body, &in, "$", conversationLimits); err != nil {
-			return nil, false, err
+			return res, false, err
 		}
-		cs, err := s.ingest(ctx, scope, []ConversationInput{in}, "$")
-		return cs, false, err
+		res, err := s.ingest(ctx, scope, []ConversationInput{in}, "$", mode)
+		return res, false, err
 	}
 	// Each conversation is checked as soon as it is decoded, and one that
 	// fails is not kept: a refused body holds no more decoded conversations
@@ -125,12 +175,12 @@ func (s *Service) ingestBody(ctx context.Context, scope Scope, body []byte) ([]C
 		items[i] = nil // the raw text is not needed once decoded
 		err := decodeStrict(item, &ins[i], at, conversationLimits)
 		if merr := p.merge(err, i, "$"); merr != nil {
-			return nil, true, merr
+			return res, true, merr
 		}
 		before := p.count()
 		if err == nil {
 			if err := validateConversation(&p, i, at, ins[i]); err != nil {
-				return nil, true, err
+				return res, true, err
 			}
 		}
 		if err != nil || p.count() > before {
@@ -139,10 +189,10 @@ func (s *Service) ingestBody(ctx context.Context, scope Scope, body []byte) ([]C
 	}
 	if p.count() > 0 {
 		sort.SliceStable(p.list, func(a, b int) bool { return p.list[a].Index < p.list[b].Index })
-		return nil, true, p.err()
+		return res, true, p.err()
 	}
-	cs, err := s.ingest(ctx, scope, ins, "$.conversations")
-	return cs, true, err
+	res, err = s.ingest(ctx, scope, ins, "$.conversations", mode)
+	return res, true, err
 }
 
 // splitIngest reads an ingest body's top level without decoding any
@@ -232,30 +282,41 @@ func (s *Service) splitIngest(body []byte) (items []json.RawMessage, bulk bool, 
 // decoded: all are stored or none, and problems are located under
 // "$.conversations".
 func (s *Service) IngestConversations(ctx context.Context, scope Scope, ins []ConversationInput) ([]Conversation, error) {
+	res, err := s.IngestConversationsWith(ctx, scope, ins, IngestOptions{})
+	return res.Conversations, err
+}
+
+// IngestConversationsWith is [Service.IngestConversations] with options,
+// saying what became of each conversation, as [Service.IngestWith] does.
+func (s *Service) IngestConversationsWith(ctx context.Context, scope Scope, ins []ConversationInput, opts IngestOptions) (IngestResult, error) {
 	if err := scope.Validate(); err != nil {
-		return nil, err
+		return IngestResult{}, err
 	}
-	return s.ingest(ctx, scope, ins, "$.conversations")
+	if err := opts.validate(); err != nil {
+		return IngestResult{}, err
+	}
+	return s.ingest(ctx, scope, ins, "$.conversations", opts.OnExisting)
 }
 
 // ingest validates and stores ins; root is "$" for a single conversation
 // and "$.conversations" for a bulk import.
-func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInput, root string) ([]Conversation, error) {
+func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInput, root string, mode OnExisting) (IngestResult, error) {
 	if len(ins) == 0 {
-		return nil, invalid(root, "no conversations to ingest")
+		return IngestResult{}, invalid(root, "no conversations to ingest")
 	}
 	if len(ins) > s.cfg.MaxIngest {
-		return nil, invalid(root, fmt.Sprintf("%d conversations, more than the %d one call may ingest", len(ins), s.cfg.MaxIngest))
+		return IngestResult{}, invalid(root, fmt.Sprintf("%d conversations, more than the %d one call may ingest", len(ins), s.cfg.MaxIngest))
+	}
+	if mode == "" {
+		mode = UpdateExisting
 	}
 	var p problems
 	explicit := map[string]int{}
+	external := map[string]int{}
 	for i, in := range ins {
-		at := root
-		if root != "$" {
-			at = root + schemaval.Index(i)
-		}
+		at := pathOf(root, i)
 		if err := validateConversation(&p, i, at, in); err != nil {
-			return nil, err
+			return IngestResult{}, err
 		}
 		if in.Key != "" {
 			if j, dup := explicit[in.Key]; dup {
@@ -263,9 +324,16 @@ func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInp
 			}
 			explicit[in.Key] = i
 		}
+		if in.ExternalID != "" {
+			if j, dup := external[in.ExternalID]; dup {
+				p.add(i, at+".externalId", fmt.Sprintf("%q is also the external ID of conversation %d", in.ExternalID, j))
+			} else {
+				external[in.ExternalID] = i
+			}
+		}
 	}
 	if err := p.err(); err != nil {
-		return nil, err
+		return IngestResult{}, err
 	}
 	now := s.cfg.Clock.Now().UTC()
 	cs := make([]Conversation, len(ins))
@@ -282,23 +350,57 @@ func (s *Service) ingest(ctx context.Context, scope Scope, ins []ConversationInp
 	}
 	// Redaction before anything is stored or sent to a model.
 	if err := s.redactConversations(ctx, cs, root); err != nil {
-		return nil, err
+		return IngestResult{}, err
 	}
-	// Keys the caller did not choose are derived, then made unique against
-	// the store and the batch. A concurrent ingest may take one between the
-	// check and the insert: derive again, a few times.
+	// A conversation whose external ID is stored keeps the stored key; the
+	// keys the caller did not choose are derived for the others, then made
+	// unique against the store and the batch. A concurrent ingest may take
+	// a key, or store an external ID, between the check and the put: look
+	// and derive again, a few times — a conversation another call stored
+	// meanwhile is then seen as stored.
 	for attempt := 0; ; attempt++ {
 		if err := s.assignKeys(ctx, scope, ins, cs, root); err != nil {
-			return nil, err
+			return IngestResult{}, err
 		}
-		err := s.cfg.Store.CreateConversations(ctx, scope, cs)
+		outs, err := s.cfg.Store.PutConversations(ctx, scope, cs, mode)
 		if err == nil {
-			return cs, nil
+			return ingested(outs, len(cs))
 		}
 		if !errors.Is(err, ErrConflict) || attempt == 3 {
-			return nil, wrap(err, "ingest")
+			return IngestResult{}, wrap(err, "ingest")
 		}
 	}
+}
+
+// ingested is the result of a put of n conversations.
+func ingested(outs []PutOutcome, n int) (IngestResult, error) {
+	if len(outs) != n {
+		return IngestResult{}, fmt.Errorf("analysis: ingest: the store returned %d outcomes for %d conversations", len(outs), n)
+	}
+	res := IngestResult{Conversations: make([]Conversation, n), Actions: make([]PutAction, n)}
+	for i, o := range outs {
+		res.Conversations[i], res.Actions[i] = o.Conversation, o.Action
+		switch o.Action {
+		case PutCreated:
+			res.Created++
+		case PutUpdated:
+			res.Updated++
+		case PutSkipped:
+			res.Skipped++
+		default:
+			return IngestResult{}, fmt.Errorf("analysis: ingest: the store returned the action %q", o.Action)
+		}
+	}
+	return res, nil
+}
+
+// pathOf is the path of the i-th conversation under root: root itself for
+// a single conversation ("$").
+func pathOf(root string, i int) string {
+	if root == "$" {
+		return root
+	}
+	return root + schemaval.Index(i)
 }
 
 func validateConversation(p *problems, i int, at string, in ConversationInput) error {
@@ -324,6 +426,15 @@ func validateConversation(p *problems, i int, at string, in ConversationInput) e
 		p.add(i, at+".name", fmt.Sprintf("the name is %d bytes, more than %d", len(in.Name), MaxNameLen))
 	case badText(in.Name):
 		p.add(i, at+".name", notUTF8)
+	}
+	switch ext := in.ExternalID; {
+	case ext == "": // none
+	case len(ext) > MaxExternalIDLen:
+		p.add(i, at+".externalId", fmt.Sprintf("the external ID is %d bytes, more than %d", len(ext), MaxExternalIDLen))
+	case badText(ext):
+		p.add(i, at+".externalId", notUTF8)
+	case strings.TrimSpace(ext) == "":
+		p.add(i, at+".externalId", "an external ID must not be blank")
 	}
 	switch in.Source {
 	case "", SourceImported, SourcePlatform, SourceManual:
@@ -397,13 +508,40 @@ func cleanTags(tags []string) []string {
 	return out
 }
 
-// assignKeys gives every conversation without an explicit key one derived
-// from its name (or generated), unique in the store and in the batch. An
-// explicit key that is taken is a conflict.
+// assignKeys gives every conversation its key. One whose external ID names
+// a stored conversation takes that one's key — an explicit key that differs
+// is a conflict — and consumes none. Every other conversation without an
+// explicit key gets one derived from its name (or generated), unique in the
+// store and in the batch; an explicit key that is taken is a conflict.
 func (s *Service) assignKeys(ctx context.Context, scope Scope, ins []ConversationInput, cs []Conversation, root string) error {
+	var exts []string
+	for _, in := range ins {
+		if in.ExternalID != "" {
+			exts = append(exts, in.ExternalID)
+		}
+	}
+	stored := map[string]string{} // external ID → the stored conversation's key
+	if len(exts) > 0 {
+		var err error
+		if stored, err = s.cfg.Store.KeysByExternalID(ctx, scope, exts); err != nil {
+			return wrap(err, "ingest")
+		}
+	}
 	used := map[string]bool{}
 	var explicit []string
-	for _, in := range ins {
+	stays := make([]bool, len(ins)) // the conversation's external ID is stored
+	for i, in := range ins {
+		cs[i].Key = in.Key
+		if key, ok := stored[in.ExternalID]; ok && in.ExternalID != "" {
+			stays[i] = true
+			if in.Key != "" && in.Key != key {
+				return wrap(ErrConflict, "%s.key: the conversation with external ID %q is stored with the key %q, not %q",
+					pathOf(root, i), in.ExternalID, key, in.Key)
+			}
+			cs[i].Key = key
+			used[key] = true
+			continue
+		}
 		if in.Key != "" {
 			explicit = append(explicit, in.Key)
 			used[in.Key] = true
@@ -414,26 +552,22 @@ func (s *Service) assignKeys(ctx context.Context, scope Scope, ins []Conversatio
 		return err
 	}
 	for i, in := range ins {
-		if in.Key != "" && taken[in.Key] {
-			at := root
-			if root != "$" {
-				at = root + schemaval.Index(i)
-			}
-			return wrap(ErrConflict, "%s.key: the key %q is taken", at, in.Key)
+		if !stays[i] && in.Key != "" && taken[in.Key] {
+			return wrap(ErrConflict, "%s.key: the key %q is taken", pathOf(root, i), in.Key)
 		}
-		cs[i].Key = in.Key
 	}
 	// A derived key is the slug of the name, else the slug with "-2" to
 	// "-9", else the slug with the conversation's short ID, which is unique:
-	// a bounded number of candidates, checked in one store call.
+	// a bounded number of candidates, checked in one store call. The name
+	// is the one stored, redacted.
 	bases := make([]string, len(ins))
 	var candidates []string
 	seenBase := map[string]bool{}
-	for i, in := range ins {
-		if in.Key != "" {
+	for i := range ins {
+		if cs[i].Key != "" {
 			continue
 		}
-		if bases[i] = Slugify(in.Name); bases[i] == "" {
+		if bases[i] = Slugify(cs[i].Name); bases[i] == "" {
 			cs[i].Key = "conversation-" + shortID(cs[i].ID)
 			continue
 		}
