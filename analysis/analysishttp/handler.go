@@ -9,7 +9,7 @@
 //	POST   /api/analysis/definitions/{key}/run       start a run: 202
 //	GET    /api/analysis/definitions/{key}/slots     schedule slots (?limit=)
 //	GET    /api/analysis/conversations               list (?search=&tag=&limit=&cursor=)
-//	POST   /api/analysis/conversations               ingest one, or {"conversations": [...]}
+//	POST   /api/analysis/conversations               ingest one, or {"conversations": [...]} (?onExisting=update|skip)
 //	GET    /api/analysis/conversations/{idOrKey}     get
 //	DELETE /api/analysis/conversations/{idOrKey}     delete
 //	GET    /api/analysis/runs                        list (?definitionKey=&limit=)
@@ -235,6 +235,21 @@ type (
 		// NextCursor, on a list, asks for the next page; absent on the
 		// last one.
 		NextCursor string `json:"nextCursor,omitempty"`
+	}
+	// IngestedBody answers a bulk ingest.
+	IngestedBody struct {
+		// Conversations are the conversations as stored, in the order
+		// given: one whose externalId was stored is that conversation,
+		// with its ID, key and creation time.
+		Conversations []analysis.Conversation `json:"conversations"`
+		// Created counts the conversations stored anew.
+		Created int `json:"created"`
+		// Updated counts the stored conversations whose content was
+		// replaced (onExisting=update).
+		Updated int `json:"updated"`
+		// Skipped counts the stored conversations left as they were
+		// (onExisting=skip).
+		Skipped int `json:"skipped"`
 	}
 	// RunBody wraps one run.
 	RunBody struct {

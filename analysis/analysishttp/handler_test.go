@@ -237,6 +237,10 @@ func schemaFor(method, path string, status int) string {
 		return "SlotsBody"
 	case rest == "/conversations" && method == "GET":
 		return "ConversationsBody"
+	case rest == "/conversations" && method == "POST" && status == http.StatusCreated:
+		return "IngestResponse"
+	case rest == "/conversations" && method == "POST":
+		return "ConversationBody"
 	case parts[0] == "conversations" && len(parts) == 2:
 		return "ConversationBody"
 	case rest == "/runs":
@@ -619,6 +623,12 @@ func (failingStore) CreateConversations(context.Context, analysis.Scope, []analy
 	return errDB
 }
 func (failingStore) ExistingKeys(context.Context, analysis.Scope, []string) ([]string, error) {
+	return nil, errDB
+}
+func (failingStore) PutConversations(context.Context, analysis.Scope, []analysis.Conversation, analysis.OnExisting) ([]analysis.PutOutcome, error) {
+	return nil, errDB
+}
+func (failingStore) KeysByExternalID(context.Context, analysis.Scope, []string) (map[string]string, error) {
 	return nil, errDB
 }
 func (failingStore) GetConversation(context.Context, analysis.Scope, string) (analysis.Conversation, error) {

@@ -45,6 +45,7 @@ var openAPITypes = map[string]any{
 	"IngestBody":        ingestBulk{},
 	"ConversationBody":  ConversationBody{},
 	"ConversationsBody": ConversationsBody{},
+	"IngestedBody":      IngestedBody{},
 	"StartRunBody":      StartRunBody{},
 	"RunBody":           RunBody{},
 	"RunsBody":          RunsBody{},
@@ -89,6 +90,10 @@ func buildOpenAPI() []byte {
 		}
 	}
 	addPatch(schemas, "DefinitionInput", "DefinitionPatch")
+	schemas["IngestResponse"] = map[string]any{
+		"description": "The answer to an ingest: the conversation stored, or, for a bulk body, the conversations stored and what became of them.",
+		"oneOf":       []any{ref("ConversationBody"), ref("IngestedBody")},
+	}
 	doc := map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{
@@ -230,8 +235,11 @@ func openAPIPaths() map[string]any {
 	etag := map[string]any{"ETag": map[string]any{"description": "The definition's version.", "schema": str}}
 	withETag := func(r map[string]any) map[string]any { r["headers"] = etag; return r }
 	ingest := map[string]any{"oneOf": []any{ref("ConversationInput"), ref("IngestBody")}}
-	ingested := map[string]any{"description": "Stored: the conversation, or {\"conversations\": [...]} for a bulk body.",
-		"content": jsonContent(map[string]any{"oneOf": []any{ref("ConversationBody"), ref("ConversationsBody")}})}
+	ingested := response("Stored: the conversation, created; or, for a bulk body, every conversation as stored, with the counts of those created, updated and skipped.", "IngestResponse")
+	kept := response("The conversation's externalId was stored: the conversation as stored after its update, or as it was when skipped.", "ConversationBody")
+	keyTaken := response("An explicit key is taken, or differs from the key of the conversation stored with the same externalId.", "ErrorBody")
+	onExisting := param("onExisting", "query", "What becomes of a conversation whose externalId names one stored in the scope: update replaces its content, keeping its ID, key, creation time and extracted fields (the default); skip leaves it as it is.",
+		map[string]any{"type": "string", "enum": []any{"update", "skip"}, "default": "update"}, false)
 	sse := map[string]any{"description": "A text/event-stream: \"progress\" events (ProgressEvent), then one \"end\" event (EndEvent).",
 		"content": map[string]any{"text/event-stream": map[string]any{"schema": str}}}
 	p := func(s string) string { return Prefix + s }
@@ -259,8 +267,9 @@ func openAPIPaths() map[string]any {
 			"get": op("List conversations", []any{search, param("tag", "query", "Keep the conversations with this tag.", str, false), lim, cursor}, "",
 				map[string]any{"200": response("A page of conversations, newest first.", "ConversationsBody")}, 400),
 			"post": map[string]any{"summary": "Ingest a conversation, or {\"conversations\": [...]}",
+				"parameters":  []any{onExisting},
 				"requestBody": map[string]any{"required": true, "content": jsonContent(ingest)},
-				"responses":   merge(errs(400, 409, 413), map[string]any{"201": ingested})},
+				"responses":   merge(errs(400, 409, 413), map[string]any{"201": ingested, "200": kept, "409": keyTaken})},
 		},
 		p("/conversations/{id}"): map[string]any{
 			"get":    op("Get a conversation", []any{id}, "", map[string]any{"200": response("The conversation.", "ConversationBody")}, 404),

@@ -294,20 +294,37 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, ok := query(w, r); !ok {
+	q, ok := query(w, r, "onExisting")
+	if !ok {
 		return
+	}
+	mode := analysis.UpdateExisting
+	if q.Has("onExisting") {
+		switch v := analysis.OnExisting(q.Get("onExisting")); v {
+		case analysis.UpdateExisting, analysis.SkipExisting:
+			mode = v
+		default:
+			writeError(w, http.StatusBadRequest, "invalid_argument", "the query is not valid",
+				[]Problem{{Path: "onExisting", Message: "not update or skip"}})
+			return
+		}
 	}
 	body, ok := readBody(w, r, int64(h.svc.MaxIngestBytes()))
 	if !ok {
 		return
 	}
-	res, err := h.svc.IngestBody(ctx(r), sc, body)
+	res, err := h.svc.IngestWith(ctx(r), sc, body, analysis.IngestOptions{OnExisting: mode})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if res.Bulk {
-		writeJSON(w, http.StatusCreated, ConversationsBody{Conversations: res.Conversations})
+		writeJSON(w, http.StatusCreated, IngestedBody{Conversations: res.Conversations,
+			Created: res.Created, Updated: res.Updated, Skipped: res.Skipped})
+		return
+	}
+	if res.Created == 0 { // updated or skipped: it was there
+		writeJSON(w, http.StatusOK, ConversationBody{Conversation: res.Conversations[0]})
 		return
 	}
 	w.Header().Set("Location", Prefix+"/conversations/"+res.Conversations[0].ID)
