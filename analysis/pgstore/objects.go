@@ -286,11 +286,13 @@ func deadlocked(err error) bool {
 
 // PutConversations implements [analysis.ConversationStore]. In one
 // transaction it locks the conversations stored with the external IDs of
-// cs (in ID order, so that two puts never wait for each other's locks),
-// updates them or leaves them, and inserts the others — ordered by
-// external ID, so that two puts inserting the same ones meet at the first:
-// the later waits for the earlier to end, then fails with ErrConflict (a
-// unique violation) and its caller, retrying, finds the conversation.
+// cs (in ID order, so that two puts locking the same rows take them in the
+// same order and cannot deadlock on them), updates them or leaves them, and
+// inserts the others — ordered by external ID, so that two puts inserting
+// the same ones meet at the first: the later waits for the earlier to end,
+// then fails with ErrConflict (a unique violation) and its caller,
+// retrying, finds the conversation. A deadlock PostgreSQL breaks between
+// two puts (their keys inserted in different orders) is ErrConflict too.
 func (st *Store) PutConversations(ctx context.Context, sc analysis.Scope, cs []analysis.Conversation, onExisting analysis.OnExisting) ([]analysis.PutOutcome, error) {
 	exts := make([]string, 0, len(cs))
 	seen := make(map[string]bool, len(cs))
