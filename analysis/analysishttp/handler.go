@@ -15,6 +15,7 @@
 //	GET    /api/analysis/runs                        list (?definitionKey=&limit=)
 //	GET    /api/analysis/runs/{id}                   get, with its items
 //	GET    /api/analysis/runs/{id}/items             items, paged (?cursor=&limit=)
+//	GET    /api/analysis/runs/{id}/gaps              the run's knowledge gaps (analysis.GapTable)
 //	POST   /api/analysis/runs/{id}/cancel            cancel
 //	GET    /api/analysis/runs/{id}/events            progress as server-sent events
 //	GET    /api/analysis/openapi.json                this API as an OpenAPI 3.1 document
@@ -166,6 +167,7 @@ func (h *handler) routes() []route {
 		{"GET", "/runs", h.listRuns},
 		{"GET", "/runs/{id}", h.getRun},
 		{"GET", "/runs/{id}/items", h.listItems},
+		{"GET", "/runs/{id}/gaps", h.gaps},
 		{"POST", "/runs/{id}/cancel", h.cancelRun},
 		{"GET", "/runs/{id}/events", h.events},
 		{"GET", "/openapi.json", h.openAPI},
@@ -250,6 +252,10 @@ type (
 		// Skipped counts the stored conversations left as they were
 		// (onExisting=skip).
 		Skipped int `json:"skipped"`
+	}
+	// GapsBody wraps a run's gap table.
+	GapsBody struct {
+		Gaps analysis.GapTable `json:"gaps"`
 	}
 	// RunBody wraps one run.
 	RunBody struct {

@@ -672,6 +672,7 @@ func TestEveryRouteHidesAStoreFailure(t *testing.T) {
 		{"GET", "/api/analysis/runs", ""},
 		{"GET", "/api/analysis/runs/r", ""},
 		{"GET", "/api/analysis/runs/r/items", ""},
+		{"GET", "/api/analysis/runs/r/gaps", ""},
 		{"POST", "/api/analysis/runs/r/cancel", ""},
 		{"GET", "/api/analysis/runs/r/events", ""},
 	} {

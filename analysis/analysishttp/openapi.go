@@ -50,6 +50,7 @@ var openAPITypes = map[string]any{
 	"RunBody":           RunBody{},
 	"RunsBody":          RunsBody{},
 	"ItemPage":          analysis.ItemPage{},
+	"GapsBody":          GapsBody{},
 	"SlotsBody":         SlotsBody{},
 	"ErrorBody":         ErrorBody{},
 	"ProgressEvent":     ProgressEvent{},
@@ -284,6 +285,10 @@ func openAPIPaths() map[string]any {
 		},
 		p("/runs/{id}/items"): map[string]any{
 			"get": op("Page through a run's items", []any{runID, cursor, lim}, "", map[string]any{"200": response("A page of items.", "ItemPage")}, 400, 404),
+		},
+		p("/runs/{id}/gaps"): map[string]any{
+			"get": op("Tabulate a run's knowledge gaps", []any{runID}, "",
+				map[string]any{"200": response("The gap kinds its items found, with their topics, and the findings of the deterministic checks.", "GapsBody")}, 404),
 		},
 		p("/runs/{id}/cancel"): map[string]any{
 			"post": op("Cancel a run", []any{runID}, "", map[string]any{"200": response("The cancelled run.", "RunBody")}, 404, 409),

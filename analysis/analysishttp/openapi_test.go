@@ -47,6 +47,7 @@ func TestTheOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 		"/runs":                   {"get"},
 		"/runs/{id}":              {"get"},
 		"/runs/{id}/items":        {"get"},
+		"/runs/{id}/gaps":         {"get"},
 		"/runs/{id}/cancel":       {"post"},
 		"/runs/{id}/events":       {"get"},
 		"/openapi.json":           {"get"},

@@ -424,6 +424,22 @@ func (h *handler) listItems(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
+func (h *handler) gaps(w http.ResponseWriter, r *http.Request) {
+	sc, ok := h.resolve(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := query(w, r); !ok {
+		return
+	}
+	tab, err := h.svc.GapTable(ctx(r), sc, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, GapsBody{Gaps: tab})
+}
+
 func (h *handler) cancelRun(w http.ResponseWriter, r *http.Request) {
 	sc, ok := h.resolve(w, r)
 	if !ok {

@@ -154,6 +154,9 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		return analysis.Scope{Tenant: ts.tenant, Project: ts.project}, nil
 	}, analysishttp.Options{Logger: log, Shutdown: a.shutdown}))
 	mux.Handle("/v1/sessions/", sh)
+	ingest := a.ingestSessions(cfg, sessions)
+	mux.Handle("POST /api/analysis/sessions/{session_id}/ingest", ingest)
+	mux.Handle("POST /api/analysis/sessions/ingest", ingest)
 	th := timelinehttp.New(a.timeline, func(r *http.Request) (string, error) {
 		return lookupTenant(cfg, r.Header.Get(sessionhttp.APIKeyHeader))
 	}, timelinehttp.Options{Logger: log})

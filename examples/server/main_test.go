@@ -582,3 +582,68 @@ func TestTheServerOnPostgreSQL(t *testing.T) {
 	require.Len(t, out["conversations"], 1)
 	assert.Equal(t, map[string]any{"task": "weather"}, out["conversations"].([]any)[0].(map[string]any)["extractedFields"])
 }
+
+func TestConversationsAreRedactedUnlessTurnedOff(t *testing.T) {
+	const body = `{"name":"c","transcript":[{"role":"caller","content":"Mail me at jane@example.com or call +1 415 555 0132."}]}`
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Mail me at [EMAIL] or call [PHONE]."},
+		{[]string{"-redact=false"}, "Mail me at jane@example.com or call +1 415 555 0132."},
+	} {
+		srv, _ := testServer(t, tc.args...)
+		status, out := do(t, srv, "POST", "/api/analysis/conversations", "k", body)
+		require.Equal(t, http.StatusCreated, status, "%v", out)
+		key := out["conversation"].(map[string]any)["key"].(string)
+		_, out = do(t, srv, "GET", "/api/analysis/conversations/"+key, "k", "")
+		turn := out["conversation"].(map[string]any)["transcript"].([]any)[0].(map[string]any)
+		assert.Equal(t, tc.want, turn["content"], "%v", tc.args)
+	}
+}
+
+func TestServedSessionsAreIngestedIntoTheAnalysisAPI(t *testing.T) {
+	dir := t.TempDir()
+	record, err := os.ReadFile("testdata/moveo-documented-example.json")
+	require.NoError(t, err)
+	var compact bytes.Buffer
+	require.NoError(t, json.Compact(&compact, record))
+	sessions := dir + "/sessions.jsonl"
+	require.NoError(t, os.WriteFile(sessions, []byte(`{"tenant":"demo","moveo":`+compact.String()+"}\n"), 0o644))
+	srv, _ := testServer(t, "-sessions", sessions)
+	const id = "cd0c20e2-338d-485f-91ca-cb34766d1ceb"
+	path := "/api/analysis/sessions/" + id + "/ingest"
+
+	status, out := do(t, srv, "POST", path, "k", "")
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	assert.Equal(t, "created", out["action"])
+	conv := out["conversation"].(map[string]any)
+	assert.Equal(t, "session:"+id, conv["externalId"])
+	assert.Equal(t, "platform", conv["source"])
+	ev := conv["evidence"].(map[string]any)
+	assert.Equal(t, id, ev["sessionId"])
+	assert.NotEmpty(t, ev["missingEvidence"], "what could not be captured is kept")
+
+	status, out = do(t, srv, "POST", path, "k", "")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	assert.Equal(t, "updated", out["action"], "once: ingesting again updates it")
+	status, out = do(t, srv, "POST", path+"?onExisting=skip", "k", "")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	assert.Equal(t, "skipped", out["action"])
+	status, out = do(t, srv, "POST", "/api/analysis/sessions/ingest", "k", "")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	assert.Equal(t, map[string]any{"created": 0.0, "updated": 1.0, "skipped": 0.0, "notEnded": 0.0}, out)
+	status, out = do(t, srv, "GET", "/api/analysis/conversations?limit=10", "k", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Len(t, out["conversations"], 1, "one conversation however often it is ingested")
+
+	status, _ = do(t, srv, "POST", path, "other", "")
+	assert.Equal(t, http.StatusNotFound, status, "another tenant's key does not see the session")
+	status, _ = do(t, srv, "POST", path, "", "")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	status, _ = do(t, srv, "POST", path+"?onExisting=maybe", "k", "")
+	assert.Equal(t, http.StatusBadRequest, status)
+	status, out = do(t, srv, "POST", "/api/analysis/sessions/ingest", "other", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 0.0, out["created"], "the other tenant serves no sessions")
+}
