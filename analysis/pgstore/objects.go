@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,9 @@ import (
 
 // CreateDefinition implements [analysis.DefinitionStore].
 func (st *Store) CreateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition) error {
+	if err := holdable("definition", sc, d.ID, d.Key, d.Name); err != nil {
+		return err
+	}
 	doc, err := pgtext.JSON(d)
 	if err != nil {
 		return err
@@ -71,6 +75,9 @@ func (st *Store) getDefinition(ctx context.Context, q querier, sc analysis.Scope
 func (st *Store) UpdateDefinition(ctx context.Context, sc analysis.Scope, d analysis.Definition, ifVersion int64) error {
 	if !pgtext.Storable(sc.Tenant, sc.Project, d.ID) {
 		return analysis.ErrNotFound
+	}
+	if err := holdable("definition", sc, d.Key, d.Name); err != nil {
+		return err
 	}
 	d.Version = ifVersion + 1
 	doc, err := pgtext.JSON(d)
@@ -221,7 +228,23 @@ func folded(texts ...string) string {
 	for i, t := range texts {
 		texts[i] = fold.String(t)
 	}
-	return strings.ReplaceAll(strings.Join(texts, "\x01"), "\x00", "")
+	return pgtext.Text(strings.ReplaceAll(strings.Join(texts, "\x01"), "\x00", ""))
+}
+
+// holdable returns ErrInvalid, naming what, when the scope or one of
+// names (IDs, keys, names, tags) is text PostgreSQL cannot hold: the
+// service never passes such, so only a host calling the store itself sees
+// it.
+func holdable(what string, sc analysis.Scope, names ...string) error {
+	if !pgtext.Storable(sc.Tenant, sc.Project) || !pgtext.Storable(names...) {
+		return fmt.Errorf("pgstore: the %s's scope, ID, key, name, tags or external ID is not valid UTF-8 without NUL: %w", what, analysis.ErrInvalid)
+	}
+	return nil
+}
+
+// holdableConversation is holdable for a conversation.
+func holdableConversation(sc analysis.Scope, c analysis.Conversation) error {
+	return holdable("conversation", sc, append([]string{c.ID, c.Key, c.Name, c.ExternalID}, c.Tags...)...)
 }
 
 // searchText is what conversation search looks in: the name, the key and
@@ -251,6 +274,9 @@ var conversationColumns = []string{"tenant", "project", "id", "key", "external_i
 func (st *Store) insertConversations(ctx context.Context, tx pgx.Tx, sc analysis.Scope, cs []analysis.Conversation) error {
 	rows := make([][]any, 0, len(cs))
 	for _, c := range cs {
+		if err := holdableConversation(sc, c); err != nil {
+			return err
+		}
 		doc, err := pgtext.JSON(c)
 		if err != nil {
 			return err
@@ -294,6 +320,11 @@ func deadlocked(err error) bool {
 // retrying, finds the conversation. A deadlock PostgreSQL breaks between
 // two puts (their keys inserted in different orders) is ErrConflict too.
 func (st *Store) PutConversations(ctx context.Context, sc analysis.Scope, cs []analysis.Conversation, onExisting analysis.OnExisting) ([]analysis.PutOutcome, error) {
+	for _, c := range cs {
+		if err := holdableConversation(sc, c); err != nil {
+			return nil, err
+		}
+	}
 	exts := make([]string, 0, len(cs))
 	seen := make(map[string]bool, len(cs))
 	for _, c := range cs {
@@ -511,7 +542,7 @@ func (st *Store) DeleteConversation(ctx context.Context, sc analysis.Scope, id s
 
 // ListConversations implements [analysis.ConversationStore].
 func (st *Store) ListConversations(ctx context.Context, sc analysis.Scope, q analysis.ConversationQuery) ([]analysis.Conversation, error) {
-	if !pgtext.Storable(sc.Tenant, sc.Project, q.Tag, q.Search) || q.After != nil && !pgtext.Storable(q.After.Key) {
+	if !pgtext.Storable(sc.Tenant, sc.Project, q.Tag, q.Search) {
 		return []analysis.Conversation{}, nil
 	}
 	if !pgtext.Storable(q.UnanalyzedBy) {
@@ -522,9 +553,16 @@ func (st *Store) ListConversations(ctx context.Context, sc analysis.Scope, q ana
 		args = append(args, "%"+escapeLike(cases.Fold().String(q.Search))+"%")
 		sql += ` AND c.search LIKE $` + itoa(len(args))
 	}
-	if q.After != nil {
+	switch {
+	case q.After == nil:
+	case pgtext.Storable(q.After.Key):
 		args = append(args, q.After.CreatedAt, q.After.Key)
 		sql += ` AND (c.created_at < $` + itoa(len(args)-1) + ` OR c.created_at = $` + itoa(len(args)-1) + ` AND c.key COLLATE "C" > $` + itoa(len(args)) + `)`
+	default:
+		// A key no text can hold: compared as bytes, the order of the C
+		// collation keys are kept in.
+		args = append(args, q.After.CreatedAt, []byte(q.After.Key))
+		sql += ` AND (c.created_at < $` + itoa(len(args)-1) + ` OR c.created_at = $` + itoa(len(args)-1) + ` AND convert_to(c.key, 'UTF8') > $` + itoa(len(args)) + `::bytea)`
 	}
 	args = append(args, limitOf(q.Limit))
 	rows, err := st.pool.Query(ctx, `SELECT c.doc FROM `+st.s+`.conversations c WHERE `+sql+

@@ -383,6 +383,23 @@ func testUnholdableLookups(t *testing.T, h Harness) {
 		err = s.SaveItem(ctx(), c.ChunkRef, item(bad, true, 1), nil)
 		assert.ErrorIs(t, err, analysis.ErrInvalid, "an item of a key not the run's")
 	}
+	// A position after a key no text can hold is a place in byte order.
+	for after, want := range map[string]int{"call-0\x00": 1, "call-1\x00": 0, "call-1\xff": 0} {
+		listed, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10},
+			After: &analysis.Position{CreatedAt: t0, Key: after}})
+		require.NoError(t, err, "after %q", after)
+		assert.Len(t, listed, want, "after %q", after)
+	}
+	// Creating what no store can hold may be refused, with ErrInvalid.
+	for _, err := range []error{
+		s.CreateDefinition(ctx(), scopeC, definition("d-nul", "nul\x00key", t0)),
+		s.CreateConversations(ctx(), scopeC, []analysis.Conversation{conversation("c-nul", "call-nul", t0, "tag\xff")}),
+	} {
+		if err != nil {
+			assert.ErrorIs(t, err, analysis.ErrInvalid)
+		}
+	}
+
 	// A selection by a tag no store can hold, or by not being analysed by
 	// a definition no store can hold, is a run like any other.
 	define(t, s, scopeA, "other")
