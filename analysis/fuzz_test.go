@@ -22,6 +22,10 @@ func FuzzIngest(f *testing.F) {
 		`{"conversations":[{"key":"k","transcript":[{"role":"r","content":"c"}]},{"key":"k","transcript":[{"role":"r","content":"c"}]}]}`,
 		`{"conversations":{}}`, `[]`, `null`, `{"Transcript":1}`, `{"conversations":[null]}`,
 		`{"name":"\u0000\ud800","transcript":[{"role":"r","content":"c"}]}`,
+		`{"externalId":"session:1","transcript":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}],"evidence":{"retrievals":[{"turn":1,"chunks":[]}],` +
+			`"citations":[{"turn":1,"docId":"d","chunkId":"c"}],"toolCalls":[{"turn":0,"name":"t","status":"failed"}],"handoffs":[{"at":"2026-01-01T00:00:00Z","afterTurn":1}],` +
+			`"csat":{"score":1,"scaleMax":5},"customerMetadata":{"k":"v"},"missingEvidence":["no_csat"]}}`,
+		`{"conversations":[{"externalId":"x","transcript":[{"role":"r","content":"c"}]},{"externalId":"x","transcript":[{"role":"r","content":"c"}]}]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -58,6 +62,7 @@ func FuzzIngest(f *testing.F) {
 		// replacement character is stored only when the body spelled one.
 		spelled := strings.Contains(string(body), "\ufffd") || strings.Contains(strings.ToLower(string(body)), `\ufffd`)
 		for _, c := range cs {
+			analysis.CheckEvidence(c) // never a panic on evidence that passed validation
 			texts := []string{c.Name}
 			for _, turn := range c.Transcript {
 				texts = append(texts, turn.Role, turn.Content)
