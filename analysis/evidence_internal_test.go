@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/debrief-go/debrief/extract"
 )
 
 func TestTheEvidenceAModelSeesIsBounded(t *testing.T) {
@@ -57,4 +59,46 @@ func TestEveryMissingReasonHasAMeaning(t *testing.T) {
 		assert.NotEmpty(t, missingMeaning(r.reason), r.reason)
 	}
 	assert.Empty(t, missingMeaning("nope"))
+}
+
+// BenchmarkEvidence measures what a conversation's evidence costs before
+// its model calls: the checks and the bounded view, for a session of 20
+// turns with a retrieval, a citation and a tool call per answer, and for
+// evidence at its bounds.
+func BenchmarkEvidence(b *testing.B) {
+	typical := Conversation{Evidence: &Evidence{Channel: "chat", Missing: []string{"no_csat"}}}
+	for i := range 20 {
+		role := "user"
+		if i%2 == 1 {
+			role = "assistant"
+			res := strings.Repeat("result ", 40)
+			typical.Evidence.Retrievals = append(typical.Evidence.Retrievals, Retrieval{Turn: intp(i), Chunks: []RetrievedChunk{{DocID: "d", ChunkID: "c"}, {DocID: "d", ChunkID: "e"}}})
+			typical.Evidence.Citations = append(typical.Evidence.Citations, Citation{Turn: intp(i), DocID: "d", ChunkID: "c"})
+			typical.Evidence.ToolCalls = append(typical.Evidence.ToolCalls, ToolCall{Turn: intp(i), Name: "lookup", Status: ToolSucceeded, Arguments: `{"id":1}`, Result: &res})
+		}
+		typical.Transcript = append(typical.Transcript, extract.Turn{Role: role, Content: "some words of the turn"})
+	}
+	large := Conversation{Transcript: typical.Transcript, Evidence: &Evidence{}}
+	big := strings.Repeat("x", 10_000)
+	for i := range MaxEvidenceEntries {
+		large.Evidence.ToolCalls = append(large.Evidence.ToolCalls, ToolCall{Turn: intp(i % 20), Name: "t", Status: ToolFailed, Error: &big})
+	}
+	for _, c := range []struct {
+		name string
+		conv Conversation
+	}{{"typical", typical}, {"bounds", large}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var size int
+			for b.Loop() {
+				var it Item
+				p, err := prepareConversation(c.conv, &it)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(p.Block())
+			}
+			b.ReportMetric(float64(size), "block-bytes")
+		})
+	}
 }
