@@ -385,54 +385,53 @@ func (ev *Evidence) missing(reason string) bool {
 	return false
 }
 
-// texts calls fn with every free text of ev a redactor must see: tool
-// arguments, results and errors, reasons, comments and the string values
-// of the customer metadata. IDs, names of tools and scores are not text.
+// texts calls fn with every text of ev a model is shown, for a redactor to
+// see: the session's channel, outcome and completion reason; the
+// knowledge-base, document, chunk and version IDs and answerability labels
+// of retrievals and citations; tool calls' IDs, names, arguments, results
+// and errors; handoffs' agents and reasons; feedback comments and reopen
+// reasons. The session's and turns' IDs, which link the evidence and are
+// not shown, and the statuses and missing-evidence reasons, which are
+// enums, are not texts. The knowledge-base snapshot's names and the
+// customer metadata are redacted as JSON values (see redactConversations).
 func (ev *Evidence) texts(fn func(*string) error) error {
-	if ev == nil {
-		return nil
-	}
-	do := func(s *string) error {
-		if s == nil || *s == "" {
-			return nil
+	var err error
+	do := func(ss ...*string) {
+		for _, s := range ss {
+			if err == nil && s != nil && *s != "" {
+				err = fn(s)
+			}
 		}
-		return fn(s)
 	}
-	if err := do(&ev.CompletionReason); err != nil {
-		return err
+	do(&ev.Channel, &ev.Outcome, &ev.CompletionReason)
+	for j := range ev.Retrievals {
+		r := &ev.Retrievals[j]
+		for k := range r.KBIDs {
+			do(&r.KBIDs[k])
+		}
+		for k := range r.Chunks {
+			do(&r.Chunks[k].DocID, &r.Chunks[k].ChunkID, &r.Chunks[k].VersionID)
+		}
+		do(&r.Answerability)
+	}
+	for j := range ev.Citations {
+		c := &ev.Citations[j]
+		do(&c.KBID, &c.DocID, &c.ChunkID, &c.VersionID)
 	}
 	for j := range ev.ToolCalls {
 		c := &ev.ToolCalls[j]
-		for _, s := range []*string{&c.Arguments, c.Result, c.Error} {
-			if err := do(s); err != nil {
-				return err
-			}
-		}
+		do(&c.ID, &c.Name, &c.Arguments, c.Result, c.Error)
 	}
 	for j := range ev.Handoffs {
-		if err := do(&ev.Handoffs[j].Reason); err != nil {
-			return err
-		}
+		do(&ev.Handoffs[j].ToAgentID, &ev.Handoffs[j].Reason)
 	}
 	if ev.Feedback != nil {
-		if err := do(&ev.Feedback.Comment); err != nil {
-			return err
-		}
+		do(&ev.Feedback.Comment)
 	}
 	if ev.Reopen != nil {
-		if err := do(&ev.Reopen.Reason); err != nil {
-			return err
-		}
+		do(&ev.Reopen.Reason)
 	}
-	for _, k := range sortedKeys(ev.CustomerMetadata) {
-		if str, ok := ev.CustomerMetadata[k].(string); ok {
-			if err := do(&str); err != nil {
-				return err
-			}
-			ev.CustomerMetadata[k] = str
-		}
-	}
-	return nil
+	return err
 }
 
 // Bounds of the evidence a model is shown: the JSON of the evidence block

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/internal/schemaval"
 )
 
 // A Finding is what a deterministic check of a conversation's evidence
@@ -19,7 +21,10 @@ type Finding struct {
 	Turn *int `json:"turn"`
 	// Suggests is the knowledge gap it points to: one of the Gap constants.
 	Suggests string `json:"suggests"`
-	// Detail says what was found, in a sentence.
+	// Record names the entry of the evidence it is about, such as
+	// "toolCalls[2]"; empty when it is about a turn alone.
+	Record string `json:"record,omitempty"`
+	// Detail says what was found, in a sentence of fixed wording.
 	Detail string `json:"detail"`
 }
 
@@ -53,17 +58,18 @@ const (
 
 // The keys of the knowledge-gap definition's fields.
 const (
-	FieldGapKind            = "gap_kind"
-	FieldGapTurns           = "gap_turns"
-	FieldGapTopic           = "gap_topic"
-	FieldEvidenceSufficient = "evidence_sufficient"
-	FieldFindingsExplained  = "findings_disagreement"
+	FieldGapKind              = "gap_kind"
+	FieldGapTurns             = "gap_turns"
+	FieldGapTopic             = "gap_topic"
+	FieldEvidenceSufficient   = "evidence_sufficient"
+	FieldFindingsDisagreement = "findings_disagreement"
 )
 
-// isAssistant reports whether a turn's role is the answering side's.
+// isAssistant reports whether a turn's role is the AI assistant's (not a
+// human agent's).
 func isAssistant(role string) bool {
 	switch strings.ToLower(role) {
-	case "assistant", "agent", "bot", "ai":
+	case "assistant", "bot", "ai":
 		return true
 	}
 	return false
@@ -81,20 +87,27 @@ func isUser(role string) bool {
 // CheckEvidence runs the deterministic knowledge-gap checks over c's
 // evidence and returns what they found, in turn order; none without
 // evidence. A check that needs evidence the session could not capture (its
-// missing-evidence reasons say so) stays silent rather than guess:
+// missing-evidence reasons say so) stays silent rather than guess. The
+// checks look at the AI assistant's turns (role assistant, bot or ai; not a
+// human agent's) that answer with text — more than the "[called …]" or
+// "[no text]" that [ConversationFromSession] gives a turn that only called
+// tools:
 //
-//   - answer_without_retrieval: an assistant turn with text, answering a
-//     user turn, with neither a retrieval nor a tool call of its own, in a
-//     session that retrieved for other turns (needs the retrieval trace);
+//   - answer_without_retrieval: a turn that answers a customer's question
+//     (the customer's turn before it asks: it holds a question mark or
+//     opens with a question word), before any handoff, with neither a
+//     retrieval nor a tool call since that question, in a session that
+//     retrieved for other turns (needs the retrieval trace);
 //   - retrieval_found_nothing: a retrieval that returned no chunk or said
-//     it missed (hit false), whose turn answered with text;
-//   - citation_not_retrieved: a citation of a chunk that no retrieval of
+//     it missed (hit false), whose turn answered;
+//   - citation_not_retrieved: a citation of a chunk that no retrieval up to
 //     the citing turn returned (needs the retrieval trace);
-//   - answer_after_failed_tool: a failed tool call followed by an assistant
-//     turn with text, with no successful call of the same tool in between.
+//   - answer_after_failed_tool: a failed tool call followed by an answer,
+//     with no successful call of the same tool in between.
 //
-// A turn "with text" has more than the "[called …]" or "[no text]" that
-// [ConversationFromSession] gives a turn that only called tools.
+// A finding's detail is fixed wording with turn numbers, and its Record
+// names the entry of the evidence it is about ("toolCalls[2]"), never the
+// records' own text.
 func CheckEvidence(c Conversation) []Finding {
 	ev := c.Evidence
 	if ev == nil {
@@ -105,14 +118,11 @@ func CheckEvidence(c Conversation) []Finding {
 	answered := func(i int) bool {
 		return i >= 0 && i < len(t) && isAssistant(t[i].Role) && !noAnswer(t[i].Content)
 	}
-	retrievedAt := map[int][]RetrievedChunk{}
 	retrieving := map[int]bool{}
 	for _, r := range ev.Retrievals {
-		if r.Turn == nil {
-			continue
+		if r.Turn != nil {
+			retrieving[*r.Turn] = true
 		}
-		retrieving[*r.Turn] = true
-		retrievedAt[*r.Turn] = append(retrievedAt[*r.Turn], r.Chunks...)
 	}
 	calling := map[int]bool{}
 	for _, tc := range ev.ToolCalls {
@@ -120,45 +130,53 @@ func CheckEvidence(c Conversation) []Finding {
 			calling[*tc.Turn] = true
 		}
 	}
+	handedOff := len(t) // the first turn after a handoff
+	for _, h := range ev.Handoffs {
+		after := -1
+		if h.AfterTurn != nil {
+			after = *h.AfterTurn
+		}
+		handedOff = min(handedOff, after+1)
+	}
 	traced := !ev.missing("no_rag_trace")
 	if traced && len(ev.Retrievals) > 0 {
-		for i := range t {
-			if !answered(i) || retrieving[i] || calling[i] || !answersUser(t, i) {
+		for i := range min(len(t), handedOff) {
+			q := askedBefore(t, i)
+			if !answered(i) || q < 0 {
 				continue
 			}
-			out = append(out, Finding{Check: CheckAnswerWithoutRetrieval, Turn: intp(i), Suggests: GapNoRetrieval,
-				Detail: fmt.Sprintf("turn %d answered the customer without retrieving, where other turns retrieved", i)})
+			looked := false
+			for k := q + 1; k <= i; k++ {
+				looked = looked || retrieving[k] || calling[k]
+			}
+			if !looked {
+				out = append(out, Finding{Check: CheckAnswerWithoutRetrieval, Turn: intp(i), Suggests: GapNoRetrieval,
+					Detail: fmt.Sprintf("turn %d answered the customer's question of turn %d without retrieving or calling a tool, where other turns retrieved", i, q)})
+			}
 		}
 	}
-	for _, r := range ev.Retrievals {
+	for j, r := range ev.Retrievals {
 		if r.Turn == nil || !answered(*r.Turn) {
 			continue
 		}
+		rec := "retrievals" + schemaval.Index(j)
 		switch {
 		case len(r.Chunks) == 0:
-			out = append(out, Finding{Check: CheckRetrievalFoundNothing, Turn: intp(*r.Turn), Suggests: GapRetrievalMiss,
-				Detail: fmt.Sprintf("the retrieval for turn %d returned no chunk, and the turn answered", *r.Turn)})
+			out = append(out, Finding{Check: CheckRetrievalFoundNothing, Turn: intp(*r.Turn), Suggests: GapRetrievalMiss, Record: rec,
+				Detail: fmt.Sprintf("%s, for turn %d, returned no chunk, and the turn answered", rec, *r.Turn)})
 		case r.Hit != nil && !*r.Hit:
-			out = append(out, Finding{Check: CheckRetrievalFoundNothing, Turn: intp(*r.Turn), Suggests: GapRetrievalMiss,
-				Detail: fmt.Sprintf("the retrieval for turn %d found nothing relevant (hit false), and the turn answered", *r.Turn)})
+			out = append(out, Finding{Check: CheckRetrievalFoundNothing, Turn: intp(*r.Turn), Suggests: GapRetrievalMiss, Record: rec,
+				Detail: fmt.Sprintf("%s, for turn %d, found nothing relevant (hit false), and the turn answered", rec, *r.Turn)})
 		}
 	}
 	if traced {
-		for _, ci := range ev.Citations {
-			if ci.Turn == nil {
+		for j, ci := range ev.Citations {
+			if ci.Turn == nil || retrievedUpTo(ev, *ci.Turn, ci.DocID, ci.ChunkID) {
 				continue
 			}
-			found := false
-			for _, ch := range retrievedAt[*ci.Turn] {
-				if ch.DocID == ci.DocID && ch.ChunkID == ci.ChunkID {
-					found = true
-					break
-				}
-			}
-			if !found {
-				out = append(out, Finding{Check: CheckCitationNotRetrieved, Turn: intp(*ci.Turn), Suggests: GapUngroundedAnswer,
-					Detail: fmt.Sprintf("turn %d cited chunk %s of document %s, which no retrieval of that turn returned", *ci.Turn, clip(ci.ChunkID, 64), clip(ci.DocID, 64))})
-			}
+			rec := "citations" + schemaval.Index(j)
+			out = append(out, Finding{Check: CheckCitationNotRetrieved, Turn: intp(*ci.Turn), Suggests: GapUngroundedAnswer, Record: rec,
+				Detail: fmt.Sprintf("%s, of turn %d, names a chunk that no retrieval up to that turn returned", rec, *ci.Turn)})
 		}
 	}
 	for j, tc := range ev.ToolCalls {
@@ -187,12 +205,66 @@ func CheckEvidence(c Conversation) []Finding {
 			}
 		}
 		if !retried {
-			out = append(out, Finding{Check: CheckAnswerAfterFailedTool, Turn: intp(next), Suggests: GapToolFailure,
-				Detail: fmt.Sprintf("tool %s failed at turn %d and turn %d answered without it succeeding", clip(tc.Name, 64), from, next)})
+			rec := "toolCalls" + schemaval.Index(j)
+			out = append(out, Finding{Check: CheckAnswerAfterFailedTool, Turn: intp(next), Suggests: GapToolFailure, Record: rec,
+				Detail: fmt.Sprintf("%s failed at turn %d and turn %d answered without a successful call of the same tool", rec, from, next)})
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool { return *out[a].Turn < *out[b].Turn })
 	return out
+}
+
+// retrievedUpTo reports whether a retrieval of a turn up to turn returned
+// the chunk.
+func retrievedUpTo(ev *Evidence, turn int, docID, chunkID string) bool {
+	for _, r := range ev.Retrievals {
+		if r.Turn == nil || *r.Turn > turn {
+			continue
+		}
+		for _, ch := range r.Chunks {
+			if ch.DocID == docID && ch.ChunkID == chunkID {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// questionWords open a question.
+var questionWords = map[string]bool{
+	"what": true, "how": true, "when": true, "where": true, "why": true, "which": true, "who": true, "whom": true, "whose": true,
+	"can": true, "could": true, "do": true, "does": true, "did": true, "is": true, "are": true, "was": true, "were": true,
+	"will": true, "would": true, "should": true, "may": true, "might": true, "am": true, "have": true, "has": true,
+}
+
+// askedBefore returns the index of the customer's turn that turn i
+// answers — the last one before it, with only tool turns or turns that
+// answered nothing between — when it asks a question; -1 otherwise.
+func askedBefore(t extract.Transcript, i int) int {
+	for j := i - 1; j >= 0; j-- {
+		switch {
+		case isUser(t[j].Role):
+			if asks(t[j].Content) {
+				return j
+			}
+			return -1
+		case isAssistant(t[j].Role) && !noAnswer(t[j].Content):
+			return -1 // the assistant answered in between
+		case !isAssistant(t[j].Role) && strings.ToLower(t[j].Role) != "tool":
+			return -1 // someone else spoke
+		}
+	}
+	return -1
+}
+
+// asks reports whether a customer's text asks a question: it holds a
+// question mark, or its first word is a question word.
+func asks(text string) bool {
+	if strings.Contains(text, "?") {
+		return true
+	}
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) })
+	return len(words) > 0 && questionWords[words[0]]
 }
 
 // The text [ConversationFromSession] gives a turn without text: such a
@@ -207,20 +279,6 @@ const (
 func noAnswer(content string) bool {
 	c := strings.TrimSpace(content)
 	return c == "" || c == noText || strings.HasPrefix(c, calledPrefix) && strings.HasSuffix(c, "]") && !strings.Contains(c, "\n")
-}
-
-// answersUser reports whether the turn before i that is not a tool's is
-// the customer's.
-func answersUser(t extract.Transcript, i int) bool {
-	for j := i - 1; j >= 0; j-- {
-		switch {
-		case isUser(t[j].Role):
-			return true
-		case isAssistant(t[j].Role):
-			return false
-		}
-	}
-	return false
 }
 
 func intp(i int) *int { return &i }
@@ -268,7 +326,7 @@ func KnowledgeGapDefinition(name string) DefinitionInput {
 			{Key: FieldGapTurns, Type: extract.String, Description: "indexes of the turns that show the gap, comma-separated"},
 			{Key: FieldGapTopic, Type: extract.String, Description: "the missing knowledge, in one line"},
 			{Key: FieldEvidenceSufficient, Type: extract.Boolean, Required: true, Description: "whether the recorded evidence sufficed to decide"},
-			{Key: FieldFindingsExplained, Type: extract.String, Description: "which finding you disagree with and why, when your gap_kind is none of those suggested"},
+			{Key: FieldFindingsDisagreement, Type: extract.String, Description: "which finding you disagree with and why, when your gap_kind is none of those suggested"},
 		},
 		ExtractionInstructions: KnowledgeGapInstructions,
 		Modes:                  Modes{Judge: &JudgeMode{Rubric: KnowledgeGapRubric, Threshold: ptr(0.7)}},
@@ -282,11 +340,11 @@ func KnowledgeGapDefinition(name string) DefinitionInput {
 // field, when there are no findings, or when the answer agrees or
 // explains.
 func unexplainedFindings(fs extract.FieldSet, fields map[string]any, findings []Finding) []string {
-	if len(findings) == 0 || !hasField(fs, FieldGapKind) || !hasField(fs, FieldFindingsExplained) {
+	if len(findings) == 0 || !hasField(fs, FieldGapKind) || !hasField(fs, FieldFindingsDisagreement) {
 		return nil
 	}
 	kind, _ := fields[FieldGapKind].(string)
-	if why, _ := fields[FieldFindingsExplained].(string); strings.TrimSpace(why) != "" {
+	if why, _ := fields[FieldFindingsDisagreement].(string); strings.TrimSpace(why) != "" {
 		return nil
 	}
 	for _, f := range findings {

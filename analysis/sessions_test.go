@@ -3,6 +3,7 @@ package analysis_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"math/rand/v2"
 	"os"
@@ -212,7 +213,7 @@ func gapAnswers(disagree bool) *llmtest.Responder {
 				kind = rest[:strings.IndexByte(rest, '"')]
 			}
 			return llmtest.ReplyJSON(map[string]any{analysis.FieldGapKind: kind, analysis.FieldGapTurns: nil,
-				analysis.FieldGapTopic: "pet travel", analysis.FieldEvidenceSufficient: true, analysis.FieldFindingsExplained: nil})
+				analysis.FieldGapTopic: "pet travel", analysis.FieldEvidenceSufficient: true, analysis.FieldFindingsDisagreement: nil})
 		}).
 		OnJSON(judge.SchemaName, judge.Answer{Reasoning: "Partly grounded.", Evidence: []judge.Evidence{}, Score: 0.75})
 }
@@ -287,13 +288,50 @@ func TestTheDeterministicChecksFireOnAGapAndStaySilentOnACleanSession(t *testing
 		analysis.CheckCitationNotRetrieved:   {8},
 	}, got)
 
-	// A clean session: every answer retrieved what it cites; no tool failed.
+	// A clean session: a greeting, questions answered from what was
+	// retrieved (a second answer citing a chunk retrieved for the first),
+	// thanks and a closing, a request served by a tool, then a handoff and
+	// a human agent's words.
 	clean := craftedSession()
-	clean.Messages = clean.Messages[:2]
-	clean.RagTraces = clean.RagTraces[:1]
-	clean.Citations = clean.Citations[:1]
-	clean.ToolCalls = nil
+	clean.Messages = nil
+	for i, m := range []struct{ role, content string }{
+		{"assistant", "Hello! How can I help you today?"},
+		{"user", "What is your refund policy?"},
+		{"assistant", "Refunds are possible within 30 days of purchase."},
+		{"user", "And does it cover sale items?"},
+		{"assistant", "Yes, sale items are covered as well."},
+		{"user", "Thanks!"},
+		{"assistant", "You're welcome. Anything else?"},
+		{"user", "Please rebook my flight."},
+		{"assistant", "Done: you are on the 14:05."},
+		{"user", "Can I talk to a person?"},
+		{"human_agent", "Hi, I'm Sam. Yes, pets fly free in the cabin."},
+	} {
+		clean.Messages = append(clean.Messages, session.MessageEntry{TurnID: turnID(i), Role: m.role, Content: m.content,
+			Timestamp: clean.StartedAt.Add(time.Duration(i) * time.Minute)})
+	}
+	clean.RagTraces = []session.RagTraceEntry{
+		{RagQueryID: "r1", AssistantTurnID: turnID(2), Hit: bp(true), Retrieved: []session.RetrievedChunk{{DocID: "refund-policy", ChunkID: "c-7"}}},
+		{RagQueryID: "r2", AssistantTurnID: turnID(4), Hit: bp(true), Retrieved: []session.RetrievedChunk{{DocID: "sale-terms", ChunkID: "c-2"}}},
+	}
+	clean.Citations = []session.CitedChunk{
+		{AssistantTurnID: turnID(2), KBID: "kb-1", DocID: "refund-policy", ChunkID: "c-7"},
+		{AssistantTurnID: turnID(4), KBID: "kb-1", DocID: "refund-policy", ChunkID: "c-7"},
+	}
+	clean.ToolCalls = []session.ToolCallEntry{{ToolCallID: "t1", AssistantTurnID: turnID(8), Name: "rebook", Arguments: "{}", Result: sp("ok")}}
+	clean.HandoffEvents = []session.HandoffEvent{{Timestamp: clean.StartedAt.Add(9*time.Minute + 30*time.Second)}}
 	assert.Empty(t, analysis.CheckEvidence(conv(clean)))
+
+	// The same session with the knowledge missing: the sale question
+	// answered without retrieving is found, and nothing else.
+	gap := clean
+	gap.RagTraces = clean.RagTraces[:1]
+	gap.Citations = clean.Citations[:1]
+	found := analysis.CheckEvidence(conv(gap))
+	require.Len(t, found, 1)
+	assert.Equal(t, analysis.CheckAnswerWithoutRetrieval, found[0].Check)
+	assert.Equal(t, ip(4), found[0].Turn)
+	assert.Empty(t, found[0].Record)
 
 	// A failed call retried with success before the answer is no gap.
 	retried := craftedSession()
@@ -360,19 +398,33 @@ func TestPlantedPersonalDataReachesNeitherTheModelNorTheStore(t *testing.T) {
 	const email, phone, card = "jane.doe@example.com", "+1 415 555 0132", "4111 1111 1111 1111"
 	s := craftedSession()
 	s.Messages[0].Content = "I am " + email + ", call me on " + phone + "; my card is " + card + "."
-	s.ToolCalls[0].Arguments = `{"email":"` + email + `"}`
+	s.ToolCalls[0].Arguments = `{"email":"jane.doe\u0040example.com","card":4111111111111111}`
 	s.ToolCalls[0].Error = sp("card " + card + " declined")
+	s.ToolCalls = append(s.ToolCalls, session.ToolCallEntry{ToolCallID: "id " + email, AssistantTurnID: turnID(5), Name: "lookup " + email,
+		Arguments: "{}", Result: sp(`{"owner":"` + email + `"}`)})
 	s.UserFeedback.Comment = sp("write to " + email)
+	s.Reopen.Reason = sp("call " + phone)
+	s.CompletionReason = sp("closed by " + email)
 	s.HandoffEvents[0].Reason = sp("customer at " + phone)
-	s.CustomerMetadata["contact"] = email
+	s.HandoffEvents[0].TransferredToAgentID = sp(email)
+	s.RagTraces[0].KBIDs = []string{"kb " + email}
+	s.RagTraces[0].Retrieved[0].DocID = "doc " + email
+	s.RagTraces[0].Answerability.Label = sp("label " + phone)
+	s.Citations[0].DocID = "doc " + email
+	s.Channel = "chat " + email
+	s.KBSnapshot.KBVersions = map[string]int{email: 3}
+	s.CustomerMetadata = map[string]any{"contact": email, email: "key", "card": 4111111111111111.0}
 	rec := gapAnswers(false)
 	e := newEnv(t, rec, func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.Redactor = session.DefaultRedactor() })
 	in, err := analysis.ConversationFromSession(s)
 	require.NoError(t, err)
+	in.Name = "Call from " + email
+	in.Tags = append(in.Tags, "who:"+email)
 	in.ReferenceFields = map[string]any{"contact": email}
 	cs, err := e.svc.IngestConversations(context.Background(), scope, []analysis.ConversationInput{in})
 	require.NoError(t, err)
-	assert.Equal(t, "I am "+s.Messages[0].Content[5:5+len(email)], "I am "+email, "the caller's input is left as it was")
+	assert.Contains(t, in.Transcript[0].Content, email, "the caller's input is left as it was")
+	assert.Equal(t, email, in.Evidence.CustomerMetadata["contact"], "the caller's evidence is left as it was")
 	def := analysis.KnowledgeGapDefinition("Knowledge gaps")
 	def.ExtractionModelKey, def.JudgeModelKey = "m", "m"
 	def.Modes.Store = true
@@ -390,7 +442,7 @@ func TestPlantedPersonalDataReachesNeitherTheModelNorTheStore(t *testing.T) {
 			seen = append(seen, m.Content)
 		}
 	}
-	require.NotEmpty(t, seen)
+	require.Len(t, seen, 4, "two requests, each a system prompt and a message")
 	stored, err := e.svc.GetConversation(context.Background(), scope, cs[0].Key)
 	require.NoError(t, err)
 	assert.Equal(t, email, stored.ReferenceFields["contact"], "reference fields are left alone")
@@ -401,11 +453,35 @@ func TestPlantedPersonalDataReachesNeitherTheModelNorTheStore(t *testing.T) {
 	require.NoError(t, err)
 	runJSON, _ := json.Marshal(gotRun)
 	for _, text := range append(seen, string(storedJSON), string(runJSON)) {
-		for _, secret := range []string{email, phone, card, "4111111111111111", "415 555"} {
+		for _, secret := range []string{email, "jane.doe", phone, card, "4111111111111111", "415 555", "4.111111111111111e"} {
 			assert.NotContains(t, text, secret)
 		}
 	}
 	assert.Contains(t, string(storedJSON), session.RedactedEmail)
 	assert.Contains(t, stored.Transcript[0].Content, session.RedactedCard)
+	assert.JSONEq(t, `{"email":"[EMAIL]","card":"[CARD]"}`, stored.Evidence.ToolCalls[0].Arguments, "JSON arguments redacted value by value")
+	assert.Equal(t, "[CARD]", stored.Evidence.CustomerMetadata["card"], "a card written as a number")
+	assert.Contains(t, stored.Evidence.CustomerMetadata, session.RedactedEmail, "a member name")
 	assert.NotContains(t, stored.Evidence.Missing, "transcript_redaction_skipped", "redacted now")
+}
+
+func TestARedactorsFailureOrOverlongTextFailsTheIngest(t *testing.T) {
+	in, err := analysis.ConversationFromSession(craftedSession())
+	require.NoError(t, err)
+	failing := session.RedactorFunc(func(context.Context, string) (string, error) { return "", errors.New("redactor down") })
+	e := newEnv(t, nil, func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.Redactor = failing })
+	_, err = e.svc.IngestConversations(context.Background(), scope, []analysis.ConversationInput{in})
+	require.Error(t, err)
+	var re *session.RedactionError
+	assert.ErrorAs(t, err, &re)
+	long := session.RedactorFunc(func(_ context.Context, s string) (string, error) {
+		return s + strings.Repeat("x", analysis.MaxTurnContentLen), nil
+	})
+	e = newEnv(t, nil, func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.Redactor = long })
+	_, err = e.svc.IngestConversations(context.Background(), scope, []analysis.ConversationInput{in})
+	assert.ErrorIs(t, err, analysis.ErrInvalid)
+	assert.ErrorContains(t, err, "after redaction")
+	cs, err := e.svc.ListConversations(context.Background(), scope, analysis.ConversationFilter{})
+	require.NoError(t, err)
+	assert.Empty(t, cs, "nothing stored")
 }

@@ -918,3 +918,23 @@ func partOfRun(t string, sp *span, lo, hi, k int) (replacement, int, bool) {
 	}
 	return replacement{}, 0, false
 }
+
+// RedactText redacts one free text with r as the [Assembler] does: a text
+// that is a JSON object, array or string is redacted value by value — its
+// member names and strings as texts, a number whose digits r changes as
+// the redacted string — so that r never sees a JSON escape and its
+// replacements never break the JSON; any other text is given to r whole.
+// A failure of r is a [*RedactionError].
+func RedactText(ctx context.Context, r Redactor, s string) (string, error) {
+	return (&Assembler{Redactor: r}).redactText(ctx, s, 0)
+}
+
+// RedactValue returns a redacted copy of v, a decoded JSON value (as
+// encoding/json decodes into any): member names and strings are redacted
+// as texts ([RedactText]), and a number whose digits r changes (a card
+// number written as a JSON number) becomes the redacted string. When two
+// member names redact to the same one, the value of the name that sorts
+// last is kept.
+func RedactValue(ctx context.Context, r Redactor, v any) (any, error) {
+	return (&Assembler{Redactor: r}).redactValue(ctx, v)
+}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -250,4 +251,21 @@ func BenchmarkDefaultRedactor(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestRedactTextAndValueAsTheAssemblerDoes(t *testing.T) {
+	ctx := context.Background()
+	r := DefaultRedactor()
+	out, err := RedactText(ctx, r, `{"mail":"jane\u0040example.com","card":4111111111111111}`)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"mail":"[EMAIL]","card":"[CARD]"}`, out, "JSON redacted value by value, escapes and numbers too")
+	out, err = RedactText(ctx, r, "write to jane@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, "write to [EMAIL]", out)
+	v, err := RedactValue(ctx, r, map[string]any{"jane@example.com": 1.0, "card": 4111111111111111.0, "n": 3.0, "l": []any{"+1 415 555 0132"}})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"[EMAIL]": 1.0, "card": "[CARD]", "n": 3.0, "l": []any{"[PHONE]"}}, v)
+	_, err = RedactText(ctx, RedactorFunc(func(context.Context, string) (string, error) { return "", errors.New("down") }), "x")
+	var re *RedactionError
+	assert.ErrorAs(t, err, &re)
 }

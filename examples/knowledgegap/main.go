@@ -123,8 +123,7 @@ func sessions(ctx context.Context) ([]analysis.ConversationInput, error) {
 	var out []analysis.ConversationInput
 	for _, raw := range raws {
 		var meta struct {
-			TaskID int     `json:"task_id"`
-			Reward float64 `json:"reward"`
+			TaskID int `json:"task_id"`
 		}
 		if err := json.Unmarshal(raw, &meta); err != nil {
 			return nil, err
@@ -136,7 +135,7 @@ func sessions(ctx context.Context) ([]analysis.ConversationInput, error) {
 			StartedAt:         time.Date(2024, 5, 15, 20, 0, 0, 0, time.UTC),
 			HandoffTools:      []string{"transfer_to_human_agents"},
 			ToolErrorPrefixes: []string{"Error:"},
-			Metadata:          map[string]any{"task_id": meta.TaskID, "reward": meta.Reward},
+			Metadata:          map[string]any{"task_id": meta.TaskID}, // not the reward: the answer a model must not see
 		})
 		if err != nil {
 			return nil, fmt.Errorf("task %d: %w", meta.TaskID, err)
@@ -156,44 +155,49 @@ func sessions(ctx context.Context) ([]analysis.ConversationInput, error) {
 
 // scriptedModel answers the knowledge-gap definition as a careful model
 // would from the evidence alone: the gap the first finding suggests (none
-// without findings), a topic naming the failed tool, and a verdict that
-// grounded sessions pass.
+// without findings), a topic naming the tool a failed call used, and a
+// verdict that grounded sessions pass.
 func scriptedModel() llm.Model {
 	return llmtest.NewResponder().
 		On(extract.SchemaName, func(req llm.Request, _ *rand.Rand) llmtest.Step {
-			findings := findingsOf(req)
+			ev := evidenceOf(req)
 			ans := map[string]any{analysis.FieldGapKind: analysis.GapNone, analysis.FieldGapTurns: nil, analysis.FieldGapTopic: nil,
-				analysis.FieldEvidenceSufficient: true, analysis.FieldFindingsExplained: nil}
-			if len(findings) > 0 {
-				f := findings[0]
+				analysis.FieldEvidenceSufficient: true, analysis.FieldFindingsDisagreement: nil}
+			if len(ev.Findings) > 0 {
+				f := ev.Findings[0]
 				ans[analysis.FieldGapKind] = f.Suggests
 				ans[analysis.FieldGapTurns] = fmt.Sprint(*f.Turn)
-				ans[analysis.FieldGapTopic] = strings.SplitN(f.Detail, " at turn", 2)[0]
+				ans[analysis.FieldGapTopic] = f.Check
+				var i int
+				if _, err := fmt.Sscanf(f.Record, "toolCalls[%d]", &i); err == nil && i < len(ev.ToolCalls) {
+					ans[analysis.FieldGapTopic] = "tool " + ev.ToolCalls[i].Name + " failed"
+				}
 			}
 			return llmtest.ReplyJSON(ans)
 		}).
 		On(judge.SchemaName, func(req llm.Request, _ *rand.Rand) llmtest.Step {
 			score := 0.9
-			if len(findingsOf(req)) > 0 {
+			if len(evidenceOf(req).Findings) > 0 {
 				score = 0.4
 			}
 			return llmtest.ReplyJSON(judge.Answer{Reasoning: "Judged from the recorded evidence.", Evidence: []judge.Evidence{}, Score: score})
 		})
 }
 
-// findingsOf reads the findings of the evidence block of a request.
-func findingsOf(req llm.Request) []analysis.Finding {
+// shownEvidence is what the scripted model reads of the evidence block.
+type shownEvidence struct {
+	Findings  []analysis.Finding  `json:"findings"`
+	ToolCalls []analysis.ToolCall `json:"toolCalls"`
+}
+
+// evidenceOf reads the evidence block of a request.
+func evidenceOf(req llm.Request) shownEvidence {
+	var ev shownEvidence
 	msg := req.Messages[0].Content
 	start := strings.Index(msg, extract.EvidenceBlockStart)
 	end := strings.Index(msg, extract.EvidenceBlockEnd)
-	if start < 0 || end < start {
-		return nil
+	if start >= 0 && end > start {
+		_ = json.Unmarshal([]byte(msg[start+len(extract.EvidenceBlockStart):end]), &ev)
 	}
-	var ev struct {
-		Findings []analysis.Finding `json:"findings"`
-	}
-	if json.Unmarshal([]byte(msg[start+len(extract.EvidenceBlockStart):end]), &ev) != nil {
-		return nil
-	}
-	return ev.Findings
+	return ev
 }
