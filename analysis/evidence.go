@@ -3,7 +3,9 @@ package analysis
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -477,18 +479,33 @@ type missingView struct {
 
 // renderEvidence returns the JSON object a model is shown of ev with the
 // findings: at most maxEvidenceBlock bytes, each list cut to a bound and
-// each text clipped with a marker, the bounds halved until it fits; what
-// was cut is counted under "omitted".
+// each text and ID clipped with a marker, the bounds halved until it fits;
+// what was cut is counted under "omitted". Evidence too large even at one
+// entry a list is shown as its missing-evidence reasons and first findings
+// alone, with "omitted": {"evidence": 1}.
 func renderEvidence(ev *Evidence, findings []Finding) (json.RawMessage, error) {
-	for list, textLen := 100, 2000; ; list, textLen = list/2, textLen/2 {
+	for list, textLen := 100, 2000; list >= 1; list, textLen = list/2, max(textLen/2, 16) {
 		raw, err := json.Marshal(evidenceViewOf(ev, findings, list, textLen))
 		if err != nil {
 			return nil, err
 		}
-		if len(raw) <= maxEvidenceBlock || list <= 1 {
+		if len(raw) <= maxEvidenceBlock {
 			return raw, nil
 		}
 	}
+	// Still too large at one entry a list (texts escaped six-fold, say):
+	// what is missing and the first findings, and that the rest was cut.
+	v := evidenceView{Missing: []missingView{}, Findings: findings[:min(len(findings), 20)], Omitted: map[string]int{"evidence": 1}}
+	if len(findings) > 20 {
+		v.Omitted["findings"] = len(findings) - 20
+	}
+	if v.Findings == nil {
+		v.Findings = []Finding{}
+	}
+	for _, m := range ev.Missing {
+		v.Missing = append(v.Missing, missingView{Reason: m, Meaning: missingMeaning(m)})
+	}
+	return json.Marshal(v)
 }
 
 func evidenceViewOf(ev *Evidence, findings []Finding, list, textLen int) evidenceView {
@@ -501,8 +518,9 @@ func evidenceViewOf(ev *Evidence, findings []Finding, list, textLen int) evidenc
 		v.Findings = v.Findings[:list]
 	}
 	clipText := func(s string) string { return clipMarked(s, textLen) }
+	clipID := func(s string) string { return clipMarked(s, min(textLen, maxEvidenceIDLen)) }
 	if ev.Channel != "" || ev.Outcome != "" || ev.CompletionReason != "" {
-		v.Session = &sessionView{Channel: ev.Channel, Outcome: ev.Outcome, CompletionReason: clipText(ev.CompletionReason)}
+		v.Session = &sessionView{Channel: clipID(ev.Channel), Outcome: clipID(ev.Outcome), CompletionReason: clipText(ev.CompletionReason)}
 	}
 	cut := func(name string, n int) int {
 		if n > list {
@@ -512,22 +530,21 @@ func evidenceViewOf(ev *Evidence, findings []Finding, list, textLen int) evidenc
 		return n
 	}
 	for _, r := range ev.Retrievals[:cut("retrievals", len(ev.Retrievals))] {
-		rv := retrievalView{Turn: r.Turn, Chunks: r.Chunks, TopScore: r.TopScore, Hit: r.Hit, Answerability: r.Answerability}
-		if rv.Chunks == nil {
-			rv.Chunks = []RetrievedChunk{}
-		}
-		if len(rv.Chunks) > 10 {
-			v.Omitted["chunks"] += len(rv.Chunks) - 10
-			rv.Chunks = rv.Chunks[:10]
+		rv := retrievalView{Turn: r.Turn, Chunks: []RetrievedChunk{}, TopScore: r.TopScore, Hit: r.Hit, Answerability: clipID(r.Answerability)}
+		chunks := min(len(r.Chunks), 10, list)
+		v.Omitted["chunks"] += len(r.Chunks) - chunks
+		for _, ch := range r.Chunks[:chunks] {
+			ch.DocID, ch.ChunkID, ch.VersionID = clipID(ch.DocID), clipID(ch.ChunkID), clipID(ch.VersionID)
+			rv.Chunks = append(rv.Chunks, ch)
 		}
 		v.Retrievals = append(v.Retrievals, rv)
 	}
 	for _, c := range ev.Citations[:cut("citations", len(ev.Citations))] {
-		c.TurnID = ""
+		c.TurnID, c.KBID, c.DocID, c.ChunkID, c.VersionID = "", clipID(c.KBID), clipID(c.DocID), clipID(c.ChunkID), clipID(c.VersionID)
 		v.Citations = append(v.Citations, c)
 	}
 	for _, c := range ev.ToolCalls[:cut("toolCalls", len(ev.ToolCalls))] {
-		c.TurnID, c.Arguments = "", clipText(c.Arguments)
+		c.TurnID, c.ID, c.Name, c.Arguments = "", clipID(c.ID), clipID(c.Name), clipText(c.Arguments)
 		if c.Result != nil {
 			r := clipText(*c.Result)
 			c.Result = &r
@@ -539,10 +556,24 @@ func evidenceViewOf(ev *Evidence, findings []Finding, list, textLen int) evidenc
 		v.ToolCalls = append(v.ToolCalls, c)
 	}
 	for _, h := range ev.Handoffs[:cut("handoffs", len(ev.Handoffs))] {
-		h.Reason = clipText(h.Reason)
+		h.Reason, h.ToAgentID = clipText(h.Reason), clipID(h.ToAgentID)
 		v.Handoffs = append(v.Handoffs, h)
 	}
-	v.KBSnapshot, v.CSAT = ev.KBSnapshot, ev.CSAT
+	v.CSAT = ev.CSAT
+	if k := ev.KBSnapshot; k != nil {
+		v.KBSnapshot = &KBSnapshot{CapturedAt: k.CapturedAt}
+		names := slices.Sorted(maps.Keys(k.KBVersions))
+		if len(names) > list {
+			v.Omitted["kbVersions"] = len(names) - list
+			names = names[:list]
+		}
+		if len(names) > 0 {
+			v.KBSnapshot.KBVersions = map[string]int{}
+		}
+		for _, n := range names {
+			v.KBSnapshot.KBVersions[clipID(n)] = k.KBVersions[n]
+		}
+	}
 	if ev.Feedback != nil {
 		f := *ev.Feedback
 		f.Comment = clipText(f.Comment)
@@ -564,7 +595,7 @@ func evidenceViewOf(ev *Evidence, findings []Finding, list, textLen int) evidenc
 			if s, ok := val.(string); ok {
 				val = clipText(s)
 			}
-			v.Metadata[k] = val
+			v.Metadata[clipID(k)] = val
 		}
 	}
 	for _, m := range ev.Missing {

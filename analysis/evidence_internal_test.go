@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -101,4 +102,41 @@ func BenchmarkEvidence(b *testing.B) {
 			b.ReportMetric(float64(size), "block-bytes")
 		})
 	}
+}
+
+func TestEvidenceTheValidationAcceptsIsAlwaysShownWithinBounds(t *testing.T) {
+	// The most the validation lets through, in the characters JSON writes
+	// six-fold ("<" as \u003c): still within the block's bound.
+	wide := strings.Repeat("<", maxEvidenceIDLen)
+	text := strings.Repeat("<", MaxTurnContentLen)
+	ev := &Evidence{Channel: wide, Outcome: wide, CompletionReason: text, KBSnapshot: &KBSnapshot{KBVersions: map[string]int{}},
+		CustomerMetadata: map[string]any{}, Missing: []string{"no_csat", "no_user_feedback"}}
+	for i := range MaxCustomerMetadata {
+		k := fmt.Sprintf("%03d%s", i, wide[:maxEvidenceIDLen-3])
+		ev.KBSnapshot.KBVersions[k] = i
+		ev.CustomerMetadata[k] = text
+	}
+	for i := range MaxEvidenceEntries / 4 {
+		chunks := make([]RetrievedChunk, MaxRetrievedChunks/(MaxEvidenceEntries/4))
+		for j := range chunks {
+			chunks[j] = RetrievedChunk{DocID: wide, ChunkID: wide, VersionID: wide}
+		}
+		ev.Retrievals = append(ev.Retrievals, Retrieval{Turn: intp(i), KBIDs: []string{wide}, Chunks: chunks, Answerability: wide})
+		ev.Citations = append(ev.Citations, Citation{Turn: intp(i), KBID: wide, DocID: wide, ChunkID: wide, VersionID: wide})
+		ev.ToolCalls = append(ev.ToolCalls, ToolCall{Turn: intp(i), ID: wide, Name: wide, Arguments: text, Status: ToolFailed, Error: &text, Result: &text})
+		ev.Handoffs = append(ev.Handoffs, Handoff{ToAgentID: wide, Reason: text})
+	}
+	var p problems
+	validateEvidence(&p, 0, "$.evidence", ev, MaxEvidenceEntries)
+	require.Zero(t, p.count(), "%v", p.list)
+	raw, err := renderEvidence(ev, nil)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(raw), maxEvidenceBlock)
+	assert.NotContains(t, string(raw), "<", "escaped")
+	_, err = extract.PrepareWithEvidence(extract.Transcript{{Role: "user", Content: "hi"}}, raw)
+	require.NoError(t, err, "a prepared conversation: the item does not fail for its evidence")
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(raw, &v))
+	assert.Contains(t, v, "omitted")
+	assert.Len(t, v["missingEvidence"], 2, "what is missing is always said")
 }

@@ -30,6 +30,9 @@ const SessionExternalIDPrefix = "session:"
 //     (a value that is not a string, number, boolean or null is kept as its
 //     JSON text) become its [Evidence], with turns as transcript indexes;
 //   - the missing-evidence reasons are kept as they are;
+//   - a text of the evidence longer than [MaxTurnContentLen] (a tool's
+//     result, a reason, a metadata value) is cut with a marker, as a turn
+//     is; an ID or name longer than the evidence takes is refused at ingest;
 //   - the name is "Session <id>", the ExternalID "session:<id>", the source
 //     platform, and the tags "outcome:<outcome>" (when known) and
 //     "channel:<channel>".
@@ -87,7 +90,7 @@ func ConversationFromSession(in *session.SessionAnalysisInput) (ConversationInpu
 		ev.Outcome = string(*in.Outcome)
 	}
 	if in.CompletionReason != nil {
-		ev.CompletionReason = *in.CompletionReason
+		ev.CompletionReason = cut(*in.CompletionReason)
 	}
 	entries := len(in.RagTraces) + len(in.Citations) + len(in.ToolCalls) + len(in.HandoffEvents)
 	if entries > MaxEvidenceEntries {
@@ -114,7 +117,7 @@ func ConversationFromSession(in *session.SessionAnalysisInput) (ConversationInpu
 	}
 	for _, c := range in.ToolCalls {
 		tc := ToolCall{Turn: turn(c.AssistantTurnID), TurnID: c.AssistantTurnID, ID: c.ToolCallID, Name: c.Name,
-			Arguments: c.Arguments, Result: c.Result, Error: c.Error, Status: ToolNoResult}
+			Arguments: cut(c.Arguments), Result: cutp(c.Result), Error: cutp(c.Error), Status: ToolNoResult}
 		switch {
 		case c.Error != nil:
 			tc.Status = ToolFailed
@@ -124,7 +127,7 @@ func ConversationFromSession(in *session.SessionAnalysisInput) (ConversationInpu
 		ev.ToolCalls = append(ev.ToolCalls, tc)
 	}
 	for _, h := range in.HandoffEvents {
-		hv := Handoff{At: h.Timestamp.UTC(), ToAgentID: deref(h.TransferredToAgentID), Reason: deref(h.Reason)}
+		hv := Handoff{At: h.Timestamp.UTC(), ToAgentID: deref(h.TransferredToAgentID), Reason: cut(deref(h.Reason))}
 		for i, m := range in.Messages {
 			if !m.Timestamp.After(h.Timestamp) {
 				hv.AfterTurn = intp(i)
@@ -136,7 +139,7 @@ func ConversationFromSession(in *session.SessionAnalysisInput) (ConversationInpu
 		ev.KBSnapshot = &KBSnapshot{CapturedAt: k.CapturedAt.UTC(), KBVersions: k.KBVersions}
 	}
 	if f := in.UserFeedback; f != nil {
-		ev.Feedback = &Feedback{Rating: f.Rating, Comment: deref(f.Comment)}
+		ev.Feedback = &Feedback{Rating: f.Rating, Comment: cut(deref(f.Comment))}
 	}
 	if c := in.CSAT; c != nil {
 		ev.CSAT = &CSAT{Score: c.Score, ScaleMax: c.ScaleMax}
@@ -145,7 +148,7 @@ func ConversationFromSession(in *session.SessionAnalysisInput) (ConversationInpu
 		}
 	}
 	if r := in.Reopen; r != nil {
-		ev.Reopen = &Reopen{At: r.Timestamp.UTC(), Reason: deref(r.Reason)}
+		ev.Reopen = &Reopen{At: r.Timestamp.UTC(), Reason: cut(deref(r.Reason))}
 	}
 	if len(in.CustomerMetadata) > 0 {
 		ev.CustomerMetadata = make(map[string]any, len(in.CustomerMetadata))
@@ -156,6 +159,9 @@ func ConversationFromSession(in *session.SessionAnalysisInput) (ConversationInpu
 					return ConversationInput{}, invalid("$.customer_metadata"+quoteKey(k), "the value cannot be written as JSON")
 				}
 				v = string(raw)
+			}
+			if str, ok := v.(string); ok {
+				v = cut(str)
 			}
 			ev.CustomerMetadata[k] = v
 		}
@@ -179,6 +185,18 @@ func ConversationFromSession(in *session.SessionAnalysisInput) (ConversationInpu
 		ExternalID: SessionExternalIDPrefix + strings.ToLower(in.SessionID),
 		Evidence:   ev,
 	}, nil
+}
+
+// cut cuts a text longer than a conversation holds, with a marker.
+func cut(s string) string { return clipMarked(s, MaxTurnContentLen-64) }
+
+// cutp is cut of a text that may be absent.
+func cutp(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	c := cut(*s)
+	return &c
 }
 
 func deref(s *string) string {

@@ -110,6 +110,9 @@ func TestConversionKeepsEveryEvidenceKind(t *testing.T) {
 	assert.Equal(t, ip(1), ev.Retrievals[0].Turn)
 	assert.Equal(t, []analysis.RetrievedChunk{{DocID: "refund-policy", ChunkID: "c-7", VersionID: "v3", Score: fp(0.91)}}, ev.Retrievals[0].Chunks)
 	assert.Equal(t, "answerable", ev.Retrievals[0].Answerability)
+	assert.Equal(t, []string{"kb-1"}, ev.Retrievals[0].KBIDs)
+	assert.Equal(t, fp(0.91), ev.Retrievals[0].TopScore)
+	assert.Equal(t, ip(8), ev.Retrievals[1].Turn)
 	assert.Equal(t, bp(false), ev.Retrievals[1].Hit)
 	require.Len(t, ev.Citations, 2)
 	assert.Equal(t, analysis.Citation{Turn: ip(8), TurnID: turnID(8), KBID: "kb-1", DocID: "pet-policy", ChunkID: "c-99"}, ev.Citations[1])
@@ -120,6 +123,12 @@ func TestConversionKeepsEveryEvidenceKind(t *testing.T) {
 	require.Len(t, ev.Handoffs, 1)
 	assert.Equal(t, ip(8), ev.Handoffs[0].AfterTurn, "placed after the last message before it")
 	assert.Equal(t, "pets question", ev.Handoffs[0].Reason)
+	assert.Empty(t, ev.Handoffs[0].ToAgentID)
+	s0 := craftedSession()
+	s0.HandoffEvents[0].TransferredToAgentID = sp("5c1f2d6e-0a4b-4c3d-9e8f-7a6b5c4d3e2f")
+	in0, err := analysis.ConversationFromSession(s0)
+	require.NoError(t, err)
+	assert.Equal(t, "5c1f2d6e-0a4b-4c3d-9e8f-7a6b5c4d3e2f", in0.Evidence.Handoffs[0].ToAgentID)
 	assert.Equal(t, map[string]int{"kb-1": 12}, ev.KBSnapshot.KBVersions)
 	assert.Equal(t, &analysis.Feedback{Rating: ip(2), Comment: "not helpful"}, ev.Feedback)
 	assert.Equal(t, &analysis.CSAT{Score: 2, ScaleMax: 5}, ev.CSAT)
@@ -148,14 +157,38 @@ func TestConversionKeepsEveryEvidenceKind(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, in.Evidence, got.Evidence)
 
-	// And over JSON.
-	body, err := json.Marshal(in)
-	require.NoError(t, err)
+	// And over JSON, the same.
 	in2 := in
-	in2.ExternalID = "other"
-	body2, _ := json.Marshal(in2)
-	_, err = e.svc.Ingest(context.Background(), scope, body2)
+	in2.ExternalID = "over-json"
+	body, err := json.Marshal(in2)
+	require.NoError(t, err)
+	cs, err = e.svc.Ingest(context.Background(), scope, body)
 	require.NoError(t, err, "%s", body)
+	got, err = e.svc.GetConversation(context.Background(), scope, cs[0].Key)
+	require.NoError(t, err)
+	assert.Equal(t, in.Evidence, got.Evidence)
+	assert.Equal(t, in.Transcript, got.Transcript)
+}
+
+func TestConversionCutsTextsTooLongForAConversation(t *testing.T) {
+	s := craftedSession()
+	huge := strings.Repeat("r", 3*analysis.MaxTurnContentLen)
+	s.ToolCalls[0].Error = sp(huge)
+	s.ToolCalls[0].Arguments = huge
+	s.CompletionReason = sp(huge)
+	s.UserFeedback.Comment = sp(huge)
+	s.CustomerMetadata["notes"] = huge
+	s.Messages[2].Content = huge
+	in, err := analysis.ConversationFromSession(s)
+	require.NoError(t, err)
+	for _, text := range []string{*in.Evidence.ToolCalls[0].Error, in.Evidence.ToolCalls[0].Arguments, in.Evidence.CompletionReason,
+		in.Evidence.Feedback.Comment, in.Evidence.CustomerMetadata["notes"].(string), in.Transcript[2].Content} {
+		assert.LessOrEqual(t, len(text), analysis.MaxTurnContentLen)
+		assert.Contains(t, text, "bytes in all]", "cut with a marker")
+	}
+	e := newEnv(t, nil)
+	_, err = e.svc.IngestConversations(context.Background(), scope, []analysis.ConversationInput{in})
+	require.NoError(t, err, "what the conversion makes, ingest takes")
 }
 
 func TestConversionRefusesWhatCannotBeAConversation(t *testing.T) {
