@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -646,4 +647,25 @@ func TestServedSessionsAreIngestedIntoTheAnalysisAPI(t *testing.T) {
 	status, out = do(t, srv, "POST", "/api/analysis/sessions/ingest", "other", "")
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, 0.0, out["created"], "the other tenant serves no sessions")
+}
+
+func TestIngestFailuresAreAnsweredByKind(t *testing.T) {
+	_, a := testServer(t)
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("analysis: $.conversations[0].evidence.citations[0].docId: too long: %w", analysis.ErrInvalid), http.StatusBadRequest, "invalid_argument"},
+		{fmt.Errorf("analysis: key taken: %w", analysis.ErrConflict), http.StatusConflict, "conflict"},
+		{errors.New("database down: password=hunter2"), http.StatusInternalServerError, "internal"},
+	} {
+		w := httptest.NewRecorder()
+		a.ingestError(w, httptest.NewRequest("POST", "/api/analysis/sessions/ingest", nil), tc.err)
+		assert.Equal(t, tc.status, w.Code, "%v", tc.err)
+		var out map[string]string
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &out))
+		assert.Equal(t, tc.code, out["error"])
+		assert.NotContains(t, out["message"], "hunter2")
+	}
 }

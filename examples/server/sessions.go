@@ -23,7 +23,9 @@ import (
 // the caller's scope of the Analysis API, redacted as every ingest is.
 // Ingesting a session again updates its conversation, or leaves it with
 // ?onExisting=skip. One session answers 201 {"conversation", "action"}
-// when created, 200 otherwise; all answer 200 with the counts.
+// when created, 200 otherwise; all answer 200 with the counts, ingested in
+// batches of analysis.DefaultMaxIngest. A session the service refuses
+// answers 400, a conflict 409.
 func (a *app) ingestSessions(cfg config, src sessionSource) http.Handler {
 	mux := http.NewServeMux()
 	scopeOf := func(w http.ResponseWriter, r *http.Request) (analysis.Scope, string, analysis.IngestOptions, bool) {
@@ -66,7 +68,7 @@ func (a *app) ingestSessions(cfg config, src sessionSource) http.Handler {
 		}
 		res, err := a.analysis.IngestConversationsWith(r.Context(), scope, []analysis.ConversationInput{conv}, opts)
 		if err != nil {
-			a.serverError(w, r, err)
+			a.ingestError(w, r, err)
 			return
 		}
 		status := http.StatusOK
@@ -106,18 +108,36 @@ func (a *app) ingestSessions(cfg config, src sessionSource) http.Handler {
 			}
 			convs = append(convs, conv)
 		}
-		out := map[string]any{"created": 0, "updated": 0, "skipped": 0, "notEnded": notEnded}
-		if len(convs) > 0 {
-			res, err := a.analysis.IngestConversationsWith(r.Context(), scope, convs, opts)
+		// In batches an ingest takes; a batch that fails leaves the ones
+		// before it stored, and ingesting again takes up where it stopped.
+		created, updated, skipped := 0, 0, 0
+		for len(convs) > 0 {
+			batch := convs[:min(len(convs), analysis.DefaultMaxIngest)]
+			convs = convs[len(batch):]
+			res, err := a.analysis.IngestConversationsWith(r.Context(), scope, batch, opts)
 			if err != nil {
-				a.serverError(w, r, err)
+				a.ingestError(w, r, err)
 				return
 			}
-			out["created"], out["updated"], out["skipped"] = res.Created, res.Updated, res.Skipped
+			created, updated, skipped = created+res.Created, updated+res.Updated, skipped+res.Skipped
 		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, map[string]any{"created": created, "updated": updated, "skipped": skipped, "notEnded": notEnded})
 	})
 	return mux
+}
+
+// ingestError answers an ingest's failure: 400 for a conversation the
+// service refused (with its problems' paths), 409 for a conflict, and 500
+// for anything else.
+func (a *app) ingestError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, analysis.ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_argument", "message": err.Error()})
+	case errors.Is(err, analysis.ErrConflict):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "conflict", "message": err.Error()})
+	default:
+		a.serverError(w, r, err)
+	}
 }
 
 // serverError logs err and answers 500 without its text.
