@@ -532,7 +532,9 @@ func evidenceViewOf(ev *Evidence, findings []Finding, list, textLen int) evidenc
 	for _, r := range ev.Retrievals[:cut("retrievals", len(ev.Retrievals))] {
 		rv := retrievalView{Turn: r.Turn, Chunks: []RetrievedChunk{}, TopScore: r.TopScore, Hit: r.Hit, Answerability: clipID(r.Answerability)}
 		chunks := min(len(r.Chunks), 10, list)
-		v.Omitted["chunks"] += len(r.Chunks) - chunks
+		if len(r.Chunks) > chunks {
+			v.Omitted["chunks"] += len(r.Chunks) - chunks
+		}
 		for _, ch := range r.Chunks[:chunks] {
 			ch.DocID, ch.ChunkID, ch.VersionID = clipID(ch.DocID), clipID(ch.ChunkID), clipID(ch.VersionID)
 			rv.Chunks = append(rv.Chunks, ch)

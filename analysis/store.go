@@ -188,7 +188,10 @@ type ConversationStore interface {
 	// empty) a new version replaces the stored conversation's Name,
 	// Transcript, ReferenceFields, Source, Tags and Evidence, while its ID,
 	// Key, ExternalID, CreatedAt, ExtractedFields and LastAnalyzedAt stay
-	// as stored (the new version's own ID and Key are ignored); with
+	// as stored (the new version's own ID and Key are ignored) — and when
+	// its Transcript or Evidence differ from the stored ones, no
+	// definition counts it as analysed any more, so that a selection of
+	// unanalysed conversations takes it again; with
 	// [SkipExisting] the stored conversation is left as it is. outcomes[i]
 	// says what became of cs[i] and holds it as stored. It is all or
 	// nothing: it fails with ErrConflict, storing nothing, if the ID or Key

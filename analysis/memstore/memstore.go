@@ -4,8 +4,10 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
@@ -358,11 +360,24 @@ func (s *Store) PutConversations(ctx context.Context, sc analysis.Scope, cs []an
 			continue
 		}
 		c = cloneConversation(c)
+		if contentChanged(*stored, c) {
+			for _, set := range data.analyzed {
+				delete(set, stored.Key) // analysed no more: its content is new
+			}
+		}
 		stored.Name, stored.Transcript, stored.ReferenceFields = c.Name, c.Transcript, c.ReferenceFields
 		stored.Source, stored.Tags, stored.Evidence = c.Source, c.Tags, c.Evidence
 		out[i] = analysis.PutOutcome{Action: analysis.PutUpdated, Conversation: cloneConversation(*stored)}
 	}
 	return out, nil
+}
+
+// contentChanged reports whether a new version of a conversation says
+// something else: its transcript or its evidence differ.
+func contentChanged(old, c analysis.Conversation) bool {
+	a, _ := json.Marshal([]any{old.Transcript, old.Evidence})
+	b, _ := json.Marshal([]any{c.Transcript, c.Evidence})
+	return !bytes.Equal(a, b)
 }
 
 // KeysByExternalID implements [analysis.ConversationStore].

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -380,6 +381,11 @@ func (st *Store) PutConversations(ctx context.Context, sc analysis.Scope, cs []a
 				}
 				updates.Queue(`UPDATE `+st.s+`.conversations SET tags = $4, search = $5, doc = $6
 					WHERE tenant = $1 AND project = $2 AND id = $3`, sc.Tenant, sc.Project, nc.ID, tags, searchText(nc), doc)
+				before, _ := pgtext.JSON([]any{old.Transcript, old.Evidence})
+				after, _ := pgtext.JSON([]any{nc.Transcript, nc.Evidence})
+				if !bytes.Equal(before, after) { // analysed no more: its content is new
+					updates.Queue(`DELETE FROM `+st.s+`.analysed WHERE tenant = $1 AND project = $2 AND key = $3`, sc.Tenant, sc.Project, nc.Key)
+				}
 				out[i] = analysis.PutOutcome{Action: analysis.PutUpdated, Conversation: nc}
 			}
 		}

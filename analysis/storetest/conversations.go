@@ -534,3 +534,50 @@ func testConversationPutCopies(t *testing.T, h Harness) {
 	require.NotNil(t, got.Evidence)
 	assert.Equal(t, evidence(), got.Evidence, "the evidence is copied in and out, all of it")
 }
+
+func testConversationPutReanalysis(t *testing.T, h Harness) {
+	// A new version whose words or evidence changed is unanalysed again;
+	// the same content put again is not, and the fields written stay.
+	s := h.Store
+	define(t, s, scopeA, "intent")
+	c := conversation("c1", "call-1", t0)
+	c.ExternalID = "ext-1"
+	_, err := s.PutConversations(ctx(), scopeA, []analysis.Conversation{c}, analysis.UpdateExisting)
+	require.NoError(t, err)
+	startRun(t, s, scopeA, "r1", "intent", t0, keysSel(10, "call-1"))
+	cl := claim(t, s, "x")
+	require.NoError(t, s.SaveItem(ctx(), cl.ChunkRef, item("call-1", true, 1), &analysis.FieldsWrite{Fields: map[string]any{"intent": "billing"}, At: t0}))
+	unanalysed := func() []string {
+		t.Helper()
+		cs, err := s.ListConversations(ctx(), scopeA, analysis.ConversationQuery{ListQuery: analysis.ListQuery{Limit: 10}, UnanalyzedBy: "intent"})
+		require.NoError(t, err)
+		var keys []string
+		for _, c := range cs {
+			keys = append(keys, c.Key)
+		}
+		return keys
+	}
+	require.Empty(t, unanalysed())
+
+	same := c
+	same.Name = "renamed" // the name is not what was analysed
+	_, err = s.PutConversations(ctx(), scopeA, []analysis.Conversation{same}, analysis.UpdateExisting)
+	require.NoError(t, err)
+	assert.Empty(t, unanalysed(), "the same words: still analysed")
+
+	changed := c
+	changed.Transcript = append(slices.Clone(c.Transcript), extract.Turn{Role: "caller", Content: "one more thing"})
+	out, err := s.PutConversations(ctx(), scopeA, []analysis.Conversation{changed}, analysis.UpdateExisting)
+	require.NoError(t, err)
+	assert.Equal(t, analysis.PutUpdated, out[0].Action)
+	assert.Equal(t, []string{"call-1"}, unanalysed(), "new words: to analyse again")
+	got, err := s.GetConversation(ctx(), scopeA, "call-1")
+	require.NoError(t, err)
+	assert.Equal(t, "billing", got.ExtractedFields["intent"], "the fields written stay")
+
+	// Skipping leaves the marks as they are, and so does new evidence put
+	// with skip.
+	_, err = s.PutConversations(ctx(), scopeA, []analysis.Conversation{c}, analysis.SkipExisting)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"call-1"}, unanalysed())
+}

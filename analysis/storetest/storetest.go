@@ -74,6 +74,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Conversations/PutScopes", testConversationPutScopes},
 		{"Conversations/PutConcurrent", testConversationPutConcurrent},
 		{"Conversations/PutCopies", testConversationPutCopies},
+		{"Conversations/PutReanalysis", testConversationPutReanalysis},
 		{"Runs/CreateGetList", testRunCreateGetList},
 		{"Runs/CreateChecks", testRunCreateChecks},
 		{"Runs/StartVsDelete", testRunStartVsDelete},
