@@ -229,6 +229,15 @@ type (
 		// Conversation is the conversation.
 		Conversation analysis.Conversation `json:"conversation"`
 	}
+	// KeptBody answers the ingest of one conversation whose externalId was
+	// stored: the conversation as stored, and whether it was updated or
+	// skipped.
+	KeptBody struct {
+		// Conversation is the conversation as stored.
+		Conversation analysis.Conversation `json:"conversation"`
+		// Action is updated or skipped.
+		Action analysis.PutAction `json:"action" jsonschema:"enum=updated,enum=skipped"`
+	}
 	// ConversationsBody wraps a list of conversations.
 	ConversationsBody struct {
 		// Conversations are the conversations, newest first (in the

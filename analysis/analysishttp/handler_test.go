@@ -240,7 +240,7 @@ func schemaFor(method, path string, status int) string {
 	case rest == "/conversations" && method == "POST" && status == http.StatusCreated:
 		return "IngestResponse"
 	case rest == "/conversations" && method == "POST":
-		return "ConversationBody"
+		return "KeptBody"
 	case parts[0] == "conversations" && len(parts) == 2:
 		return "ConversationBody"
 	case rest == "/runs":

@@ -44,10 +44,12 @@ func TestASingleIngestAnswers201WhenCreatedAnd200WhenStored(t *testing.T) {
 	assert.Equal(t, created["key"], updated["key"])
 	assert.Equal(t, "second", updated["transcript"].([]any)[0].(map[string]any)["content"])
 	assert.Empty(t, resp.Header.Get("Location"), "nothing new to locate")
+	assert.Equal(t, "updated", body["action"])
 
 	resp, body = e.call(t, "POST", conversationsPath+"?onExisting=skip", scopeA, strings.Replace(one, "first", "third", 1))
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", body)
 	skipped := body["conversation"].(map[string]any)
+	assert.Equal(t, "skipped", body["action"], "the answer says which")
 	assert.Equal(t, "second", skipped["transcript"].([]any)[0].(map[string]any)["content"], "skipped: as it was")
 	resp, body = e.call(t, "POST", conversationsPath+"?onExisting=update", scopeA, strings.Replace(one, "first", "fourth", 1))
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", body)

@@ -45,6 +45,7 @@ var openAPITypes = map[string]any{
 	"IngestBody":        ingestBulk{},
 	"ConversationBody":  ConversationBody{},
 	"ConversationsBody": ConversationsBody{},
+	"KeptBody":          KeptBody{},
 	"IngestedBody":      IngestedBody{},
 	"StartRunBody":      StartRunBody{},
 	"RunBody":           RunBody{},
@@ -237,7 +238,7 @@ func openAPIPaths() map[string]any {
 	withETag := func(r map[string]any) map[string]any { r["headers"] = etag; return r }
 	ingest := map[string]any{"oneOf": []any{ref("ConversationInput"), ref("IngestBody")}}
 	ingested := response("Stored: the conversation, created; or, for a bulk body, every conversation as stored, with the counts of those created, updated and skipped.", "IngestResponse")
-	kept := response("The conversation's externalId was stored: the conversation as stored after its update, or as it was when skipped.", "ConversationBody")
+	kept := response("The conversation's externalId was stored: the conversation as stored after its update, or as it was when skipped, and which.", "KeptBody")
 	keyTaken := response("An explicit key is taken, or differs from the key of the conversation stored with the same externalId.", "ErrorBody")
 	onExisting := param("onExisting", "query", "What becomes of a conversation whose externalId names one stored in the scope: update replaces its content, keeping its ID, key, creation time and extracted fields (the default); skip leaves it as it is.",
 		map[string]any{"type": "string", "enum": []any{"update", "skip"}, "default": "update"}, false)

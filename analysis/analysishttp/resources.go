@@ -324,7 +324,7 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Created == 0 { // updated or skipped: it was there
-		writeJSON(w, http.StatusOK, ConversationBody{Conversation: res.Conversations[0]})
+		writeJSON(w, http.StatusOK, KeptBody{Conversation: res.Conversations[0], Action: res.Actions[0]})
 		return
 	}
 	w.Header().Set("Location", Prefix+"/conversations/"+res.Conversations[0].ID)
