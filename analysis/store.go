@@ -122,6 +122,7 @@ type Store interface {
 	DefinitionStore
 	ConversationStore
 	RunStore
+	AlertStore
 }
 
 // A DefinitionStore keeps definitions.

@@ -33,8 +33,9 @@ type Store struct {
 	mu     sync.Mutex
 	clock  schedule.Clock
 	scopes map[analysis.Scope]*scopeData
-	active []*runData // the runs in progress, by creation time then ID
-	token  int64      // the last fencing token handed out
+	active []*runData  // the runs in progress, by creation time then ID
+	token  int64       // the last fencing token handed out
+	notes  []*noteData // every scope's alert notifications, in the order queued
 }
 
 type scopeData struct {
@@ -48,6 +49,8 @@ type scopeData struct {
 	runs     map[string]*runData                          // by ID
 	running  map[string]*runData                          // definition key → its run in progress
 	slots    map[string]map[time.Time]analysis.SlotRecord // definition key → slot → its record
+	rules    map[string]*analysis.AlertRule               // by ID
+	ruleName map[string]string                            // name → ID
 }
 
 type runData struct {
@@ -123,6 +126,7 @@ func (s *Store) scope(sc analysis.Scope, create bool) *scopeData {
 			convs: map[string]*analysis.Conversation{}, convKeys: map[string]string{}, convExt: map[string]string{},
 			analyzed: map[string]map[string]bool{}, runs: map[string]*runData{}, running: map[string]*runData{},
 			slots: map[string]map[time.Time]analysis.SlotRecord{},
+			rules: map[string]*analysis.AlertRule{}, ruleName: map[string]string{},
 		}
 		s.scopes[sc] = d
 	}
