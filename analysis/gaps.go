@@ -94,10 +94,12 @@ func isUser(role string) bool {
 // tools:
 //
 //   - answer_without_retrieval: a turn that answers a customer's question
-//     (the customer's turn before it asks: it holds a question mark or
-//     opens with a question word), before any handoff, with neither a
-//     retrieval nor a tool call since that question, in a session that
-//     retrieved for other turns (needs the retrieval trace);
+//     asking for knowledge — a question (a question mark, or a question
+//     word first) of at least five words, not opening with a greeting or
+//     a thank-you — with an answer of at least four words that does not
+//     ask back, before any handoff, with neither a retrieval nor a tool
+//     call since that question, in a session that retrieved for other
+//     turns (needs the retrieval trace);
 //   - retrieval_found_nothing: a retrieval that returned no chunk or said
 //     it missed (hit false), whose turn answered;
 //   - citation_not_retrieved: a citation of a chunk that no retrieval up to
@@ -142,7 +144,7 @@ func CheckEvidence(c Conversation) []Finding {
 	if traced && len(ev.Retrievals) > 0 {
 		for i := range min(len(t), handedOff) {
 			q := askedBefore(t, i)
-			if !answered(i) || q < 0 {
+			if !answered(i) || q < 0 || !substantive(t[i].Content) {
 				continue
 			}
 			looked := false
@@ -257,14 +259,41 @@ func askedBefore(t extract.Transcript, i int) int {
 	return -1
 }
 
-// asks reports whether a customer's text asks a question: it holds a
-// question mark, or its first word is a question word.
+// greetings open small talk, which asks for no knowledge.
+var greetings = map[string]bool{
+	"hi": true, "hello": true, "hey": true, "thanks": true, "thank": true, "sorry": true, "pardon": true,
+	"ok": true, "okay": true, "bye": true, "good": true,
+}
+
+// minQuestionWords and minAnswerWords are how many words a question asking
+// for knowledge, and an answer giving it, hold at least.
+const (
+	minQuestionWords = 5
+	minAnswerWords   = 4
+)
+
+func words(text string) []string {
+	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' })
+}
+
+// asks reports whether a customer's text asks for knowledge: a question
+// (a question mark, or a question word first) of at least minQuestionWords
+// words that does not open with a greeting or a thank-you ("Hi, how are
+// you?", "Sorry, what?" and "Is that all?" ask for none).
 func asks(text string) bool {
-	if strings.Contains(text, "?") {
-		return true
+	w := words(text)
+	if len(w) < minQuestionWords || greetings[w[0]] {
+		return false
 	}
-	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) })
-	return len(words) > 0 && questionWords[words[0]]
+	return strings.Contains(text, "?") || questionWords[w[0]]
+}
+
+// substantive reports whether an answer gives something: at least
+// minAnswerWords words, and not a question back ("What is your booking
+// reference?").
+func substantive(text string) bool {
+	t := strings.TrimSpace(text)
+	return len(words(t)) >= minAnswerWords && !strings.HasSuffix(t, "?")
 }
 
 // The text [ConversationFromSession] gives a turn without text: such a

@@ -11,7 +11,8 @@ import (
 )
 
 // redactConversations applies the configured redactor to the text of cs
-// before anything is stored or sent to a model: names, tags, turns and
+// before anything is stored or sent to a model: names, tags, turns (roles
+// and contents) and
 // every text of their evidence a model is shown (see [Evidence.texts]),
 // with the customer metadata and the knowledge-base snapshot's names
 // redacted as JSON values — member names, strings, and numbers whose
@@ -58,7 +59,11 @@ func (s *Service) redactConversations(ctx context.Context, cs []Conversation, ro
 		// The transcript is the caller's: redact a copy.
 		c.Transcript = slices.Clone(c.Transcript)
 		for j := range c.Transcript {
-			if err := redact(at+".transcript"+schemaval.Index(j)+".content", &c.Transcript[j].Content); err != nil {
+			turn := at + ".transcript" + schemaval.Index(j)
+			if err := redact(turn+".role", &c.Transcript[j].Role); err != nil {
+				return err
+			}
+			if err := redact(turn+".content", &c.Transcript[j].Content); err != nil {
 				return err
 			}
 		}

@@ -329,12 +329,20 @@ func TestTheDeterministicChecksFireOnAGapAndStaySilentOnACleanSession(t *testing
 	clean.Messages = nil
 	for i, m := range []struct{ role, content string }{
 		{"assistant", "Hello! How can I help you today?"},
+		{"user", "Hi, how are you today?"},
+		{"assistant", "I'm doing well, thanks for asking."},
 		{"user", "What is your refund policy?"},
 		{"assistant", "Refunds are possible within 30 days of purchase."},
 		{"user", "And does it cover sale items?"},
 		{"assistant", "Yes, sale items are covered as well."},
 		{"user", "Thanks!"},
 		{"assistant", "You're welcome. Anything else?"},
+		{"user", "Can you change my booking for me?"},
+		{"assistant", "Sure, what is your booking reference?"},
+		{"user", "Sorry, what?"},
+		{"assistant", "I need the reference on your ticket."},
+		{"user", "Is that all?"},
+		{"assistant", "Yes."},
 		{"user", "Please rebook my flight."},
 		{"assistant", "Done: you are on the 14:05."},
 		{"user", "Can I talk to a person?"},
@@ -344,15 +352,15 @@ func TestTheDeterministicChecksFireOnAGapAndStaySilentOnACleanSession(t *testing
 			Timestamp: clean.StartedAt.Add(time.Duration(i) * time.Minute)})
 	}
 	clean.RagTraces = []session.RagTraceEntry{
-		{RagQueryID: "r1", AssistantTurnID: turnID(2), Hit: bp(true), Retrieved: []session.RetrievedChunk{{DocID: "refund-policy", ChunkID: "c-7"}}},
-		{RagQueryID: "r2", AssistantTurnID: turnID(4), Hit: bp(true), Retrieved: []session.RetrievedChunk{{DocID: "sale-terms", ChunkID: "c-2"}}},
+		{RagQueryID: "r1", AssistantTurnID: turnID(4), Hit: bp(true), Retrieved: []session.RetrievedChunk{{DocID: "refund-policy", ChunkID: "c-7"}}},
+		{RagQueryID: "r2", AssistantTurnID: turnID(6), Hit: bp(true), Retrieved: []session.RetrievedChunk{{DocID: "sale-terms", ChunkID: "c-2"}}},
 	}
 	clean.Citations = []session.CitedChunk{
-		{AssistantTurnID: turnID(2), KBID: "kb-1", DocID: "refund-policy", ChunkID: "c-7"},
 		{AssistantTurnID: turnID(4), KBID: "kb-1", DocID: "refund-policy", ChunkID: "c-7"},
+		{AssistantTurnID: turnID(6), KBID: "kb-1", DocID: "refund-policy", ChunkID: "c-7"},
 	}
-	clean.ToolCalls = []session.ToolCallEntry{{ToolCallID: "t1", AssistantTurnID: turnID(8), Name: "rebook", Arguments: "{}", Result: sp("ok")}}
-	clean.HandoffEvents = []session.HandoffEvent{{Timestamp: clean.StartedAt.Add(9*time.Minute + 30*time.Second)}}
+	clean.ToolCalls = []session.ToolCallEntry{{ToolCallID: "t1", AssistantTurnID: turnID(16), Name: "rebook", Arguments: "{}", Result: sp("ok")}}
+	clean.HandoffEvents = []session.HandoffEvent{{Timestamp: clean.StartedAt.Add(17*time.Minute + 30*time.Second)}}
 	assert.Empty(t, analysis.CheckEvidence(conv(clean)))
 
 	// The same session with the knowledge missing: the sale question
@@ -363,8 +371,14 @@ func TestTheDeterministicChecksFireOnAGapAndStaySilentOnACleanSession(t *testing
 	found := analysis.CheckEvidence(conv(gap))
 	require.Len(t, found, 1)
 	assert.Equal(t, analysis.CheckAnswerWithoutRetrieval, found[0].Check)
-	assert.Equal(t, ip(4), found[0].Turn)
+	assert.Equal(t, ip(6), found[0].Turn)
 	assert.Empty(t, found[0].Record)
+
+	// After a handoff, the AI assistant answers no more: an answer in its
+	// name is not checked.
+	late := gap
+	late.HandoffEvents = []session.HandoffEvent{{Timestamp: clean.StartedAt.Add(5*time.Minute + 30*time.Second)}}
+	assert.Empty(t, analysis.CheckEvidence(conv(late)), "the unretrieved answer comes after the handoff")
 
 	// A failed call retried with success before the answer is no gap.
 	retried := craftedSession()
@@ -444,9 +458,13 @@ func TestPlantedPersonalDataReachesNeitherTheModelNorTheStore(t *testing.T) {
 	s.RagTraces[0].Retrieved[0].DocID = "doc " + email
 	s.RagTraces[0].Answerability.Label = sp("label " + phone)
 	s.Citations[0].DocID = "doc " + email
+	s.Citations[0].KBID = "kb " + email
+	s.Citations[0].VersionID = sp("v " + phone)
+	s.RagTraces[0].Retrieved[0].VersionID = sp("v " + email)
+	s.Messages[2].Role = "user " + email
 	s.Channel = "chat " + email
 	s.KBSnapshot.KBVersions = map[string]int{email: 3}
-	s.CustomerMetadata = map[string]any{"contact": email, email: "key", "card": 4111111111111111.0}
+	s.CustomerMetadata = map[string]any{"contact": email, email: "key", "card": 4111111111111111.0, "card2": int64(4111111111111111)}
 	rec := gapAnswers(false)
 	e := newEnv(t, rec, func(c *analysis.Config, _ *analysis.ExecutorConfig) { c.Redactor = session.DefaultRedactor() })
 	in, err := analysis.ConversationFromSession(s)
@@ -494,6 +512,8 @@ func TestPlantedPersonalDataReachesNeitherTheModelNorTheStore(t *testing.T) {
 	assert.Contains(t, stored.Transcript[0].Content, session.RedactedCard)
 	assert.JSONEq(t, `{"email":"[EMAIL]","card":"[CARD]"}`, stored.Evidence.ToolCalls[0].Arguments, "JSON arguments redacted value by value")
 	assert.Equal(t, "[CARD]", stored.Evidence.CustomerMetadata["card"], "a card written as a number")
+	assert.Equal(t, "[CARD]", stored.Evidence.CustomerMetadata["card2"], "a card held as an integer")
+	assert.Equal(t, "user [EMAIL]", stored.Transcript[2].Role, "a role is text too")
 	assert.Contains(t, stored.Evidence.CustomerMetadata, session.RedactedEmail, "a member name")
 	assert.NotContains(t, stored.Evidence.Missing, "transcript_redaction_skipped", "redacted now")
 }

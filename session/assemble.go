@@ -508,8 +508,8 @@ func (a *Assembler) redact(ctx context.Context, in *SessionAnalysisInput) error 
 
 // redactValue returns a redacted copy of v, a decoded JSON value: keys and
 // strings are redacted as texts, and a number whose digits the redactor
-// changes (a card number written as a JSON number) becomes the redacted
-// string. When two keys of an object redact to the same key, the value of
+// changes (a card number written as a JSON number, or held as an int,
+// int64, float32 or float64) becomes the redacted string. When two keys of an object redact to the same key, the value of
 // the key that sorts last is kept. Values of other Go types are returned
 // as they are.
 func (a *Assembler) redactValue(ctx context.Context, v any) (any, error) {
@@ -519,6 +519,18 @@ func (a *Assembler) redactValue(ctx context.Context, v any) (any, error) {
 	case json.Number:
 		s, err := a.redactRaw(ctx, string(x))
 		if err != nil || s == string(x) {
+			return x, err
+		}
+		return s, nil
+	case int, int64, float32:
+		// As the number JSON would write: the redacted string when the
+		// redactor changes its digits, else the number as it was.
+		text := fmt.Sprint(x)
+		if f, ok := x.(float32); ok {
+			text = strconv.FormatFloat(float64(f), 'f', -1, 32)
+		}
+		s, err := a.redactRaw(ctx, text)
+		if err != nil || s == text {
 			return x, err
 		}
 		return s, nil

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -265,6 +266,9 @@ func TestRedactTextAndValueAsTheAssemblerDoes(t *testing.T) {
 	v, err := RedactValue(ctx, r, map[string]any{"jane@example.com": 1.0, "card": 4111111111111111.0, "n": 3.0, "l": []any{"+1 415 555 0132"}})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"[EMAIL]": 1.0, "card": "[CARD]", "n": 3.0, "l": []any{"[PHONE]"}}, v)
+	v, err = RedactValue(ctx, r, map[string]any{"a": int64(4111111111111111), "b": 4111111111111111, "c": float32(2), "d": json.Number("4111111111111111")})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"a": "[CARD]", "b": "[CARD]", "c": float32(2), "d": "[CARD]"}, v, "a card held as any number type")
 	_, err = RedactText(ctx, RedactorFunc(func(context.Context, string) (string, error) { return "", errors.New("down") }), "x")
 	var re *RedactionError
 	assert.ErrorAs(t, err, &re)

@@ -4,7 +4,6 @@
 package memstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -379,9 +378,14 @@ func (s *Store) PutConversations(ctx context.Context, sc analysis.Scope, cs []an
 // contentChanged reports whether a new version of a conversation says
 // something else: its transcript or its evidence differ.
 func contentChanged(old, c analysis.Conversation) bool {
-	a, _ := json.Marshal([]any{old.Transcript, old.Evidence})
-	b, _ := json.Marshal([]any{c.Transcript, c.Evidence})
-	return !bytes.Equal(a, b)
+	// Compared as JSON values, as a database compares them: 1.50 and 1.5,
+	// an int64 and the float64 of the same value, are the same number.
+	var a, b any
+	ra, _ := json.Marshal([]any{old.Transcript, old.Evidence})
+	rb, _ := json.Marshal([]any{c.Transcript, c.Evidence})
+	_ = json.Unmarshal(ra, &a)
+	_ = json.Unmarshal(rb, &b)
+	return !reflect.DeepEqual(a, b)
 }
 
 // KeysByExternalID implements [analysis.ConversationStore].

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -379,13 +378,14 @@ func (st *Store) PutConversations(ctx context.Context, sc analysis.Scope, cs []a
 				if tags == nil {
 					tags = []string{}
 				}
+				// Analysed no more when its content is new: compared as jsonb,
+				// before the update, so that 1.50 and 1.5 are the same number.
+				updates.Queue(`DELETE FROM `+st.s+`.analysed a USING `+st.s+`.conversations c
+					WHERE a.tenant = $1 AND a.project = $2 AND a.key = $3 AND c.tenant = $1 AND c.project = $2 AND c.key = $3
+					AND (c.doc->'transcript' IS DISTINCT FROM $4::jsonb->'transcript' OR c.doc->'evidence' IS DISTINCT FROM $4::jsonb->'evidence')`,
+					sc.Tenant, sc.Project, nc.Key, doc)
 				updates.Queue(`UPDATE `+st.s+`.conversations SET tags = $4, search = $5, doc = $6
 					WHERE tenant = $1 AND project = $2 AND id = $3`, sc.Tenant, sc.Project, nc.ID, tags, searchText(nc), doc)
-				before, _ := pgtext.JSON([]any{old.Transcript, old.Evidence})
-				after, _ := pgtext.JSON([]any{nc.Transcript, nc.Evidence})
-				if !bytes.Equal(before, after) { // analysed no more: its content is new
-					updates.Queue(`DELETE FROM `+st.s+`.analysed WHERE tenant = $1 AND project = $2 AND key = $3`, sc.Tenant, sc.Project, nc.Key)
-				}
 				out[i] = analysis.PutOutcome{Action: analysis.PutUpdated, Conversation: nc}
 			}
 		}

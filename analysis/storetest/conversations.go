@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -542,6 +543,8 @@ func testConversationPutReanalysis(t *testing.T, h Harness) {
 	define(t, s, scopeA, "intent")
 	c := conversation("c1", "call-1", t0)
 	c.ExternalID = "ext-1"
+	// Numbers a store may hold in another form than given.
+	c.Evidence = &analysis.Evidence{CustomerMetadata: map[string]any{"amount": json.Number("1.50"), "id": int64(1234567890123456789)}}
 	_, err := s.PutConversations(ctx(), scopeA, []analysis.Conversation{c}, analysis.UpdateExisting)
 	require.NoError(t, err)
 	startRun(t, s, scopeA, "r1", "intent", t0, keysSel(10, "call-1"))
