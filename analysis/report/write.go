@@ -1,0 +1,393 @@
+package report
+
+import (
+	"bufio"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/debrief-go/debrief/accuracy"
+	"github.com/debrief-go/debrief/analysis"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"n": coord,
+}).ParseFS(templateFS, "templates/*.tmpl"))
+
+// WriteRun writes the HTML page of a run's report to w. The page needs
+// nothing but itself (serve it with [ContentSecurityPolicy]).
+func WriteRun(w io.Writer, data RunData) error {
+	return execute(w, "run", newRunView(data))
+}
+
+// WriteTrend writes the HTML page of a definition's trend to w. The page
+// needs nothing but itself (serve it with [ContentSecurityPolicy]).
+func WriteTrend(w io.Writer, data TrendData) error {
+	return execute(w, "trend", newTrendView(data))
+}
+
+func execute(w io.Writer, name string, view any) error {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if err := templates.ExecuteTemplate(bw, name, view); err != nil {
+		return fmt.Errorf("report: %s page: %w", name, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("report: %s page: %w", name, err)
+	}
+	return nil
+}
+
+// A metric is one figure of the aggregate: its name in data-metric, its
+// exact value in data-value (empty when undefined) and its text.
+type metric struct {
+	Label, Name, Value, Text, Class string
+}
+
+func intMetric(label, name string, n int, class string) metric {
+	return metric{Label: label, Name: name, Value: strconv.Itoa(n), Text: count(n), Class: class}
+}
+
+func ratioMetric(label, name string, v *float64, text func(*float64) string) metric {
+	return metric{Label: label, Name: name, Value: raw(v), Text: text(v)}
+}
+
+// raw is a ratio's exact value, for a data attribute: the shortest text
+// that reads back as the same float64; empty for none.
+func raw(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'g', -1, 64)
+}
+
+// pct shows a share as a percentage with one decimal.
+func pct(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return strconv.FormatFloat(*v*100, 'f', 1, 64) + "%"
+}
+
+// score shows a judge score with two decimals.
+func score(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return strconv.FormatFloat(*v, 'f', 2, 64)
+}
+
+// count shows an integer with thousands separated by commas.
+func count[T int | int64](n T) string {
+	s := strconv.FormatInt(int64(n), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func when(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+type fieldRow struct {
+	Key                    string
+	Compared, Matched      int
+	Value, Text            string
+	ComparedText, MatchedT string
+}
+
+type binRow struct {
+	Label string
+	Count int
+	Text  string
+}
+
+type confCell struct {
+	Count int
+	Text  string
+	Class string
+	Title string
+}
+
+type confRow struct {
+	Label  string
+	Cells  []confCell
+	Total  int
+	Recall string
+}
+
+type confView struct {
+	ID, Field        string
+	Labels           []string
+	Rows             []confRow
+	Precision        []string
+	Total, Diagonal  int
+	Accuracy         string
+	TotalT, DiagText string
+}
+
+type findingRow struct {
+	Check string
+	Count int
+}
+
+type gapView struct {
+	analysis.GapTable
+	FindingRows []findingRow
+}
+
+type usageRow struct {
+	Label, Name string
+	Value       int64
+	Text        string
+}
+
+type runView struct {
+	CSS        template.CSS
+	Title      string
+	Name       string
+	Data       RunData
+	Status     string
+	Created    string
+	Started    string
+	Finished   string
+	Notes      []string
+	Metrics    []metric
+	Fields     *chart
+	FieldRows  []fieldRow
+	Hist       *chart
+	BinRows    []binRow
+	Judged     string
+	JudgeOn    bool
+	Confusions []confView
+	Gaps       *gapView
+	Unsaved    int
+	Usage      []usageRow
+	PerItem    string
+	Cost       string
+	CostNote   string
+}
+
+func statusClass(s analysis.RunStatus) string {
+	switch s {
+	case analysis.RunCompleted:
+		return "good"
+	case analysis.RunFailed:
+		return "bad"
+	}
+	return ""
+}
+
+func newRunView(d RunData) runView {
+	r := d.Run
+	v := runView{CSS: template.CSS(stylesheet), Data: d, Name: r.DefinitionKey, Status: statusClass(r.Status),
+		Created: when(&r.CreatedAt), Started: when(r.StartedAt), Finished: when(r.FinishedAt)}
+	if d.Definition != nil && d.Definition.Name != "" {
+		v.Name = d.Definition.Name
+	}
+	v.Title = "Run report: " + v.Name
+	switch {
+	case d.Definition == nil:
+		v.Notes = append(v.Notes, "The definition has been deleted: its field set, and so its confusion matrices, are not known.")
+	case d.Definition.Version != r.DefinitionVersion:
+		v.Notes = append(v.Notes, fmt.Sprintf("The run used version %d of the definition; the confusion matrices and the cost follow its fields and models as they are now, at version %d.",
+			r.DefinitionVersion, d.Definition.Version))
+	}
+	if r.Status.InProgress() {
+		v.Notes = append(v.Notes, fmt.Sprintf("The run is %s: %d of %d conversations are done. The aggregate is computed when it finishes; the charts show the items saved so far.",
+			r.Status, r.Progress.Done, r.Progress.Total))
+	}
+	if a := r.Aggregate; a != nil {
+		failed := ""
+		if a.Failed > 0 {
+			failed = "bad"
+		}
+		v.Metrics = []metric{
+			intMetric("Conversations", "total", a.Total, ""),
+			intMetric("Completed", "completed", a.Completed, ""),
+			intMetric("Failed", "failed", a.Failed, failed),
+			intMetric("Passed", "passed", a.Passed, ""),
+			ratioMetric("Pass rate", "passRate", a.PassRate, pct),
+			ratioMetric("Average judge score", "avgJudgeScore", a.AvgJudgeScore, score),
+			ratioMetric("Average extraction accuracy", "avgExtractionAccuracy", a.AvgExtractionAccuracy, pct),
+			intMetric("Grading errors", "judgeErrors", a.JudgeErrors, ""),
+		}
+		fields := make([]fieldBar, 0, len(a.PerFieldAccuracy))
+		for _, f := range a.PerFieldAccuracy {
+			fields = append(fields, fieldBar{Key: f.Key, Compared: f.Compared, Matched: f.Matched, Accuracy: f.Accuracy})
+			v.FieldRows = append(v.FieldRows, fieldRow{Key: f.Key, Compared: f.Compared, Matched: f.Matched,
+				ComparedText: count(f.Compared), MatchedT: count(f.Matched), Value: raw(f.Accuracy), Text: pct(f.Accuracy)})
+		}
+		v.Fields = accuracyBars("chart-fields", fields)
+	} else {
+		v.Metrics = []metric{intMetric("Conversations", "total", r.Progress.Total, ""), intMetric("Done", "done", r.Progress.Done, "")}
+	}
+	v.JudgeOn = d.JudgeScores.Total() > 0 || (d.Definition != nil && d.Definition.Modes.Judge != nil)
+	if v.JudgeOn {
+		v.Hist = histogramChart("chart-judge", d.JudgeScores)
+		for i, n := range d.JudgeScores {
+			v.BinRows = append(v.BinRows, binRow{Label: binLabel(i), Count: n, Text: count(n)})
+		}
+		v.Judged = count(d.JudgeScores.Total())
+	}
+	for i, c := range d.Confusions {
+		v.Confusions = append(v.Confusions, newConfView(fmt.Sprintf("confusion-%d", i), c))
+	}
+	if d.Gaps != nil {
+		g := &gapView{GapTable: *d.Gaps}
+		for _, k := range slices.Sorted(maps.Keys(d.Gaps.Findings)) {
+			g.FindingRows = append(g.FindingRows, findingRow{Check: k, Count: d.Gaps.Findings[k]})
+		}
+		v.Gaps = g
+	}
+	v.Unsaved = max(0, r.Progress.Total-r.Progress.Done)
+	if r.Status.InProgress() {
+		v.Unsaved = 0
+	}
+	u := r.Usage
+	v.Usage = []usageRow{
+		{"Input tokens", "inputTokens", u.InputTokens, count(u.InputTokens)},
+		{"of which served from the prompt cache", "cachedInputTokens", u.CachedInputTokens, count(u.CachedInputTokens)},
+		{"Output tokens", "outputTokens", u.OutputTokens, count(u.OutputTokens)},
+		{"Total tokens", "totalTokens", u.Total(), count(u.Total())},
+	}
+	if r.Progress.Done > 0 {
+		v.PerItem = count(u.Total() / int64(r.Progress.Done))
+	}
+	if c := d.Cost; c != nil {
+		unit := ""
+		if c.Currency != "" {
+			unit = " " + c.Currency
+		}
+		switch {
+		case len(c.Unpriced) > 0:
+			v.CostNote = "The price table has no price for " + strings.Join(c.Unpriced, ", ") + ": no cost is shown."
+		case c.Low == c.High:
+			v.Cost = money(c.Low) + unit
+			v.CostNote = "At the price of " + strings.Join(c.Models, " and ") + "."
+		default:
+			v.Cost = "between " + money(c.Low) + " and " + money(c.High) + unit
+			v.CostNote = "The run counts its tokens without telling the extraction model's (" + c.Models[0] + ") from the judge model's (" +
+				strings.Join(c.Models[1:], ", ") + "), which have different prices: the cost lies between every token at the cheaper price and every token at the dearer one."
+		}
+	}
+	return v
+}
+
+func money(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+
+// heat is the shade class of a confusion cell holding share of its row.
+func heat(share float64) string {
+	switch {
+	case share <= 0:
+		return ""
+	case share <= 0.25:
+		return "h1"
+	case share <= 0.5:
+		return "h2"
+	case share <= 0.75:
+		return "h3"
+	}
+	return "h4"
+}
+
+func newConfView(id string, c *accuracy.Confusion) confView {
+	v := confView{ID: id, Field: c.Field, Labels: c.Labels, Total: c.Total, TotalT: count(c.Total), Accuracy: pct(c.Accuracy())}
+	for i, l := range c.Labels {
+		row := confRow{Label: l}
+		for _, n := range c.Counts[i] {
+			row.Total += n
+		}
+		for j, n := range c.Counts[i] {
+			cell := confCell{Count: n, Text: count(n)}
+			if row.Total > 0 {
+				cell.Class = heat(float64(n) / float64(row.Total))
+			}
+			if i == j {
+				cell.Class = strings.TrimSpace(cell.Class + " diag")
+				v.Diagonal += n
+			}
+			cell.Title = fmt.Sprintf("expected %s, extracted %s: %d", l, c.Labels[j], n)
+			row.Cells = append(row.Cells, cell)
+		}
+		// Recall and precision by position, so that an enum value spelled
+		// like a special label keeps its own.
+		row.Recall = pct(share(c.Counts[i][i], row.Total))
+		v.Rows = append(v.Rows, row)
+	}
+	for j := range c.Labels {
+		col := 0
+		for i := range c.Labels {
+			col += c.Counts[i][j]
+		}
+		v.Precision = append(v.Precision, pct(share(c.Counts[j][j], col)))
+	}
+	v.DiagText = count(v.Diagonal)
+	return v
+}
+
+func share(n, d int) *float64 {
+	if d == 0 {
+		return nil
+	}
+	s := float64(n) / float64(d)
+	return &s
+}
+
+type trendRow struct {
+	TrendRun
+	Index                   int
+	Created                 string
+	StatusClass             string
+	PassRate, Judge, Acc    string
+	PassRateV, JudgeV, AccV string
+}
+
+type trendView struct {
+	CSS    template.CSS
+	Title  string
+	Data   TrendData
+	Name   string
+	Chart  *chart
+	Rows   []trendRow
+	Legend []string
+}
+
+func newTrendView(d TrendData) trendView {
+	v := trendView{CSS: template.CSS(stylesheet), Data: d, Name: d.Definition.Name}
+	if v.Name == "" {
+		v.Name = d.Definition.Key
+	}
+	v.Title = "Trend: " + v.Name
+	v.Chart = trendChart("chart-trend", d.Runs)
+	for i, r := range d.Runs {
+		v.Rows = append(v.Rows, trendRow{TrendRun: r, Index: i + 1, Created: when(&r.CreatedAt), StatusClass: statusClass(r.Status),
+			PassRate: pct(r.PassRate), Judge: score(r.AvgJudgeScore), Acc: pct(r.AvgExtractionAccuracy),
+			PassRateV: raw(r.PassRate), JudgeV: raw(r.AvgJudgeScore), AccV: raw(r.AvgExtractionAccuracy)})
+	}
+	for _, s := range trendSeries {
+		v.Legend = append(v.Legend, s.Name)
+	}
+	return v
+}
