@@ -149,9 +149,14 @@ func (s *Service) Metric(ctx context.Context, scope Scope, m Metric, window time
 	if err := (Rule{Metric: m, Op: OpLT, Window: Window(window)}).Validate(); err != nil {
 		return MetricValue{}, err
 	}
-	to := s.cfg.Clock.Now().UTC()
+	return metricOver(ctx, s.cfg.Store, scope, m, window, definitionKey, s.cfg.Clock.Now().UTC())
+}
+
+// metricOver computes m over the scope's runs that completed in the window
+// ending at to.
+func metricOver(ctx context.Context, store Store, scope Scope, m Metric, window time.Duration, definitionKey string, to time.Time) (MetricValue, error) {
 	mv := MetricValue{From: to.Add(-window), To: to}
-	runs, err := s.cfg.Store.ListRuns(ctx, scope, RunQuery{
+	runs, err := store.ListRuns(ctx, scope, RunQuery{
 		DefinitionKey: definitionKey, Status: RunCompleted, FinishedAfter: mv.From, Limit: maxWindowRuns,
 	})
 	if err != nil {
@@ -172,14 +177,32 @@ func (s *Service) Metric(ctx context.Context, scope Scope, m Metric, window time
 	return mv, nil
 }
 
-// An Alert is a rule that fired.
+// An Alert is what a [Notifier] is told: a rule that fired or, for a
+// stored rule, a change of its state.
 type Alert struct {
+	// ID identifies the notification of a stored rule's change, the same
+	// on every attempt to deliver it, so that a receiver can drop a repeat;
+	// empty for [Service.EvaluateRules].
+	ID string `json:"id,omitempty"`
 	// Scope is where the rule was evaluated.
 	Scope Scope `json:"scope"`
+	// RuleID is the stored rule's ID; empty for [Service.EvaluateRules].
+	RuleID string `json:"ruleId,omitempty"`
 	// Rule is the rule.
 	Rule Rule `json:"rule"`
-	// Value is the metric's value that made it fire.
+	// State is the rule's state now: firing, or ok when a stored rule stops
+	// firing.
+	State AlertState `json:"state"`
+	// Previous is the stored rule's state before the change; empty for
+	// [Service.EvaluateRules].
+	Previous AlertState `json:"previous,omitempty"`
+	// Value is the metric's value that made the change, with its window.
 	Value MetricValue `json:"value"`
+	// At is when the change was found.
+	At time.Time `json:"at"`
+	// Attempt counts the deliveries of this alert tried, this one
+	// included; 1 for [Service.EvaluateRules].
+	Attempt int `json:"attempt"`
 }
 
 // A Notifier delivers alerts; hosts send them to their paging, chat or
@@ -229,7 +252,7 @@ func (s *Service) EvaluateRules(ctx context.Context, scope Scope, rules []Rule, 
 		ev := Evaluation{Rule: r, Value: mv, Fired: mv.Value != nil && r.Op.holds(*mv.Value, r.Threshold)}
 		out = append(out, ev)
 		if ev.Fired && n != nil {
-			if err := n.Notify(ctx, Alert{Scope: scope, Rule: r, Value: mv}); err != nil {
+			if err := n.Notify(ctx, Alert{Scope: scope, Rule: r, State: AlertFiring, Value: mv, At: mv.To, Attempt: 1}); err != nil {
 				notifyErrs = append(notifyErrs, fmt.Errorf("analysis: notify rule %q: %w", r.Name, err))
 			}
 		}

@@ -64,6 +64,12 @@ type ExecutorConfig struct {
 	PollInterval time.Duration
 	// Logger receives the executor's records; default none.
 	Logger *slog.Logger
+	// OnRunCompleted, when set, is called by the one executor, of all that
+	// share a run, that completed it — for example [Alerter.RunCompleted],
+	// so that alert rules are evaluated after every run that completes. It
+	// runs on the goroutine that completed the run, with a context that the
+	// executor's shutdown does not cancel; it should return promptly.
+	OnRunCompleted func(ctx context.Context, scope Scope, runID string)
 }
 
 // An Executor works on runs: it claims chunks of runs in progress,
@@ -512,6 +518,9 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 			e.mu.Lock()
 			delete(e.jobs, jobKey{c.Scope, c.RunID})
 			e.mu.Unlock()
+			if e.cfg.OnRunCompleted != nil {
+				e.cfg.OnRunCompleted(bg, c.Scope, c.RunID)
+			}
 		}
 	case errors.Is(cause, errRunEnded):
 	case errors.Is(cause, ErrLeaseLost), errors.Is(cause, errStuck):
