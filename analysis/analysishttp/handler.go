@@ -18,6 +18,8 @@
 //	GET    /api/analysis/runs/{id}/gaps              the run's knowledge gaps (analysis.GapTable)
 //	POST   /api/analysis/runs/{id}/cancel            cancel
 //	GET    /api/analysis/runs/{id}/events            progress as server-sent events
+//	GET    /api/analysis/runs/{id}/report            the run's report, an HTML page (package report)
+//	GET    /api/analysis/definitions/{key}/report    the definition's trend, an HTML page (?limit= runs)
 //	GET    /api/analysis/openapi.json                this API as an OpenAPI 3.1 document
 //
 // Bodies are JSON and wrapped as seed 002 of the contract shows them:
@@ -59,6 +61,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/analysis/report"
 	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/internal/httppath"
 )
@@ -105,6 +108,10 @@ type Options struct {
 	// reconnect to the next one). Pass a channel closed from
 	// http.Server.RegisterOnShutdown.
 	Shutdown <-chan struct{}
+	// Report configures the report pages: prices for the cost, how many
+	// items they list, how many runs a trend shows. Links between the
+	// pages are relative, unless RunURL and TrendURL are set.
+	Report report.Options
 }
 
 // New returns the handler of the Analysis API over svc. It answers every
@@ -170,6 +177,8 @@ func (h *handler) routes() []route {
 		{"GET", "/runs/{id}/gaps", h.gaps},
 		{"POST", "/runs/{id}/cancel", h.cancelRun},
 		{"GET", "/runs/{id}/events", h.events},
+		{"GET", "/runs/{id}/report", h.runReport},
+		{"GET", "/definitions/{id}/report", h.trendReport},
 		{"GET", "/openapi.json", h.openAPI},
 	}
 }

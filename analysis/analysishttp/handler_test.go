@@ -404,6 +404,8 @@ func TestEveryObjectOfAnotherScopeIsNotFound(t *testing.T) {
 		{"GET", "/api/analysis/runs/" + runID + "/items", ""},
 		{"POST", "/api/analysis/runs/" + runID + "/cancel", ""},
 		{"GET", "/api/analysis/runs/" + runID + "/events", ""},
+		{"GET", "/api/analysis/runs/" + runID + "/report", ""},
+		{"GET", "/api/analysis/definitions/call-intent-resolution/report", ""},
 	} {
 		resp, body := e.call(t, c.method, c.path, scopeB, c.body)
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%s %s", c.method, c.path)
@@ -675,6 +677,8 @@ func TestEveryRouteHidesAStoreFailure(t *testing.T) {
 		{"GET", "/api/analysis/runs/r/gaps", ""},
 		{"POST", "/api/analysis/runs/r/cancel", ""},
 		{"GET", "/api/analysis/runs/r/events", ""},
+		{"GET", "/api/analysis/runs/r/report", ""},
+		{"GET", "/api/analysis/definitions/d/report", ""},
 	} {
 		resp, body := e.call(t, c.method, c.path, scopeA, c.body)
 		assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, "%s %s: %v", c.method, c.path, body)

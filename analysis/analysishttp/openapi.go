@@ -297,6 +297,14 @@ func openAPIPaths() map[string]any {
 		p("/runs/{id}/events"): map[string]any{
 			"get": op("Follow a run's progress", []any{runID}, "", map[string]any{"200": sse}, 404),
 		},
+		p("/runs/{id}/report"): map[string]any{
+			"get": op("A run's report, an HTML page", []any{runID}, "", map[string]any{"200": htmlPage(
+				"The run's report: the aggregate, accuracy per field, the judge-score histogram, a confusion matrix per enum field, the knowledge gaps, the items that failed or did not pass, usage and cost. Inline CSS and SVG; no script, nothing loaded.")}, 404),
+		},
+		p("/definitions/{id}/report"): map[string]any{
+			"get": op("A definition's trend, an HTML page", []any{id, param("limit", "query", "The most runs to show, latest first (the page shows them oldest first).", integer, false)}, "",
+				map[string]any{"200": htmlPage("The pass rate, judge score and extraction accuracy of the definition's latest runs, as a chart and a table.")}, 400, 404),
+		},
 		p("/openapi.json"): map[string]any{
 			"get": op("This document", nil, "", map[string]any{"200": map[string]any{"description": "The OpenAPI document."}}),
 		},

@@ -51,6 +51,10 @@ func TestTheOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 		"/runs/{id}/cancel":       {"post"},
 		"/runs/{id}/events":       {"get"},
 		"/openapi.json":           {"get"},
+
+		// The HTML pages.
+		"/runs/{id}/report":        {"get"},
+		"/definitions/{id}/report": {"get"},
 	}
 	assert.Len(t, doc.Paths, len(routes))
 	for p, methods := range routes {
