@@ -49,6 +49,7 @@ type app struct {
 	analysis  *analysis.Service
 	exec      *analysis.Executor
 	sched     *analysis.Scheduler
+	alerter   *analysis.Alerter
 	timeline  *timeline.Service
 	modelName string
 	log       *slog.Logger
@@ -111,7 +112,19 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	exec, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency, Logger: log, Owner: owner, LeaseDuration: cfg.lease})
+	// Alert rules: evaluated after every run and on a timer, each change
+	// sent to -alert-webhook, or logged.
+	var notifier analysis.Notifier = analysis.SlogNotifier{Logger: log}
+	if cfg.alertWebhook != "" {
+		if notifier, err = analysis.NewWebhookNotifier(analysis.WebhookConfig{URL: cfg.alertWebhook, Secret: []byte(cfg.alertSecret)}); err != nil {
+			return nil, fmt.Errorf("-alert-webhook: %w", err)
+		}
+	}
+	if a.alerter, err = analysis.NewAlerter(analysis.AlerterConfig{Store: store, Notifier: notifier, Owner: owner, Interval: cfg.alertInterval, Logger: log}); err != nil {
+		return nil, err
+	}
+	exec, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency, Logger: log, Owner: owner,
+		LeaseDuration: cfg.lease, OnRunCompleted: a.alerter.RunCompleted})
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +214,13 @@ func newModel(cfg config) (llm.Model, string, error) {
 func (a *app) start(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := a.alerter.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("alerter stopped", "error", err.Error())
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		if err := a.exec.Run(ctx); err != nil {

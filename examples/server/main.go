@@ -65,6 +65,9 @@ type config struct {
 	sessionsFile    string
 	flowsFile       string
 	redact          bool
+	alertWebhook    string
+	alertSecret     string
+	alertInterval   time.Duration
 }
 
 // parseFlags reads the flags; getenv supplies OPENAI_API_KEY.
@@ -85,6 +88,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.StringVar(&cfg.postgresSchema, "postgres-schema", "debrief", "the PostgreSQL schema of the stores' tables")
 	fs.StringVar(&cfg.sessionsFile, "sessions", "", "JSON lines of sessions to serve: {\"tenant\": …, \"moveo\": …} or {\"tenant\": …, \"capture\": …}")
 	fs.BoolVar(&cfg.redact, "redact", true, "redact e-mail addresses, phone and card numbers in conversations at ingest, before they are stored or sent to a model")
+	fs.StringVar(&cfg.alertWebhook, "alert-webhook", "", "a URL that receives each change of an alert rule's state, signed with $DEBRIEF_ALERT_SECRET; empty: alerts are logged")
+	fs.DurationVar(&cfg.alertInterval, "alert-interval", time.Minute, "how often every alert rule is evaluated (they are also evaluated after each run)")
 	fs.StringVar(&cfg.flowsFile, "flows", "", "JSON lines of flows to serve: {\"tenant\": …, \"flow\": {…, \"events\": […]}}")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -96,6 +101,15 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 		// OpenAI's key goes to OpenAI only, never to another server the base
 		// URL names.
 		cfg.llmAPIKey = getenv("OPENAI_API_KEY")
+	}
+	if cfg.alertWebhook != "" {
+		cfg.alertSecret = getenv("DEBRIEF_ALERT_SECRET")
+		if len(cfg.alertSecret) < 16 {
+			return cfg, fmt.Errorf("-alert-webhook: set DEBRIEF_ALERT_SECRET to the webhook's signing secret, at least 16 bytes")
+		}
+	}
+	if cfg.alertInterval < time.Second {
+		return cfg, fmt.Errorf("-alert-interval: %s is shorter than a second", cfg.alertInterval)
 	}
 	var err error
 	if cfg.keys, err = parseKeys(keys); err != nil {

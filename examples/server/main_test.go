@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -668,4 +669,52 @@ func TestIngestFailuresAreAnsweredByKind(t *testing.T) {
 		assert.Equal(t, tc.code, out["error"])
 		assert.NotContains(t, out["message"], "hunter2")
 	}
+}
+
+func TestAlertsReachTheWebhookSigned(t *testing.T) {
+	const secret = "a-webhook-secret-of-32-bytes-xyz"
+	var mu sync.Mutex
+	var got []analysis.Alert
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := analysis.VerifyWebhook([]byte(secret), r.Header.Get(analysis.WebhookSignatureHeader), body, time.Now(), time.Minute); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var a analysis.Alert
+		_ = json.Unmarshal(body, &a)
+		mu.Lock()
+		got = append(got, a)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	cfg, err := parseFlags([]string{"-keys", "k=demo/default", "-alert-webhook", hook.URL},
+		func(k string) string { return map[string]string{"DEBRIEF_ALERT_SECRET": secret}[k] }, io.Discard)
+	require.NoError(t, err)
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := a.start(ctx)
+	srv := httptest.NewServer(a.handler)
+	defer func() { srv.Close(); cancel(); <-done; a.close() }()
+
+	// A rule that fires on any run with a pass rate: the demo model's run.
+	_, err = a.analysis.CreateAlertRule(ctx, analysis.Scope{Tenant: "demo", Project: "default"}, analysis.AlertRuleInput{Rule: analysis.Rule{
+		Name: "any run", Metric: analysis.MetricPassRate, Op: analysis.OpGTE, Threshold: 0, Window: analysis.Window(time.Hour)}})
+	require.NoError(t, err)
+	status, out := do(t, srv, "POST", "/api/analysis/conversations", "k", `{"name":"c","transcript":[{"role":"caller","content":"Will it rain?"}]}`)
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	status, out = do(t, srv, "POST", "/api/analysis/definitions", "k", `{"name":"d","fieldSet":[{"key":"rain","type":"boolean"}],"modes":{}}`)
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	status, out = do(t, srv, "POST", "/api/analysis/definitions/d/run", "k", `{"selection":{"strategy":"all"}}`)
+	require.Equal(t, http.StatusAccepted, status, "%v", out)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 }, 10*time.Second, 10*time.Millisecond,
+		"the change is told once, signed, after the run")
+	mu.Lock()
+	assert.Equal(t, analysis.AlertFiring, got[0].State)
+	assert.Equal(t, "any run", got[0].Rule.Name)
+	mu.Unlock()
+
+	_, err = parseFlags([]string{"-alert-webhook", hook.URL}, func(string) string { return "short" }, io.Discard)
+	assert.ErrorContains(t, err, "DEBRIEF_ALERT_SECRET", "a webhook needs its secret")
 }
