@@ -148,6 +148,11 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 .bad{color:BAD}
 .good{color:GOOD}
 .status{font-weight:600}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .75rem;margin:.4rem 0}
+dl.meta dt{font-weight:600}
+dl.meta dd{margin:0}
+.pair{display:grid;grid-template-columns:minmax(0,1fr);gap:0 1.25rem;align-items:start}
+@media (min-width:70rem){.pair{grid-template-columns:minmax(0,44rem) minmax(0,1fr)}}
 .kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(10.5rem,1fr));gap:.6rem;margin:0;padding:0}
 .kpis div{background:PANEL;border-radius:.4rem;padding:.5rem .75rem}
 .kpis dt{color:MUTED;font-size:.85rem}
@@ -165,7 +170,7 @@ svg .s2{stroke:ACCURACY;fill:none;stroke-width:2.5;stroke-dasharray:2 3}
 svg .m0{fill:ACCENT}
 svg .m1{fill:JUDGE}
 svg .m2{fill:ACCURACY}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem;min-width:16rem}
 caption{text-align:left;caption-side:top;padding:.25rem 0;font-size:.9rem}
 th,td{border:1px solid GRID;padding:.3rem .55rem;text-align:left;vertical-align:top}
 thead th{background:PANEL}
@@ -181,6 +186,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .legend{display:flex;flex-wrap:wrap;gap:1rem;margin:.25rem 0 0;padding:0;list-style:none;font-size:.9rem}
 .legend svg{display:inline-block;width:2.2rem;height:.8rem;vertical-align:middle;margin-right:.3rem}
 .reason{overflow-wrap:anywhere;max-width:40rem}
+.nowrap,.nowrap code{white-space:nowrap;overflow-wrap:normal}
 footer{margin-top:2.5rem;padding-bottom:2rem;font-size:.85rem}
 @media print{
  @page{margin:14mm}
@@ -191,6 +197,7 @@ footer{margin-top:2.5rem;padding-bottom:2rem;font-size:.85rem}
  figure,table,.kpis div,tr{break-inside:avoid}
  h2,h3{break-after:avoid}
  figure{background:none;border:1px solid GRID}
+ .pair{grid-template-columns:minmax(0,1fr)}
  .wrap{overflow:visible}
 }
 `)

@@ -158,7 +158,7 @@ func TestTheTrendShowsTheLatestRunsOldestFirst(t *testing.T) {
 	assert.Contains(t, html, `data-chart="chart-trend"`)
 	assert.Equal(t, 3, strings.Count(html, "<tr data-run="))
 	assert.Equal(t, 1, strings.Count(html, `<polyline class="s0"`), "one line from the first run to the second, broken at the third")
-	assert.Equal(t, 2, strings.Count(html, `<circle class="m0"`))
+	assert.Equal(t, 2, strings.Count(html, `r="4.5"><title>Run `), "a marker for each run with a pass rate")
 
 	data, err = report.LoadTrend(ctx, f.svc, f.scope, f.def.Key, report.Options{TrendRuns: 1})
 	require.NoError(t, err)

@@ -358,6 +358,7 @@ func share(n, d int) *float64 {
 type trendRow struct {
 	TrendRun
 	Index                   int
+	TotalText               string
 	Created                 string
 	StatusClass             string
 	PassRate, Judge, Acc    string
@@ -382,7 +383,7 @@ func newTrendView(d TrendData) trendView {
 	v.Title = "Trend: " + v.Name
 	v.Chart = trendChart("chart-trend", d.Runs)
 	for i, r := range d.Runs {
-		v.Rows = append(v.Rows, trendRow{TrendRun: r, Index: i + 1, Created: when(&r.CreatedAt), StatusClass: statusClass(r.Status),
+		v.Rows = append(v.Rows, trendRow{TrendRun: r, Index: i + 1, TotalText: count(r.Total), Created: when(&r.CreatedAt), StatusClass: statusClass(r.Status),
 			PassRate: pct(r.PassRate), Judge: score(r.AvgJudgeScore), Acc: pct(r.AvgExtractionAccuracy),
 			PassRateV: raw(r.PassRate), JudgeV: raw(r.AvgJudgeScore), AccV: raw(r.AvgExtractionAccuracy)})
 	}
