@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -313,6 +316,23 @@ func TestTheReportOfARunRendersInABrowser(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "run-report.png"), shot, 0o644))
 	t.Logf("screenshot: %s (%d bytes)", filepath.Join(dir, "run-report.png"), len(shot))
+
+	// In print, the charts keep their boxes, and the page prints.
+	_, err = chromedp.Run(step(), func(ctx context.Context, tg *chromedp.Target) (cdp.Empty, error) {
+		return cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+	})
+	require.NoError(t, err)
+	printed, err := chromedp.Run(step(), chromedp.Evaluate[[]chartBox](chartsJS))
+	require.NoError(t, err)
+	require.Len(t, printed, len(charts))
+	for _, c := range printed {
+		assert.Positive(t, c.Width*c.Height*c.BBoxW*c.BBoxH, "%s: laid out in print", c.ID)
+	}
+	pdf, err := chromedp.Run(step(), chromedp.PrintToPDF(chromedp.PDFPrintBackground()))
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(pdf, []byte("%PDF-")), "the page prints")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "run-report.pdf"), pdf, 0o644))
+	t.Logf("printed: %s (%d bytes)", filepath.Join(dir, "run-report.pdf"), len(pdf))
 
 	// The definition's trend: its chart too.
 	require.NoError(t, chromedp.Do(step(), chromedp.Navigate(trendURL)))

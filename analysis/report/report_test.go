@@ -17,8 +17,12 @@ import (
 
 	"github.com/debrief-go/debrief/accuracy"
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/analysis/memstore"
 	"github.com/debrief-go/debrief/analysis/report"
+	"github.com/debrief-go/debrief/extract"
+	"github.com/debrief-go/debrief/judge"
 	"github.com/debrief-go/debrief/llm"
+	"github.com/debrief-go/debrief/llm/llmtest"
 )
 
 func TestAHistogramBinsScoresByTenths(t *testing.T) {
@@ -227,4 +231,47 @@ func TestARunInProgressAndADeletedDefinitionStillHaveAPage(t *testing.T) {
 	assert.Contains(t, html, "3 of 10 conversations are done")
 	assert.Contains(t, html, `data-metric="done" data-value="3"`)
 	assert.NotContains(t, html, `role="img"`, "no chart without data")
+}
+
+func TestARunsKnowledgeGapsAreOnItsPage(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	model := llmtest.NewResponder().
+		OnJSON(extract.SchemaName, map[string]any{analysis.FieldGapKind: analysis.GapToolFailure, analysis.FieldGapTurns: "2",
+			analysis.FieldGapTopic: "Rebooking rules", analysis.FieldEvidenceSufficient: true, analysis.FieldFindingsDisagreement: nil}).
+		OnJSON(judge.SchemaName, judge.Answer{Reasoning: "The answer went on without the tool.", Score: 0.2})
+	exec, err := analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model})
+	require.NoError(t, err)
+	svc, err := analysis.NewService(analysis.Config{Store: store})
+	require.NoError(t, err)
+	scope := analysis.Scope{Tenant: "acme", Project: "agents"}
+	_, err = svc.IngestConversations(ctx, scope, []analysis.ConversationInput{{
+		Name: "rebooking", ExternalID: "session:1",
+		Transcript: extract.Transcript{{Role: "user", Content: "Rebook me on the next flight"}, {Role: "assistant", Content: "[called rebook]"},
+			{Role: "assistant", Content: "Done, you are on the 18:05 flight to Lisbon."}},
+		Evidence: &analysis.Evidence{ToolCalls: []analysis.ToolCall{{Turn: new(int(1)), Name: "rebook", Status: analysis.ToolFailed}}},
+	}})
+	require.NoError(t, err)
+	in := analysis.KnowledgeGapDefinition("Gaps")
+	in.ExtractionModelKey, in.JudgeModelKey = "m", "m"
+	def, err := svc.CreateDefinition(ctx, scope, in)
+	require.NoError(t, err)
+	run, err := svc.StartRun(ctx, scope, def.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	_, err = exec.Drain(ctx)
+	require.NoError(t, err)
+
+	data, err := report.LoadRun(ctx, svc, scope, run.ID, report.Options{})
+	require.NoError(t, err)
+	require.NotNil(t, data.Gaps)
+	assert.Equal(t, 1, data.Gaps.Classified)
+	assert.Equal(t, map[string]int{analysis.CheckAnswerAfterFailedTool: 1}, data.Gaps.Findings)
+	var page bytes.Buffer
+	require.NoError(t, report.WriteRun(&page, data))
+	html := page.String()
+	assert.Contains(t, html, `data-gap="tool_failure" data-count="1"`)
+	assert.Contains(t, html, "Rebooking rules (1)")
+	assert.Contains(t, html, analysis.CheckAnswerAfterFailedTool)
+	assert.Contains(t, html, "judge score 0.20 below the threshold 0.70", "why the item did not pass")
+	assert.NotContains(t, html, `data-confusion=`, "no matrix without a comparison: the accuracy mode is off")
 }

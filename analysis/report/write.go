@@ -252,6 +252,9 @@ func newRunView(d RunData) runView {
 		v.Judged = count(d.JudgeScores.Total())
 	}
 	for i, c := range d.Confusions {
+		if c.Total == 0 {
+			continue // nothing compared: the accuracy mode is off, or nothing had a reference value
+		}
 		v.Confusions = append(v.Confusions, newConfView(fmt.Sprintf("confusion-%d", i), c))
 	}
 	if d.Gaps != nil {
