@@ -20,6 +20,12 @@
 //	GET    /api/analysis/runs/{id}/events            progress as server-sent events
 //	GET    /api/analysis/runs/{id}/report            the run's report, an HTML page (package report)
 //	GET    /api/analysis/definitions/{key}/report    the definition's trend, an HTML page (?limit= runs)
+//	GET    /api/analysis/alerts                      alert rules, with their state (?limit=)
+//	POST   /api/analysis/alerts                      create a rule
+//	GET    /api/analysis/alerts/{idOrName}           get a rule (ETag)
+//	PUT    /api/analysis/alerts/{idOrName}           replace a rule (If-Match: 412 on mismatch)
+//	DELETE /api/analysis/alerts/{idOrName}           delete a rule
+//	GET    /api/analysis/alerts/{idOrName}/notifications  its delivery log, newest first (?limit=)
 //	GET    /api/analysis/openapi.json                this API as an OpenAPI 3.1 document
 //
 // Bodies are JSON and wrapped as seed 002 of the contract shows them:
@@ -179,6 +185,12 @@ func (h *handler) routes() []route {
 		{"GET", "/runs/{id}/events", h.events},
 		{"GET", "/runs/{id}/report", h.runReport},
 		{"GET", "/definitions/{id}/report", h.trendReport},
+		{"GET", "/alerts", h.listAlertRules},
+		{"POST", "/alerts", h.createAlertRule},
+		{"GET", "/alerts/{id}", h.getAlertRule},
+		{"PUT", "/alerts/{id}", h.updateAlertRule},
+		{"DELETE", "/alerts/{id}", h.deleteAlertRule},
+		{"GET", "/alerts/{id}/notifications", h.listAlertNotifications},
 		{"GET", "/openapi.json", h.openAPI},
 	}
 }

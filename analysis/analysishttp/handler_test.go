@@ -56,10 +56,11 @@ func model() llm.Model {
 }
 
 type env struct {
-	srv  *httptest.Server
-	svc  *analysis.Service
-	exec *analysis.Executor
-	logs *bytes.Buffer
+	srv   *httptest.Server
+	svc   *analysis.Service
+	exec  *analysis.Executor
+	logs  *bytes.Buffer
+	store analysis.Store
 }
 
 func newEnv(t *testing.T, opts ...func(*analysishttp.Options)) *env {
@@ -76,7 +77,7 @@ func newEnv(t *testing.T, opts ...func(*analysishttp.Options)) *env {
 	}
 	srv := httptest.NewServer(analysishttp.New(svc, scopeOf, o))
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, svc: svc, exec: exec, logs: logs}
+	return &env{srv: srv, svc: svc, exec: exec, logs: logs, store: store}
 }
 
 // call makes a request and decodes the JSON answer (nil for none).
@@ -651,6 +652,15 @@ func (failingStore) ListRunItems(context.Context, analysis.Scope, string, analys
 func (failingStore) CancelRun(context.Context, analysis.Scope, string, string, time.Time) error {
 	return errDB
 }
+func (failingStore) ListAlertRules(context.Context, analysis.Scope, int) ([]analysis.AlertRule, error) {
+	return nil, errDB
+}
+func (failingStore) CreateAlertRule(context.Context, analysis.Scope, analysis.AlertRule) error {
+	return errDB
+}
+func (failingStore) GetAlertRule(context.Context, analysis.Scope, string) (analysis.AlertRule, error) {
+	return analysis.AlertRule{}, errDB
+}
 
 func TestEveryRouteHidesAStoreFailure(t *testing.T) {
 	svc, err := analysis.NewService(analysis.Config{Store: failingStore{Store: memstore.New()}})
@@ -675,6 +685,12 @@ func TestEveryRouteHidesAStoreFailure(t *testing.T) {
 		{"GET", "/api/analysis/runs/r", ""},
 		{"GET", "/api/analysis/runs/r/items", ""},
 		{"GET", "/api/analysis/runs/r/gaps", ""},
+		{"GET", "/api/analysis/alerts", ""},
+		{"POST", "/api/analysis/alerts", alertRuleJSON},
+		{"GET", "/api/analysis/alerts/a", ""},
+		{"PUT", "/api/analysis/alerts/a", alertRuleJSON},
+		{"DELETE", "/api/analysis/alerts/a", ""},
+		{"GET", "/api/analysis/alerts/a/notifications", ""},
 		{"POST", "/api/analysis/runs/r/cancel", ""},
 		{"GET", "/api/analysis/runs/r/events", ""},
 		{"GET", "/api/analysis/runs/r/report", ""},

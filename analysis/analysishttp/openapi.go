@@ -38,24 +38,28 @@ func (h *handler) openAPI(w http.ResponseWriter, r *http.Request) {
 
 // The types whose schemas the document holds, by the name it gives them.
 var openAPITypes = map[string]any{
-	"DefinitionInput":   analysis.DefinitionInput{},
-	"DefinitionBody":    DefinitionBody{},
-	"DefinitionsBody":   DefinitionsBody{},
-	"ConversationInput": analysis.ConversationInput{},
-	"IngestBody":        ingestBulk{},
-	"ConversationBody":  ConversationBody{},
-	"ConversationsBody": ConversationsBody{},
-	"KeptBody":          KeptBody{},
-	"IngestedBody":      IngestedBody{},
-	"StartRunBody":      StartRunBody{},
-	"RunBody":           RunBody{},
-	"RunsBody":          RunsBody{},
-	"ItemPage":          analysis.ItemPage{},
-	"GapsBody":          GapsBody{},
-	"SlotsBody":         SlotsBody{},
-	"ErrorBody":         ErrorBody{},
-	"ProgressEvent":     ProgressEvent{},
-	"EndEvent":          EndEvent{},
+	"DefinitionInput":        analysis.DefinitionInput{},
+	"DefinitionBody":         DefinitionBody{},
+	"DefinitionsBody":        DefinitionsBody{},
+	"ConversationInput":      analysis.ConversationInput{},
+	"IngestBody":             ingestBulk{},
+	"ConversationBody":       ConversationBody{},
+	"ConversationsBody":      ConversationsBody{},
+	"KeptBody":               KeptBody{},
+	"IngestedBody":           IngestedBody{},
+	"StartRunBody":           StartRunBody{},
+	"RunBody":                RunBody{},
+	"RunsBody":               RunsBody{},
+	"ItemPage":               analysis.ItemPage{},
+	"GapsBody":               GapsBody{},
+	"AlertRuleInput":         analysis.AlertRuleInput{},
+	"AlertRuleBody":          AlertRuleBody{},
+	"AlertRulesBody":         AlertRulesBody{},
+	"AlertNotificationsBody": AlertNotificationsBody{},
+	"SlotsBody":              SlotsBody{},
+	"ErrorBody":              ErrorBody{},
+	"ProgressEvent":          ProgressEvent{},
+	"EndEvent":               EndEvent{},
 }
 
 // ingestBulk is the bulk form of an ingest body.
@@ -64,7 +68,14 @@ type ingestBulk struct {
 }
 
 func buildOpenAPI() []byte {
-	r := &jsonschema.Reflector{}
+	r := &jsonschema.Reflector{Mapper: func(t reflect.Type) *jsonschema.Schema {
+		if t == reflect.TypeFor[analysis.Window]() {
+			// A window is written as a Go duration string.
+			return &jsonschema.Schema{Type: "string", Pattern: `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`,
+				Description: "A duration such as \"24h\" or \"90m\"."}
+		}
+		return nil
+	}}
 	schemas := map[string]any{}
 	add := func(name string, raw map[string]any) {
 		if prev, ok := schemas[name]; ok && !reflect.DeepEqual(prev, raw) {
@@ -204,7 +215,7 @@ func errs(statuses ...int) map[string]any {
 		400: "The request is not valid: the problems say where.",
 		404: "No such object in the scope.",
 		409: "A run of the definition is already in progress, or the object changed or finished meanwhile.",
-		412: "If-Match names another version of the definition.",
+		412: "If-Match names another version of the object.",
 		413: "The body is larger than the API takes.",
 	}
 	for _, s := range statuses {
@@ -236,6 +247,12 @@ func openAPIPaths() map[string]any {
 	ifMatch := param("If-Match", "header", "The ETag read: the change is made only if the definition is still at that version.", str, false)
 	etag := map[string]any{"ETag": map[string]any{"description": "The definition's version.", "schema": str}}
 	withETag := func(r map[string]any) map[string]any { r["headers"] = etag; return r }
+	ruleID := param("id", "path", "The rule's ID or name.", str, true)
+	ruleIfMatch := param("If-Match", "header", "The ETag read: the change is made only if the rule is still at that version.", str, false)
+	withRuleETag := func(r map[string]any) map[string]any {
+		r["headers"] = map[string]any{"ETag": map[string]any{"description": "The rule's version.", "schema": str}}
+		return r
+	}
 	ingest := map[string]any{"oneOf": []any{ref("ConversationInput"), ref("IngestBody")}}
 	ingested := response("Stored: the conversation, created; or, for a bulk body, every conversation as stored, with the counts of those created, updated and skipped.", "IngestResponse")
 	kept := response("The conversation's externalId was stored: the conversation as stored after its update, or as it was when skipped, and which.", "KeptBody")
@@ -304,6 +321,21 @@ func openAPIPaths() map[string]any {
 		p("/definitions/{id}/report"): map[string]any{
 			"get": op("A definition's trend, an HTML page", []any{id, param("limit", "query", "The most runs to show, latest first (the page shows them oldest first).", integer, false)}, "",
 				map[string]any{"200": htmlPage("The pass rate, judge score and extraction accuracy of the definition's latest runs, as a chart and a table.")}, 400, 404),
+		},
+		p("/alerts"): map[string]any{
+			"get": op("List alert rules, with their state", []any{lim}, "", map[string]any{"200": response("The rules, by name.", "AlertRulesBody")}, 400),
+			"post": op("Create an alert rule", nil, "AlertRuleInput",
+				map[string]any{"201": withRuleETag(response("The rule, ok until an evaluation finds it firing.", "AlertRuleBody"))}, 400, 409, 413),
+		},
+		p("/alerts/{id}"): map[string]any{
+			"get": op("Get an alert rule", []any{ruleID}, "", map[string]any{"200": withRuleETag(response("The rule, with its state.", "AlertRuleBody"))}, 404),
+			"put": op("Replace what an alert rule watches (its state is kept)", []any{ruleID, ruleIfMatch}, "AlertRuleInput",
+				map[string]any{"200": withRuleETag(response("The rule as changed.", "AlertRuleBody"))}, 400, 404, 409, 412, 413),
+			"delete": op("Delete an alert rule and its delivery log", []any{ruleID}, "", map[string]any{"204": response("Deleted.", "")}, 404),
+		},
+		p("/alerts/{id}/notifications"): map[string]any{
+			"get": op("An alert rule's delivery log", []any{ruleID, lim}, "",
+				map[string]any{"200": response("The notifications of the rule's changes of state, newest first, with their delivery.", "AlertNotificationsBody")}, 400, 404),
 		},
 		p("/openapi.json"): map[string]any{
 			"get": op("This document", nil, "", map[string]any{"200": map[string]any{"description": "The OpenAPI document."}}),
