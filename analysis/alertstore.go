@@ -90,13 +90,14 @@ type AlertNotification struct {
 	Attempts int `json:"attempts"`
 	// LastError is why the last attempt failed, operator-safe.
 	LastError string `json:"lastError,omitempty"`
-	// NextAttemptAt is when a pending notification is tried next.
+	// NextAttemptAt is when a pending notification is tried next; a
+	// pending one without it is never tried.
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 	// DeliveredAt is when it was delivered.
 	DeliveredAt *time.Time `json:"deliveredAt,omitempty"`
-	// Token is the fencing token of the claim that holds it for delivery
-	// (see [AlertStore.ClaimAlertNotification]); 0 when none does. It is
-	// not part of the wire form.
+	// Token is the fencing token of the claim that holds it for delivery,
+	// as [AlertStore.ClaimAlertNotification] returns it; 0 in the delivery
+	// log. It is not part of the wire form.
 	Token int64 `json:"-"`
 }
 
@@ -135,7 +136,9 @@ type AlertStore interface {
 	// from to n.To, with StateSince n.At and LastValue n.Value, and queues
 	// n (pending, tried first at n.At) — one atomic step, done only if the
 	// rule's state is from; changed is false, and nothing is written, when
-	// it is not (another caller changed it first) or the rule is gone.
+	// it is not (another caller changed it first) or the rule is gone. It
+	// fails with ErrConflict, writing nothing, when n.ID is taken in the
+	// scope.
 	TransitionAlert(ctx context.Context, scope Scope, ruleID string, from AlertState, n AlertNotification) (changed bool, err error)
 	// ClaimAlertNotification gives owner the pending notification of any
 	// scope whose NextAttemptAt has come by the store's clock and that no

@@ -200,6 +200,11 @@ func (s *Store) TransitionAlert(ctx context.Context, sc analysis.Scope, ruleID s
 	if data == nil || data.rules[ruleID] == nil || data.rules[ruleID].State != from {
 		return false, nil
 	}
+	for _, nd := range s.notes {
+		if nd.n.Scope == sc && nd.n.ID == n.ID {
+			return false, analysis.ErrConflict
+		}
+	}
 	r := data.rules[ruleID]
 	at := n.At
 	v := cloneValue(n.Value)
@@ -223,7 +228,7 @@ func (s *Store) ClaimAlertNotification(ctx context.Context, owner string, lease 
 	var best *noteData
 	for _, nd := range s.notes {
 		n := &nd.n
-		if n.Status != analysis.DeliveryPending || n.NextAttemptAt.After(now) || (!nd.expires.IsZero() && now.Before(nd.expires)) {
+		if n.Status != analysis.DeliveryPending || n.NextAttemptAt == nil || n.NextAttemptAt.After(now) || (!nd.expires.IsZero() && now.Before(nd.expires)) {
 			continue
 		}
 		if best == nil || n.NextAttemptAt.Before(*best.n.NextAttemptAt) ||
