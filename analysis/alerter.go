@@ -40,14 +40,26 @@ func (in AlertRuleInput) validate() error {
 	return p.err()
 }
 
+// MaxAlertRules bounds the alert rules of a scope: each is evaluated after
+// every run of the scope.
+const MaxAlertRules = 100
+
 // CreateAlertRule stores a rule, ok until its first evaluation finds it
-// firing. ErrConflict when its name is taken in the scope.
+// firing. ErrConflict when its name is taken in the scope; ErrInvalid when
+// the scope has [MaxAlertRules] already.
 func (s *Service) CreateAlertRule(ctx context.Context, scope Scope, in AlertRuleInput) (AlertRule, error) {
 	if err := scope.Validate(); err != nil {
 		return AlertRule{}, err
 	}
 	if err := in.validate(); err != nil {
 		return AlertRule{}, err
+	}
+	existing, err := s.cfg.Store.ListAlertRules(ctx, scope, MaxAlertRules+1)
+	if err != nil {
+		return AlertRule{}, wrap(err, "create alert rule %q", in.Name)
+	}
+	if len(existing) >= MaxAlertRules {
+		return AlertRule{}, invalid("$", fmt.Sprintf("the scope has %d alert rules, the most it may have", MaxAlertRules))
 	}
 	now := s.cfg.Clock.Now().UTC()
 	r := AlertRule{ID: s.cfg.NewID(), Rule: in.Rule, Enabled: in.Enabled == nil || *in.Enabled, Version: 1, State: AlertOK, CreatedAt: now, UpdatedAt: now}
@@ -162,14 +174,15 @@ type AlerterConfig struct {
 	// [DefaultAlertInterval].
 	Interval time.Duration
 	// Lease is how long a delivery is held before another replica may take
-	// it over; default [DefaultAlertLease]. It must exceed the notifier's
-	// own timeout.
+	// it over; default [DefaultAlertLease]. An attempt is cut off at four
+	// fifths of it, whatever the notifier's own timeout.
 	Lease time.Duration
 	// MaxAttempts bounds the deliveries of one notification before it is
 	// given up; default [DefaultAlertMaxAttempts].
 	MaxAttempts int
 	// Backoff is the wait before the second attempt, doubling after, at
-	// most an hour; default [DefaultAlertBackoff].
+	// most an hour, timed by the store's clock; default
+	// [DefaultAlertBackoff].
 	Backoff time.Duration
 	// Logger receives the alerter's records; default none.
 	Logger *slog.Logger
@@ -257,9 +270,12 @@ func (a *Alerter) Evaluate(ctx context.Context) error {
 }
 
 // RunCompleted evaluates the scope's enabled rules that watch the run's
-// definition (or every definition) after the run completed. Its signature
-// is [ExecutorConfig.OnRunCompleted]'s; failures are logged.
+// definition (or every definition) after the run completed — at most
+// [MaxAlertRules], within 30 seconds; what it leaves, the timer does. Its
+// signature is [ExecutorConfig.OnRunCompleted]'s; failures are logged.
 func (a *Alerter) RunCompleted(ctx context.Context, scope Scope, runID string) {
+	ctx, cancel := context.WithTimeout(ctx, runCompletedTimeout)
+	defer cancel()
 	run, err := a.cfg.Store.GetRun(ctx, scope, runID)
 	if err != nil {
 		a.cfg.Logger.WarnContext(ctx, "analysis: alert rules not evaluated after a run", "scope", scope.String(), "run", runID, "error", err)
@@ -277,9 +293,25 @@ func (a *Alerter) RunCompleted(ctx context.Context, scope Scope, runID string) {
 	}
 }
 
-// evaluate computes the rule's metric now and, when the state it gives
-// differs from the stored one, changes it and queues its notification.
+// runCompletedTimeout bounds the evaluation after a run.
+const runCompletedTimeout = 30 * time.Second
+
+// evaluate reads the rule again, computes its metric now and, when the
+// state it gives differs from the stored one, changes it and queues its
+// notification.
 func (a *Alerter) evaluate(ctx context.Context, scope Scope, r AlertRule) error {
+	// The rule as it is now: another replica may have changed its state, or
+	// a caller its condition, since the list it came from was read.
+	fresh, err := a.cfg.Store.GetAlertRule(ctx, scope, r.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil // deleted meanwhile
+	case err != nil:
+		return fmt.Errorf("analysis: evaluate alert rule %q: %w", r.Name, err)
+	case !fresh.Enabled:
+		return nil
+	}
+	r = fresh
 	now := a.cfg.Clock.Now().UTC()
 	mv, err := metricOver(ctx, a.cfg.Store, scope, r.Metric, time.Duration(r.Window), r.DefinitionKey, now)
 	if err != nil {
@@ -336,7 +368,16 @@ func (a *Alerter) Deliver(ctx context.Context) (int, error) {
 func (a *Alerter) deliver(ctx context.Context, n AlertNotification) {
 	n.Attempts++
 	alert := Alert{ID: n.ID, Scope: n.Scope, RuleID: n.RuleID, Rule: n.Rule, State: n.To, Previous: n.From, Value: n.Value, At: n.At, Attempt: n.Attempts}
-	err := a.cfg.Notifier.Notify(ctx, alert)
+	// The attempt ends well within the lease, so that no other replica
+	// takes the notification over while it is under way.
+	nctx, cancel := context.WithTimeout(ctx, a.cfg.Lease*4/5)
+	err := a.cfg.Notifier.Notify(nctx, alert)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: the attempt is not the receiver's failure. Record
+		// nothing; the lease lapses and the notification is tried again.
+		return
+	}
 	now := a.cfg.Clock.Now().UTC()
 	log := a.cfg.Logger.With("scope", n.Scope.String(), "rule", n.Rule.Name, "notification", n.ID, "attempt", n.Attempts)
 	var perm *PermanentError
@@ -357,7 +398,7 @@ func (a *Alerter) deliver(ctx context.Context, n AlertNotification) {
 			wait = maxAlertBackoff
 		}
 		next := now.Add(wait)
-		n.Status, n.LastError, n.NextAttemptAt = DeliveryPending, notifyText(err), &next
+		n.Status, n.LastError, n.NextAttemptAt, n.RetryAfter = DeliveryPending, notifyText(err), &next, wait
 		log.WarnContext(ctx, "analysis: alert delivery failed; trying again", "retry_in", wait.String(), "error", n.LastError)
 	}
 	if err := a.cfg.Store.RecordAlertDelivery(context.WithoutCancel(ctx), n); err != nil {
@@ -400,14 +441,21 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 func (e *PermanentError) SafeText() string { return notifyText(e.Err) }
 
 // Run evaluates every enabled rule every Interval and delivers the
-// notifications due — at once when a change is queued — until ctx ends;
-// it returns ctx's error. Errors along the way are logged.
+// notifications due — at once when a change is queued, and retries every
+// Backoff at the soonest — until ctx ends; it returns ctx's error. Errors
+// along the way are logged.
 func (a *Alerter) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.Interval)
-	defer t.Stop()
+	evaluate := time.NewTicker(a.cfg.Interval)
+	defer evaluate.Stop()
+	// Retries come due every Backoff at the soonest: look that often.
+	deliver := time.NewTicker(min(a.cfg.Interval, a.cfg.Backoff))
+	defer deliver.Stop()
+	eval := true
 	for {
-		if err := a.Evaluate(ctx); err != nil && ctx.Err() == nil {
-			a.cfg.Logger.WarnContext(ctx, "analysis: alert evaluation failed", "error", err)
+		if eval {
+			if err := a.Evaluate(ctx); err != nil && ctx.Err() == nil {
+				a.cfg.Logger.WarnContext(ctx, "analysis: alert evaluation failed", "error", err)
+			}
 		}
 		if _, err := a.Deliver(ctx); err != nil && ctx.Err() == nil {
 			a.cfg.Logger.WarnContext(ctx, "analysis: alert delivery failed", "error", err)
@@ -415,16 +463,12 @@ func (a *Alerter) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-evaluate.C:
+			eval = true
+		case <-deliver.C:
+			eval = false
 		case <-a.wake:
-			if _, err := a.Deliver(ctx); err != nil && ctx.Err() == nil {
-				a.cfg.Logger.WarnContext(ctx, "analysis: alert delivery failed", "error", err)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-			}
+			eval = false
 		}
 	}
 }

@@ -2,6 +2,7 @@ package analysis_test
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"io"
@@ -180,22 +181,33 @@ func TestADisabledRuleOrOneOfAnotherDefinitionIsNotEvaluatedAfterARun(t *testing
 }
 
 func TestThreeReplicasNotifyOncePerChange(t *testing.T) {
+	// No alerter sees the run complete: the three replicas race for the
+	// change itself, then for its delivery.
 	ctx := context.Background()
-	rec := &recorder{}
-	e, model, _, d := alertEnv(t, rec)
-	_, err := e.svc.CreateAlertRule(ctx, scope, accuracyRule)
-	require.NoError(t, err)
+	model := &switchable{}
 	model.wrong.Store(true)
+	e := newEnv(t, model)
+	ingest(t, e, 6)
+	d, err := e.svc.CreateDefinition(ctx, scope, intentDefinition())
+	require.NoError(t, err)
+	_, err = e.svc.CreateAlertRule(ctx, scope, accuracyRule)
+	require.NoError(t, err)
 	completeRun(t, e, d)
+	rule, err := e.svc.GetAlertRule(ctx, scope, accuracyRule.Name)
+	require.NoError(t, err)
+	require.Equal(t, analysis.AlertOK, rule.State, "nothing evaluated it yet")
+	rec := &recorder{}
 	var alerters []*analysis.Alerter
 	for _, owner := range []string{"a", "b", "c"} {
 		a, err := analysis.NewAlerter(analysis.AlerterConfig{Store: e.store, Notifier: rec, Clock: e.clock, Owner: owner})
 		require.NoError(t, err)
 		alerters = append(alerters, a)
 	}
+	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, a := range alerters {
 		wg.Go(func() {
+			<-start
 			for range 20 {
 				assert.NoError(t, a.Evaluate(ctx))
 				_, err := a.Deliver(ctx)
@@ -203,10 +215,68 @@ func TestThreeReplicasNotifyOncePerChange(t *testing.T) {
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	alerts := rec.all()
 	require.Len(t, alerts, 1, "one change, told once, whoever found it")
 	assert.Equal(t, analysis.AlertFiring, alerts[0].State)
+	log, err := e.svc.ListAlertNotifications(ctx, scope, rule.ID, 10)
+	require.NoError(t, err)
+	assert.Len(t, log, 1, "one notification queued")
+}
+
+func TestRetriesBackOffByTheStoresClock(t *testing.T) {
+	ctx := context.Background()
+	failing := analysis.NotifierFunc(func(context.Context, analysis.Alert) error { return errors.New("down") })
+	e, model, alerter, d := alertEnv(t, failing, func(c *analysis.AlerterConfig) { c.MaxAttempts = 4 })
+	rule, err := e.svc.CreateAlertRule(ctx, scope, accuracyRule)
+	require.NoError(t, err)
+	model.wrong.Store(true)
+	completeRun(t, e, d)
+	for attempt, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		n, err := alerter.Deliver(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "attempt %d", attempt+1)
+		log, err := e.svc.ListAlertNotifications(ctx, scope, rule.ID, 1)
+		require.NoError(t, err)
+		require.Equal(t, analysis.DeliveryPending, log[0].Status)
+		require.NotNil(t, log[0].NextAttemptAt)
+		assert.Equal(t, e.clock.Now().Add(wait), *log[0].NextAttemptAt, "attempt %d: the wait doubles", attempt+1)
+		assert.Equal(t, "the notifier failed (an error of type *errors.errorString)", log[0].LastError)
+		e.clock.Advance(wait - time.Millisecond)
+		n, err = alerter.Deliver(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n, "not due before the wait has passed")
+		e.clock.Advance(time.Millisecond)
+	}
+	n, err := alerter.Deliver(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	log, err := e.svc.ListAlertNotifications(ctx, scope, rule.ID, 1)
+	require.NoError(t, err)
+	assert.Equal(t, analysis.DeliveryFailed, log[0].Status, "given up after four attempts")
+	assert.Equal(t, 4, log[0].Attempts)
+	assert.Nil(t, log[0].NextAttemptAt)
+}
+
+func TestAShutdownDuringADeliveryIsNotCountedAsAnAttempt(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	blocked := analysis.NotifierFunc(func(ctx context.Context, _ analysis.Alert) error {
+		cancel() // the alerter shuts down while the receiver is slow
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	e, model, alerter, d := alertEnv(t, blocked)
+	rule, err := e.svc.CreateAlertRule(context.Background(), scope, accuracyRule)
+	require.NoError(t, err)
+	model.wrong.Store(true)
+	completeRun(t, e, d)
+	_, _ = alerter.Deliver(ctx)
+	log, err := e.svc.ListAlertNotifications(context.Background(), scope, rule.ID, 1)
+	require.NoError(t, err)
+	assert.Equal(t, analysis.DeliveryPending, log[0].Status)
+	assert.Zero(t, log[0].Attempts, "the lease lapses and another replica tries it, as the first attempt")
 }
 
 // receiver is a webhook receiver that verifies each delivery and answers

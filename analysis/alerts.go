@@ -128,7 +128,7 @@ func (r Rule) Validate() error {
 type MetricValue struct {
 	// Value is the average, on the 0–100 scale; nil when no completed run of
 	// the window has the value.
-	Value *float64 `json:"value"`
+	Value *float64 `json:"value" jsonschema:"nullable"`
 	// Runs counts the runs averaged.
 	Runs int `json:"runs"`
 	// From is the start of the window.

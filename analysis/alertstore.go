@@ -95,6 +95,11 @@ type AlertNotification struct {
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 	// DeliveredAt is when it was delivered.
 	DeliveredAt *time.Time `json:"deliveredAt,omitempty"`
+	// RetryAfter, when above 0 on a pending notification recorded with
+	// [AlertStore.RecordAlertDelivery], makes it due that long after the
+	// store's now, in place of NextAttemptAt: the store's clock, not the
+	// caller's, times retries. It is not stored.
+	RetryAfter time.Duration `json:"-"`
 	// Token is the fencing token of the claim that holds it for delivery,
 	// as [AlertStore.ClaimAlertNotification] returns it; 0 in the delivery
 	// log. It is not part of the wire form.
@@ -148,7 +153,9 @@ type AlertStore interface {
 	ClaimAlertNotification(ctx context.Context, owner string, lease time.Duration) (n AlertNotification, ok bool, err error)
 	// RecordAlertDelivery records an attempt to deliver the notification
 	// n names, held under n.Token: its Status, Attempts, LastError,
-	// NextAttemptAt and DeliveredAt become n's, and its lease ends. It
+	// NextAttemptAt (or, for a pending n with RetryAfter above 0, the
+	// store's now plus RetryAfter) and DeliveredAt become n's, and its
+	// lease ends. It
 	// fails with ErrLeaseLost, recording nothing, when n.Token is not the
 	// notification's latest claim or its lease has expired, and with
 	// ErrNotFound when it is gone.

@@ -27,7 +27,8 @@ const (
 	// the body. See [VerifyWebhook].
 	WebhookSignatureHeader = "Debrief-Signature"
 	// WebhookDeliveryHeader carries the notification's ID, the same on
-	// every attempt, so that a receiver can drop a repeat.
+	// every attempt. It is not signed: a receiver that drops repeats does
+	// so by the body's "id", which the signature covers.
 	WebhookDeliveryHeader = "Debrief-Delivery"
 )
 
@@ -153,9 +154,13 @@ var ErrWebhookSignature = errors.New("analysis: the webhook signature does not v
 
 // VerifyWebhook checks, for a receiver, that header (the
 // [WebhookSignatureHeader] value) signs body with secret, at a time no
-// further than tolerance from now — so that a captured delivery cannot be
-// replayed later. It compares in constant time.
+// further than tolerance (above 0) from now — so that a captured delivery
+// cannot be replayed later; within the tolerance a receiver drops a
+// replay by the body's "id". It compares in constant time.
 func VerifyWebhook(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	if tolerance <= 0 {
+		return fmt.Errorf("%w: the tolerance must be above 0", ErrWebhookSignature)
+	}
 	var ts string
 	var sigs [][]byte
 	for _, part := range strings.Split(header, ",") {

@@ -133,8 +133,12 @@ func (h *handler) updateAlertRule(w http.ResponseWriter, r *http.Request) {
 	}
 	rule, err := h.svc.UpdateAlertRule(ctx(r), sc, current.ID, in, version)
 	if errors.Is(err, analysis.ErrConflict) && version > 0 {
-		writeError(w, http.StatusPreconditionFailed, "precondition_failed", "the rule changed meanwhile: read it again", nil)
-		return
+		// A conflict is the version's only when the rule moved on; at the
+		// same version it is the name, another rule's (409 below).
+		if now, gerr := h.svc.GetAlertRule(ctx(r), sc, current.ID); gerr == nil && now.Version != version {
+			writeError(w, http.StatusPreconditionFailed, "precondition_failed", "the rule changed meanwhile: read it again", nil)
+			return
+		}
 	}
 	if err != nil {
 		h.fail(w, r, err)

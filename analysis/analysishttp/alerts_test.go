@@ -55,6 +55,19 @@ func TestAlertRulesAreManagedOverHTTP(t *testing.T) {
 	assert.Equal(t, 90.0, out["rule"].(map[string]any)["threshold"])
 	assert.Equal(t, `"v2"`, resp.Header.Get("ETag"))
 
+	// Renamed onto another rule's name: a conflict of names, not of
+	// versions, with or without If-Match.
+	resp, out = e.call(t, "POST", "/api/analysis/alerts", scopeA, strings.Replace(alertRuleJSON, "accuracy drop", "other", 1))
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%v", out)
+	otherID := out["rule"].(map[string]any)["id"].(string)
+	onto := strings.Replace(alertRuleJSON, "accuracy drop", "other", 1)
+	resp, _ = e.call(t, "PUT", "/api/analysis/alerts/"+id, scopeA, onto, "If-Match", `"v2"`)
+	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+	resp, _ = e.call(t, "PUT", "/api/analysis/alerts/"+id, scopeA, onto)
+	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+	resp, _ = e.call(t, "DELETE", "/api/analysis/alerts/"+otherID, scopeA, "")
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+
 	resp, out = e.call(t, "GET", "/api/analysis/alerts", scopeA, "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Len(t, out["rules"], 1)

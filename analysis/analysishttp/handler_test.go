@@ -250,6 +250,14 @@ func schemaFor(method, path string, status int) string {
 		return "RunBody"
 	case len(parts) == 3 && parts[2] == "items":
 		return "ItemPage"
+	case len(parts) == 3 && parts[2] == "gaps":
+		return "GapsBody"
+	case rest == "/alerts" && method == "GET":
+		return "AlertRulesBody"
+	case rest == "/alerts" || parts[0] == "alerts" && len(parts) == 2:
+		return "AlertRuleBody"
+	case parts[0] == "alerts" && len(parts) == 3 && parts[2] == "notifications":
+		return "AlertNotificationsBody"
 	}
 	return ""
 }

@@ -260,6 +260,11 @@ func (s *Store) RecordAlertDelivery(ctx context.Context, n analysis.AlertNotific
 			return analysis.ErrLeaseLost
 		}
 		c := cloneNote(n)
+		if c.Status == analysis.DeliveryPending && c.RetryAfter > 0 {
+			next := now.Add(c.RetryAfter)
+			c.NextAttemptAt = &next
+		}
+		c.RetryAfter = 0
 		nd.n.Status, nd.n.Attempts, nd.n.LastError = c.Status, c.Attempts, c.LastError
 		nd.n.NextAttemptAt, nd.n.DeliveredAt = c.NextAttemptAt, c.DeliveredAt
 		nd.owner, nd.expires = "", time.Time{}

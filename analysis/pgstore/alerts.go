@@ -318,9 +318,11 @@ func (st *Store) RecordAlertDelivery(ctx context.Context, n analysis.AlertNotifi
 		return analysis.ErrNotFound
 	}
 	tag, err := st.pool.Exec(ctx, `UPDATE `+st.s+`.alert_notifications
-		SET status = $5, attempts = $6, last_error = $7, next_attempt_at = $8, delivered_at = $9, owner = '', lease_until = NULL
+		SET status = $5, attempts = $6, last_error = $7, delivered_at = $9, owner = '', lease_until = NULL,
+			next_attempt_at = CASE WHEN $5 = 'pending' AND $10::bigint > 0 THEN `+st.nowSQL()+` + make_interval(secs => $10::bigint::double precision / 1e6) ELSE $8 END
 		WHERE tenant = $1 AND project = $2 AND id = $3 AND token = $4 AND token <> 0 AND lease_until > `+st.nowSQL(),
-		n.Scope.Tenant, n.Scope.Project, n.ID, n.Token, pgtext.Text(string(n.Status)), n.Attempts, pgtext.Text(n.LastError), n.NextAttemptAt, n.DeliveredAt)
+		n.Scope.Tenant, n.Scope.Project, n.ID, n.Token, pgtext.Text(string(n.Status)), n.Attempts, pgtext.Text(n.LastError), n.NextAttemptAt, n.DeliveredAt,
+		n.RetryAfter.Microseconds())
 	if err != nil {
 		return err
 	}

@@ -1059,3 +1059,26 @@ func testAlertCancelledContext(t *testing.T, h Harness) {
 	assert.Equal(t, analysis.DeliveryPending, alertLog(t, s, scopeA, "rule-1")[0].Status, "nothing was recorded")
 	require.NoError(t, s.RecordAlertDelivery(ctx(), done), "the claim still holds it")
 }
+
+func testAlertRetryAfter(t *testing.T, h Harness) {
+	// A retry timed by the store's clock: due RetryAfter after the store's
+	// now, whatever NextAttemptAt the caller's clock gave.
+	s := h.Store
+	now := storeNow(t, s)
+	createRule(t, s, scopeA, "r1", "one")
+	fire(t, s, scopeA, "r1", "n-1", now.Add(-time.Minute))
+	n := claimNote(t, s, "x")
+	far := now.Add(-100 * time.Hour) // a caller's clock far behind: ignored
+	n.Attempts, n.LastError, n.NextAttemptAt, n.RetryAfter = 1, "timeout", &far, 30*time.Second
+	require.NoError(t, s.RecordAlertDelivery(ctx(), n))
+	noNote(t, s, "not due before RetryAfter has passed by the store's clock")
+	log, err := s.ListAlertNotifications(ctx(), scopeA, "r1", 10)
+	require.NoError(t, err)
+	require.NotNil(t, log[0].NextAttemptAt)
+	assert.WithinDuration(t, now.Add(30*time.Second), *log[0].NextAttemptAt, 5*time.Second)
+	assert.Zero(t, log[0].RetryAfter, "not stored")
+	h.Advance(31 * time.Second)
+	again := claimNote(t, s, "x")
+	assert.Equal(t, "n-1", again.ID)
+	assert.Equal(t, 1, again.Attempts)
+}

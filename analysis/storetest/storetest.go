@@ -131,6 +131,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Alerts/Scopes", testAlertScopes},
 		{"Alerts/Unholdable", testAlertUnholdable},
 		{"Alerts/CancelledContext", testAlertCancelledContext},
+		{"Alerts/RetryAfter", testAlertRetryAfter},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
