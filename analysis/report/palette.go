@@ -183,6 +183,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .confusion .h4{background:HEAT4;color:PAPER}
 .confusion .diag{font-weight:700;outline:2px solid INK;outline-offset:-3px}
 .confusion .h4.diag{outline-color:PAPER}
+.confusion .others{font-style:italic}
 .legend{display:flex;flex-wrap:wrap;gap:1rem;margin:.25rem 0 0;padding:0;list-style:none;font-size:.9rem}
 .legend svg{display:inline-block;width:2.2rem;height:.8rem;vertical-align:middle;margin-right:.3rem}
 .reason{overflow-wrap:anywhere;max-width:40rem}

@@ -20,7 +20,8 @@ import (
 var templateFS embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"n": coord,
+	"n":     coord,
+	"count": count[int],
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 // WriteRun writes the HTML page of a run's report to w. The page needs
@@ -44,6 +45,39 @@ func execute(w io.Writer, name string, view any) error {
 		return fmt.Errorf("report: %s page: %w", name, err)
 	}
 	return nil
+}
+
+// Bounds of a run's page, so that its size does not grow with the labels
+// of its enum fields (a confusion matrix would grow with their square).
+const (
+	// maxConfusionLabels bounds the labels of a confusion matrix with a
+	// row and a column of their own; the rest share one.
+	maxConfusionLabels = 12
+	// maxConfusions bounds the enum fields whose matrix is drawn.
+	maxConfusions = 20
+	// maxLabelRunes bounds the characters of an enum value the page
+	// shows; maxKeyRunes those of a field key. A longer text is cut,
+	// marked with "…", and has its full form in a title.
+	maxLabelRunes = 32
+	maxKeyRunes   = 64
+	// maxFullText bounds the bytes of the full form of a cut text (an
+	// enum value is at most 200 bytes: it fits).
+	maxFullText = 256
+)
+
+// A clipped text is shown as Text; Full, set when Text is cut, is the
+// whole text (itself bounded), for a title.
+type clipped struct {
+	Text, Full string
+}
+
+// clip cuts s to n characters, marked with "…", keeping its full form.
+func clip(s string, n int) clipped {
+	short := shortLabel(s, n)
+	if short == s {
+		return clipped{Text: s}
+	}
+	return clipped{Text: short, Full: clipText(s, maxFullText)}
 }
 
 // A metric is one figure of the aggregate: its name in data-metric, its
@@ -130,8 +164,15 @@ type confCell struct {
 	Title string
 }
 
+// A confHead names a row or a column of a confusion matrix.
+type confHead struct {
+	clipped
+	// Others marks the row or column summing the labels without their own.
+	Others bool
+}
+
 type confRow struct {
-	Label  string
+	Head   confHead
 	Cells  []confCell
 	Total  int
 	Recall string
@@ -139,12 +180,23 @@ type confRow struct {
 
 type confView struct {
 	ID, Field        string
-	Labels           []string
+	Key              clipped
+	Cols             []confHead
 	Rows             []confRow
 	Precision        []string
 	Total, Diagonal  int
 	Accuracy         string
 	TotalT, DiagText string
+	// Zeros is set when a label has no row or no column: it was never the
+	// reference or never extracted.
+	Zeros bool
+	// Found counts the labels of a non-zero row or column; Shown those
+	// with their own, Others the rest, summed in OthersLabel's row and
+	// column, whose shared cell holds OthersBoth items, OthersMatched of
+	// them matches.
+	Found, Shown, Others      int
+	OthersLabel               string
+	OthersBoth, OthersMatched int
 }
 
 type findingRow struct {
@@ -181,12 +233,14 @@ type runView struct {
 	Judged     string
 	JudgeOn    bool
 	Confusions []confView
-	Gaps       *gapView
-	Unsaved    int
-	Usage      []usageRow
-	PerItem    string
-	Cost       string
-	CostNote   string
+	// MoreConfusions counts the enum fields whose matrix is not drawn.
+	MoreConfusions int
+	Gaps           *gapView
+	Unsaved        int
+	Usage          []usageRow
+	PerItem        string
+	Cost           string
+	CostNote       string
 }
 
 func statusClass(s analysis.RunStatus) string {
@@ -252,10 +306,14 @@ func newRunView(d RunData) runView {
 		v.Judged = count(d.JudgeScores.Total())
 	}
 	for i, c := range d.Confusions {
-		if c.Total == 0 {
-			continue // nothing compared: the accuracy mode is off, or nothing had a reference value
+		switch {
+		case c == nil || c.Total == 0:
+			// nothing compared: the accuracy mode is off, or nothing had a reference value
+		case len(v.Confusions) == maxConfusions:
+			v.MoreConfusions++
+		default:
+			v.Confusions = append(v.Confusions, newConfView(fmt.Sprintf("confusion-%d", i), c))
 		}
-		v.Confusions = append(v.Confusions, newConfView(fmt.Sprintf("confusion-%d", i), c))
 	}
 	if d.Gaps != nil {
 		g := &gapView{GapTable: *d.Gaps}
@@ -315,36 +373,163 @@ func heat(share float64) string {
 	return "h4"
 }
 
+// newConfView lays out a confusion matrix so that its size does not grow
+// with its labels: rows and columns of zeros are left out, and of more
+// than maxConfusionLabels+1 labels the maxConfusionLabels most frequent
+// (by reference and extracted count together) keep their own row and
+// column while the rest are summed in one row and one column. Recall,
+// precision and the diagonal are the whole matrix's.
 func newConfView(id string, c *accuracy.Confusion) confView {
-	v := confView{ID: id, Field: c.Field, Labels: c.Labels, Total: c.Total, TotalT: count(c.Total), Accuracy: pct(c.Accuracy())}
-	for i, l := range c.Labels {
-		row := confRow{Label: l}
-		for _, n := range c.Counts[i] {
-			row.Total += n
+	v := confView{ID: id, Field: clipText(c.Field, maxFullText), Key: clip(c.Field, maxKeyRunes),
+		Total: c.Total, TotalT: count(c.Total), Accuracy: pct(c.Accuracy())}
+	n := len(c.Labels)
+	at := func(i, j int) int { // a malformed matrix reads as zeros
+		if i < len(c.Counts) && j < len(c.Counts[i]) {
+			return c.Counts[i][j]
 		}
-		for j, n := range c.Counts[i] {
-			cell := confCell{Count: n, Text: count(n)}
+		return 0
+	}
+	rowSum, colSum := make([]int, n), make([]int, n)
+	for i := range n {
+		for j := range n {
+			rowSum[i] += at(i, j)
+			colSum[j] += at(i, j)
+		}
+		v.Diagonal += at(i, i)
+	}
+	var found []int
+	for i := range n {
+		if rowSum[i]+colSum[i] > 0 {
+			found = append(found, i)
+		}
+	}
+	v.Found = len(found)
+	own := make([]bool, n)
+	if len(found) <= maxConfusionLabels+1 {
+		for _, i := range found {
+			own[i] = true
+		}
+	} else {
+		// Most frequent first; ties in the field's order.
+		byCount := slices.Clone(found)
+		slices.SortStableFunc(byCount, func(a, b int) int { return (rowSum[b] + colSum[b]) - (rowSum[a] + colSum[a]) })
+		for _, i := range byCount[:maxConfusionLabels] {
+			own[i] = true
+		}
+	}
+	// Each label's row and column in the view, or -1; others share the last.
+	rowOf, colOf := make([]int, n), make([]int, n)
+	var rowLabel, colLabel []int // label of each row and column; -1 for the others
+	othersRow, othersCol := -1, -1
+	othersRowSum, othersColSum := 0, 0
+	for i := range n {
+		rowOf[i], colOf[i] = -1, -1
+		if own[i] {
+			if rowSum[i] > 0 {
+				rowOf[i] = len(rowLabel)
+				rowLabel = append(rowLabel, i)
+			}
+			if colSum[i] > 0 {
+				colOf[i] = len(colLabel)
+				colLabel = append(colLabel, i)
+			}
+		}
+		v.Zeros = v.Zeros || rowSum[i] == 0 || colSum[i] == 0
+	}
+	for _, i := range found {
+		if own[i] {
+			v.Shown++
+			continue
+		}
+		v.Others++
+		v.OthersMatched += at(i, i)
+		othersRowSum += rowSum[i]
+		othersColSum += colSum[i]
+	}
+	if v.Others > 0 {
+		v.OthersLabel = fmt.Sprintf("(%d others)", v.Others)
+		if othersRowSum > 0 {
+			othersRow = len(rowLabel)
+			rowLabel = append(rowLabel, -1)
+		}
+		if othersColSum > 0 {
+			othersCol = len(colLabel)
+			colLabel = append(colLabel, -1)
+		}
+		for _, i := range found {
+			if !own[i] {
+				rowOf[i], colOf[i] = othersRow, othersCol
+			}
+		}
+	}
+	cells := make([][]int, len(rowLabel))
+	for r := range cells {
+		cells[r] = make([]int, len(colLabel))
+	}
+	for i := range n {
+		if rowOf[i] < 0 {
+			continue
+		}
+		for j := range n {
+			if colOf[j] >= 0 {
+				cells[rowOf[i]][colOf[j]] += at(i, j)
+			}
+		}
+	}
+	if othersRow >= 0 && othersCol >= 0 {
+		v.OthersBoth = cells[othersRow][othersCol]
+	}
+	head := func(i int) confHead {
+		if i < 0 {
+			return confHead{clipped: clipped{Text: v.OthersLabel}, Others: true}
+		}
+		return confHead{clipped: clip(c.Labels[i], maxLabelRunes)}
+	}
+	name := func(i int) string {
+		if i < 0 {
+			return fmt.Sprintf("one of the %d others", v.Others)
+		}
+		return clip(c.Labels[i], maxLabelRunes).Text
+	}
+	for _, j := range colLabel {
+		v.Cols = append(v.Cols, head(j))
+	}
+	for r, i := range rowLabel {
+		row := confRow{Head: head(i)}
+		diag := v.OthersMatched
+		if i >= 0 {
+			row.Total, diag = rowSum[i], at(i, i)
+		} else {
+			row.Total = othersRowSum
+		}
+		for k, j := range colLabel {
+			m := cells[r][k]
+			cell := confCell{Count: m, Text: count(m)}
 			if row.Total > 0 {
-				cell.Class = heat(float64(n) / float64(row.Total))
+				cell.Class = heat(float64(m) / float64(row.Total))
 			}
-			if i == j {
+			if i >= 0 && i == j {
 				cell.Class = strings.TrimSpace(cell.Class + " diag")
-				v.Diagonal += n
 			}
-			cell.Title = fmt.Sprintf("expected %s, extracted %s: %d", l, c.Labels[j], n)
+			if m > 0 {
+				cell.Title = fmt.Sprintf("expected %s, extracted %s: %d", name(i), name(j), m)
+				if i < 0 && j < 0 {
+					cell.Title += fmt.Sprintf(", %d of them matches", v.OthersMatched)
+				}
+			}
 			row.Cells = append(row.Cells, cell)
 		}
 		// Recall and precision by position, so that an enum value spelled
 		// like a special label keeps its own.
-		row.Recall = pct(share(c.Counts[i][i], row.Total))
+		row.Recall = pct(share(diag, row.Total))
 		v.Rows = append(v.Rows, row)
 	}
-	for j := range c.Labels {
-		col := 0
-		for i := range c.Labels {
-			col += c.Counts[i][j]
+	for _, j := range colLabel {
+		if j < 0 {
+			v.Precision = append(v.Precision, pct(share(v.OthersMatched, othersColSum)))
+		} else {
+			v.Precision = append(v.Precision, pct(share(at(j, j), colSum[j])))
 		}
-		v.Precision = append(v.Precision, pct(share(c.Counts[j][j], col)))
 	}
 	v.DiagText = count(v.Diagonal)
 	return v
