@@ -24,6 +24,8 @@ type label struct {
 	X, Y          float64
 	Anchor, Class string
 	Text          string
+	// Full, when set, is the whole of a cut Text, for a title.
+	Full string
 }
 
 type rect struct {
@@ -47,8 +49,7 @@ type point struct {
 // coord formats a coordinate.
 func coord(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) }
 
-// shortLabel cuts a label drawn in a chart to n characters; the table
-// beside the chart has it whole.
+// shortLabel cuts a label to n characters, the last of them "…".
 func shortLabel(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
@@ -64,8 +65,9 @@ type fieldBar struct {
 	Accuracy          *float64
 }
 
-// accuracyBars draws each field's accuracy as a horizontal bar.
-func accuracyBars(id string, fields []fieldBar) *chart {
+// accuracyBars draws each field's accuracy as a horizontal bar: fields,
+// of all the run compared.
+func accuracyBars(id string, fields []fieldBar, all int) *chart {
 	if len(fields) == 0 {
 		return nil
 	}
@@ -79,6 +81,10 @@ func accuracyBars(id string, fields []fieldBar) *chart {
 	c := &chart{ID: id, W: w, H: plotBottom + 28,
 		Title: "Accuracy per field",
 		Desc:  fmt.Sprintf("Horizontal bars: the share of compared items in which each of %d fields matched its reference value, from 0 to 100%%.", len(fields))}
+	if all > len(fields) {
+		c.Title = fmt.Sprintf("Accuracy of the %d least accurate fields", len(fields))
+		c.Desc = fmt.Sprintf("Horizontal bars: the share of compared items in which each of the %d least accurate of %d fields matched its reference value, from 0 to 100%%.", len(fields), all)
+	}
 	for _, t := range []float64{0, 0.25, 0.5, 0.75, 1} {
 		x := x0 + t*(x1-x0)
 		c.Grid = append(c.Grid, line{x, top, x, plotBottom})
@@ -88,14 +94,15 @@ func accuracyBars(id string, fields []fieldBar) *chart {
 	for i, f := range fields {
 		y := top + rowH*float64(i)
 		mid := y + rowH/2 + 4
-		c.Text = append(c.Text, label{X: x0 - 8, Y: mid, Anchor: "end", Text: shortLabel(f.Key, 24)})
+		name := clip(f.Key, 20)
+		c.Text = append(c.Text, label{X: x0 - 8, Y: mid, Anchor: "end", Text: name.Text, Full: name.Full})
 		acc := 0.0
 		if f.Accuracy != nil {
 			acc = *f.Accuracy
 		}
 		bw := acc * (x1 - x0)
 		c.Bars = append(c.Bars, rect{X: x0, Y: y + (rowH-barH)/2, W: bw, H: barH,
-			Title: fmt.Sprintf("%s: %s (%d of %d)", f.Key, pct(f.Accuracy), f.Matched, f.Compared)})
+			Title: fmt.Sprintf("%s: %s (%d of %d)", clipText(f.Key, maxFullText), pct(f.Accuracy), f.Matched, f.Compared)})
 		c.Text = append(c.Text, label{X: x0 + bw + 6, Y: mid, Anchor: "start", Text: pct(f.Accuracy)})
 	}
 	return c

@@ -11,6 +11,15 @@
 // shows of a run is escaped by html/template: conversation keys, reasons
 // and field keys are data.
 //
+// A run's page stays small whatever the run holds. A confusion matrix
+// leaves out rows and columns of zeros and, of more than 13 values, gives
+// the 12 found most often a row and a column each and sums the rest in
+// one; at most 20 enum fields have a matrix. The accuracy chart draws at
+// most 30 fields, the least accurate; the gap table lists at most 20 gap
+// kinds; the lists of items are as long as [Options.MaxListed]. Long texts
+// are cut and marked with "…", whole in a title. The page says what it
+// leaves out.
+//
 // [LoadRun] gathers a [RunData] from an [analysis.Service], reading the
 // run's items a page at a time and keeping only what the page counts;
 // [WriteRun] writes it. [LoadTrend] and [WriteTrend] do the same for a

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	"embed"
 	"fmt"
 	"html/template"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/debrief-go/debrief/accuracy"
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/extract"
 )
 
 //go:embed templates/*.tmpl
@@ -47,19 +49,31 @@ func execute(w io.Writer, name string, view any) error {
 	return nil
 }
 
-// Bounds of a run's page, so that its size does not grow with the labels
-// of its enum fields (a confusion matrix would grow with their square).
+// Bounds of a run's page, so that its size grows neither with the labels
+// of its enum fields (a confusion matrix would grow with their square)
+// nor with the number or the length of what a run's items say.
 const (
 	// maxConfusionLabels bounds the labels of a confusion matrix with a
 	// row and a column of their own; the rest share one.
 	maxConfusionLabels = 12
 	// maxConfusions bounds the enum fields whose matrix is drawn.
 	maxConfusions = 20
+	// maxFieldBars bounds the fields of the accuracy chart: of more, it
+	// draws the least accurate. maxFieldRows bounds the fields of its
+	// table (a field set has at most extract.MaxFields).
+	maxFieldBars = 30
+	maxFieldRows = extract.MaxFields
+	// maxGapKinds bounds the gap kinds listed, most frequent first;
+	// maxFindingRows the checks whose findings are counted.
+	maxGapKinds    = 20
+	maxFindingRows = 20
 	// maxLabelRunes bounds the characters of an enum value the page
-	// shows; maxKeyRunes those of a field key. A longer text is cut,
-	// marked with "…", and has its full form in a title.
+	// shows; maxKeyRunes those of a field key, a gap kind or a check,
+	// maxTopicRunes those of a gap topic. A longer text is cut, marked
+	// with "…", and has its full form in a title.
 	maxLabelRunes = 32
 	maxKeyRunes   = 64
+	maxTopicRunes = 80
 	// maxFullText bounds the bytes of the full form of a cut text (an
 	// enum value is at most 200 bytes: it fits).
 	maxFullText = 256
@@ -145,7 +159,8 @@ func when(t *time.Time) string {
 }
 
 type fieldRow struct {
-	Key                    string
+	Key                    string // bounded, for data-field
+	Name                   clipped
 	Compared, Matched      int
 	Value, Text            string
 	ComparedText, MatchedT string
@@ -200,13 +215,47 @@ type confView struct {
 }
 
 type findingRow struct {
-	Check string
+	Check clipped
 	Count int
 }
 
+type gapTopic struct {
+	clipped
+	Count int
+}
+
+type gapKindRow struct {
+	Kind   string // bounded, for data-gap
+	Name   clipped
+	Count  int
+	Topics []gapTopic
+}
+
+// A gapView is a run's gap table, its kinds and checks bounded: MoreKinds
+// counts the kinds not listed and MoreKindItems their items; MoreFindings
+// counts the checks not listed.
 type gapView struct {
-	analysis.GapTable
-	FindingRows []findingRow
+	Items, Classified, Unexplained, InsufficientEvidence int
+	Kinds                                                []gapKindRow
+	MoreKinds, MoreKindItems                             int
+	FindingRows                                          []findingRow
+	MoreFindings                                         int
+}
+
+// A listView is an [ItemList] as the page shows it, its texts bounded.
+type listView struct {
+	Items       []ListedItem
+	More, Count int
+}
+
+func newListView(l ItemList) listView {
+	v := listView{More: l.More, Count: l.Count()}
+	for _, it := range l.Items {
+		it.ConversationKey = clipText(it.ConversationKey, maxFullText)
+		it.Reason = clipText(it.Reason, maxReason)
+		v.Items = append(v.Items, it)
+	}
+	return v
 }
 
 type usageRow struct {
@@ -216,18 +265,23 @@ type usageRow struct {
 }
 
 type runView struct {
-	CSS        template.CSS
-	Title      string
-	Name       string
-	Data       RunData
-	Status     string
-	Created    string
-	Started    string
-	Finished   string
-	Notes      []string
-	Metrics    []metric
-	Fields     *chart
-	FieldRows  []fieldRow
+	CSS      template.CSS
+	Title    string
+	Name     string
+	Data     RunData
+	Status   string
+	RunError string
+	Created  string
+	Started  string
+	Finished string
+	Notes    []string
+	Metrics  []metric
+	Fields   *chart
+	// FieldsDrawn, when set, says which fields the chart draws, not all.
+	FieldsDrawn string
+	FieldRows   []fieldRow
+	// MoreFields counts the fields the table does not list.
+	MoreFields int
 	Hist       *chart
 	BinRows    []binRow
 	Judged     string
@@ -236,6 +290,8 @@ type runView struct {
 	// MoreConfusions counts the enum fields whose matrix is not drawn.
 	MoreConfusions int
 	Gaps           *gapView
+	Failed         listView
+	NotPassed      listView
 	Unsaved        int
 	Usage          []usageRow
 	PerItem        string
@@ -256,7 +312,8 @@ func statusClass(s analysis.RunStatus) string {
 func newRunView(d RunData) runView {
 	r := d.Run
 	v := runView{CSS: template.CSS(stylesheet), Data: d, Name: r.DefinitionKey, Status: statusClass(r.Status),
-		Created: when(&r.CreatedAt), Started: when(r.StartedAt), Finished: when(r.FinishedAt)}
+		Created: when(&r.CreatedAt), Started: when(r.StartedAt), Finished: when(r.FinishedAt),
+		RunError: clipText(r.Error, maxReason), Failed: newListView(d.Failed), NotPassed: newListView(d.NotPassed)}
 	if d.Definition != nil && d.Definition.Name != "" {
 		v.Name = d.Definition.Name
 	}
@@ -287,13 +344,30 @@ func newRunView(d RunData) runView {
 			ratioMetric("Average extraction accuracy", "avgExtractionAccuracy", a.AvgExtractionAccuracy, pct),
 			intMetric("Grading errors", "judgeErrors", a.JudgeErrors, ""),
 		}
-		fields := make([]fieldBar, 0, len(a.PerFieldAccuracy))
-		for _, f := range a.PerFieldAccuracy {
-			fields = append(fields, fieldBar{Key: f.Key, Compared: f.Compared, Matched: f.Matched, Accuracy: f.Accuracy})
-			v.FieldRows = append(v.FieldRows, fieldRow{Key: f.Key, Compared: f.Compared, Matched: f.Matched,
+		all := a.PerFieldAccuracy
+		for i, f := range all {
+			if i == maxFieldRows {
+				v.MoreFields = len(all) - i
+				break
+			}
+			v.FieldRows = append(v.FieldRows, fieldRow{Key: clipText(f.Key, maxFullText), Name: clip(f.Key, maxKeyRunes),
+				Compared: f.Compared, Matched: f.Matched,
 				ComparedText: count(f.Compared), MatchedT: count(f.Matched), Value: raw(f.Accuracy), Text: pct(f.Accuracy)})
 		}
-		v.Fields = accuracyBars("chart-fields", fields)
+		drawn := leastAccurate(all, maxFieldBars)
+		fields := make([]fieldBar, 0, len(drawn))
+		for _, i := range drawn {
+			f := all[i]
+			fields = append(fields, fieldBar{Key: f.Key, Compared: f.Compared, Matched: f.Matched, Accuracy: f.Accuracy})
+		}
+		v.Fields = accuracyBars("chart-fields", fields, len(all))
+		if len(drawn) < len(all) {
+			listed := "them all"
+			if v.MoreFields > 0 {
+				listed = fmt.Sprintf("the first %d", len(v.FieldRows))
+			}
+			v.FieldsDrawn = fmt.Sprintf("The chart draws the %d least accurate of the %d fields; the table lists %s.", len(drawn), len(all), listed)
+		}
 	} else {
 		v.Metrics = []metric{intMetric("Conversations", "total", r.Progress.Total, ""), intMetric("Done", "done", r.Progress.Done, "")}
 	}
@@ -316,11 +390,7 @@ func newRunView(d RunData) runView {
 		}
 	}
 	if d.Gaps != nil {
-		g := &gapView{GapTable: *d.Gaps}
-		for _, k := range slices.Sorted(maps.Keys(d.Gaps.Findings)) {
-			g.FindingRows = append(g.FindingRows, findingRow{Check: k, Count: d.Gaps.Findings[k]})
-		}
-		v.Gaps = g
+		v.Gaps = newGapView(*d.Gaps)
 	}
 	v.Unsaved = max(0, r.Progress.Total-r.Progress.Done)
 	if r.Status.InProgress() {
@@ -354,6 +424,55 @@ func newRunView(d RunData) runView {
 		}
 	}
 	return v
+}
+
+// leastAccurate returns the positions of the n least accurate fields (of
+// equal accuracy, the first; a field without one last), in their order.
+func leastAccurate(fields []accuracy.FieldAccuracy, n int) []int {
+	pos := make([]int, len(fields))
+	for i := range pos {
+		pos[i] = i
+	}
+	if len(fields) <= n {
+		return pos
+	}
+	acc := func(i int) float64 {
+		if a := fields[i].Accuracy; a != nil {
+			return *a
+		}
+		return 2
+	}
+	slices.SortStableFunc(pos, func(a, b int) int { return cmp.Compare(acc(a), acc(b)) })
+	pos = pos[:n]
+	slices.Sort(pos)
+	return pos
+}
+
+func newGapView(t analysis.GapTable) *gapView {
+	g := &gapView{Items: t.Items, Classified: t.Classified, Unexplained: t.Unexplained, InsufficientEvidence: t.InsufficientEvidence}
+	for i, k := range t.Kinds {
+		if i >= maxGapKinds {
+			g.MoreKinds++
+			g.MoreKindItems += k.Count
+			continue
+		}
+		row := gapKindRow{Kind: clipText(k.Kind, maxFullText), Name: clip(k.Kind, maxKeyRunes), Count: k.Count}
+		for j, tp := range k.Topics {
+			if j == analysis.MaxGapTopics {
+				break
+			}
+			row.Topics = append(row.Topics, gapTopic{clipped: clip(tp.Topic, maxTopicRunes), Count: tp.Count})
+		}
+		g.Kinds = append(g.Kinds, row)
+	}
+	for i, k := range slices.Sorted(maps.Keys(t.Findings)) {
+		if i == maxFindingRows {
+			g.MoreFindings = len(t.Findings) - i
+			break
+		}
+		g.FindingRows = append(g.FindingRows, findingRow{Check: clip(k, maxKeyRunes), Count: t.Findings[k]})
+	}
+	return g
 }
 
 func money(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
