@@ -135,6 +135,79 @@ const chartsJS = `[...document.querySelectorAll('svg[role="img"]')].map(s => {
 		hasTable: !!table, tableRows: table ? table.tBodies[0].rows.length : 0};
 })`
 
+// paint is a colour a chart draws with, on the background the browser
+// shows under the chart.
+type paint struct {
+	What string `json:"what"`
+	Text bool   `json:"text"`
+	FG   string `json:"fg"`
+	BG   string `json:"bg"`
+}
+
+// paintsJS reads each chart's marks and labels: their computed fill (or
+// stroke, for lines) and the background of the nearest element under
+// the chart that has one. Gridlines are decorative: left out.
+const paintsJS = `(() => {
+	const hex = c => {
+		const m = (c || '').match(/[\d.]+/g);
+		if (!m || m.length < 3 || (m.length > 3 && Number(m[3]) === 0)) return '';
+		return '#' + m.slice(0, 3).map(v => Number(v).toString(16).padStart(2, '0')).join('');
+	};
+	const background = el => {
+		for (let e = el; e; e = e.parentElement) {
+			const h = hex(getComputedStyle(e).backgroundColor);
+			if (h) return h;
+		}
+		return '#ffffff';
+	};
+	const out = [];
+	for (const svg of document.querySelectorAll('figure svg')) {
+		const bg = background(svg);
+		for (const el of svg.querySelectorAll('text, rect, circle, polyline, line')) {
+			if (el.closest('.grid')) continue;
+			const s = getComputedStyle(el);
+			const stroked = el.tagName === 'polyline' || el.tagName === 'line';
+			out.push({what: el.tagName + (el.getAttribute('class') ? '.' + el.getAttribute('class') : ''),
+				text: el.tagName === 'text', fg: hex(stroked ? s.stroke : s.fill), bg});
+		}
+	}
+	return out;
+})()`
+
+// checkPaints checks the contrast of each colour the charts draw with on
+// the background the browser shows under them, and that the background is
+// the one the palette says: want.
+func checkPaints(t *testing.T, ctx context.Context, media, want string) {
+	t.Helper()
+	paints, err := chromedp.Run(ctx, chromedp.Evaluate[[]paint](paintsJS))
+	require.NoError(t, err)
+	require.NotEmpty(t, paints)
+	seen := map[paint]bool{}
+	for _, p := range paints {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		assert.Equal(t, want, p.BG, "%s: a chart is drawn on %s %s", p.What, want, media)
+		ratio, err := report.ContrastRatio(p.FG, p.BG)
+		if !assert.NoError(t, err, p.What) {
+			continue
+		}
+		minimum := 3.0 // a graphical object
+		if p.Text {
+			minimum = 4.5
+		}
+		t.Logf("%s, %s: %s on %s, %.2f:1", media, p.What, p.FG, p.BG, ratio)
+		assert.GreaterOrEqual(t, ratio, minimum, "%s %s: %s on %s", p.What, media, p.FG, p.BG)
+		switch p.What {
+		case "text.axis":
+			assert.Equal(t, report.Palette["muted"], p.FG, "axis labels are muted")
+		case "text":
+			assert.Equal(t, report.Palette["ink"], p.FG, "chart labels are ink")
+		}
+	}
+}
+
 // figures reads the numbers of the page: the aggregate's data attributes
 // and text, and the tables behind the charts.
 type figures struct {
@@ -261,6 +334,8 @@ func TestTheReportOfARunRendersInABrowser(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{"chart-fields": true, "chart-judge": true}, ids, "every chart of the run's page")
 
+	checkPaints(t, step(), "on screen", report.Palette["panel"])
+
 	fig, err := chromedp.Run(step(), chromedp.Evaluate[figures](figuresJS))
 	require.NoError(t, err)
 	ints := map[string]int{"total": a.Total, "completed": a.Completed, "failed": a.Failed, "passed": a.Passed, "judgeErrors": a.JudgeErrors}
@@ -328,11 +403,18 @@ func TestTheReportOfARunRendersInABrowser(t *testing.T) {
 	for _, c := range printed {
 		assert.Positive(t, c.Width*c.Height*c.BBoxW*c.BBoxH, "%s: laid out in print", c.ID)
 	}
+	checkPaints(t, step(), "in print", report.Palette["paper"])
 	pdf, err := chromedp.Run(step(), chromedp.PrintToPDF(chromedp.PDFPrintBackground()))
 	require.NoError(t, err)
 	assert.True(t, bytes.HasPrefix(pdf, []byte("%PDF-")), "the page prints")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "run-report.pdf"), pdf, 0o644))
 	t.Logf("printed: %s (%d bytes)", filepath.Join(dir, "run-report.pdf"), len(pdf))
+
+	// Back to the screen.
+	_, err = chromedp.Run(step(), func(ctx context.Context, tg *chromedp.Target) (cdp.Empty, error) {
+		return cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: ""})
+	})
+	require.NoError(t, err)
 
 	// The definition's trend: its chart too.
 	require.NoError(t, chromedp.Do(step(), chromedp.Navigate(trendURL)))
@@ -343,6 +425,7 @@ func TestTheReportOfARunRendersInABrowser(t *testing.T) {
 	assert.Positive(t, charts[0].Width*charts[0].Height*charts[0].BBoxW*charts[0].BBoxH, "the trend chart is laid out and draws something")
 	assert.True(t, charts[0].HasTable)
 	assert.Equal(t, 4, charts[0].TableRows, "the run and the three after it")
+	checkPaints(t, step(), "on screen", report.Palette["panel"])
 	shot, err = chromedp.Run(step(), chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "trend.png"), shot, 0o644))

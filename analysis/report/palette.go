@@ -11,19 +11,24 @@ import (
 
 // The colours of the pages. Every text colour has a contrast ratio of at
 // least 4.5:1 (WCAG 2.x AA for normal text) with every background it is
-// drawn on, and every chart mark at least 3:1 with the page (AA for
-// graphical objects); the package's tests compute each ratio:
+// drawn on, and every chart mark at least 3:1 (AA for graphical objects)
+// with the background of the chart: a chart sits in a figure, on the
+// panel on screen, and on the page in print, where figures have no
+// background. The package's tests compute each ratio, reading from the
+// style sheet what each chart colour is drawn on; on the panel, the
+// marks' lowest, accent has 5.9:1, judge 5.3:1, accuracy 6.8:1 and the
+// axes (muted) 6.6:1.
 //
 //	colour      hex      used for                               on
 //	ink         #1b2430  text, chart labels                     paper, panel, heat 0–3
-//	muted       #4b5868  secondary text, axis labels            paper, panel
-//	accent      #1d5fa6  links, bars, the pass-rate series      paper (text and marks)
+//	muted       #4b5868  secondary text, axis labels and lines  paper, panel
+//	accent      #1d5fa6  links, bars, the pass-rate series      paper (links), panel and paper (marks)
 //	bad         #b3261e  failures                               paper, panel
 //	good        #1a7431  passes                                 paper, panel
-//	judge       #a14f00  the judge-score series                 paper (marks)
-//	accuracy    #6b3fa0  the accuracy series                    paper (marks)
-//	paper       #ffffff  the page
-//	panel       #f3f5f8  figure, table-header and KPI panels
+//	judge       #a14f00  the judge-score series                 panel and paper (marks)
+//	accuracy    #6b3fa0  the accuracy series                    panel and paper (marks)
+//	paper       #ffffff  the page, and figures in print
+//	panel       #f3f5f8  figures on screen, table-header and KPI panels
 //	heat 1–3    #e4eef9 #bcd4ef #7fa9dc  confusion cells        with ink
 //	heat 4      #1d5fa6  the fullest confusion cells            with paper (white) text
 //	grid        #d5dbe3  gridlines (decorative, no contrast required)
@@ -62,7 +67,8 @@ const (
 )
 
 // colourPairs lists every foreground the stylesheet and the charts draw on
-// a background.
+// a background: a chart's on its figure's panel and, in print, on the
+// page.
 var colourPairs = []colourPair{
 	{"text on the page", colInk, colPaper, minTextContrast},
 	{"text on a panel", colInk, colPanel, minTextContrast},
@@ -78,11 +84,21 @@ var colourPairs = []colourPair{
 	{"confusion count, heat 2", colInk, colHeat2, minTextContrast},
 	{"confusion count, heat 3", colInk, colHeat3, minTextContrast},
 	{"confusion count, heat 4", colPaper, colHeat4, minTextContrast},
-	{"bars on the page", colAccent, colPaper, minGraphicContrast},
-	{"pass-rate series on the page", colAccent, colPaper, minGraphicContrast},
-	{"judge-score series on the page", colJudge, colPaper, minGraphicContrast},
-	{"accuracy series on the page", colAccuracy, colPaper, minGraphicContrast},
-	{"axis lines on the page", colMuted, colPaper, minGraphicContrast},
+	// Charts, in a figure: on its panel on screen, on the page in print.
+	{"chart labels on a figure", colInk, colPanel, minTextContrast},
+	{"axis labels on a figure", colMuted, colPanel, minTextContrast},
+	{"bars on a figure", colAccent, colPanel, minGraphicContrast},
+	{"pass-rate series on a figure", colAccent, colPanel, minGraphicContrast},
+	{"judge-score series on a figure", colJudge, colPanel, minGraphicContrast},
+	{"accuracy series on a figure", colAccuracy, colPanel, minGraphicContrast},
+	{"axis lines on a figure", colMuted, colPanel, minGraphicContrast},
+	{"chart labels on a printed figure", colInk, colPaper, minTextContrast},
+	{"axis labels on a printed figure", colMuted, colPaper, minTextContrast},
+	{"bars on a printed figure", colAccent, colPaper, minGraphicContrast},
+	{"pass-rate series on a printed figure", colAccent, colPaper, minGraphicContrast},
+	{"judge-score series on a printed figure", colJudge, colPaper, minGraphicContrast},
+	{"accuracy series on a printed figure", colAccuracy, colPaper, minGraphicContrast},
+	{"axis lines on a printed figure", colMuted, colPaper, minGraphicContrast},
 }
 
 // contrastRatio returns the WCAG 2.x contrast ratio of two colours given
@@ -160,7 +176,7 @@ dl.meta dd{margin:0}
 figure{margin:.5rem 0 1rem;background:PANEL;border-radius:.4rem;padding:.75rem}
 figure svg{display:block;width:100%;max-width:44rem;height:auto}
 svg text{fill:INK;font:12px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
-svg .axis text{fill:MUTED}
+svg text.axis{fill:MUTED}
 svg .axis line,svg .axis path{stroke:MUTED}
 svg .grid line{stroke:GRID}
 svg .bar{fill:ACCENT}
