@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -430,12 +431,71 @@ func TestTheReportOfARunRendersInABrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "trend.png"), shot, 0o644))
 
+	// Written from Go to files, the pages render alike, held to the
+	// policy in their <meta> element.
+	ctxLoad := context.Background()
+	runData, err := report.LoadRun(ctxLoad, f.svc, f.scope, f.run.ID, report.Options{Prices: prices, Currency: "USD"})
+	require.NoError(t, err)
+	trendData, err := report.LoadTrend(ctxLoad, f.svc, f.scope, f.def.Key, report.Options{})
+	require.NoError(t, err)
+	runFile, trendFile := writeFile(t, dir, "run.html", func(w io.Writer) error { return report.WriteRun(w, runData) }),
+		writeFile(t, dir, "trend.html", func(w io.Writer) error { return report.WriteTrend(w, trendData) })
+	for file, want := range map[string][]string{runFile: {"chart-fields", "chart-judge"}, trendFile: {"chart-trend"}} {
+		require.NoError(t, chromedp.Do(step(), chromedp.Navigate("file://"+file)))
+		charts, err := chromedp.Run(step(), chromedp.Evaluate[[]chartBox](chartsJS))
+		require.NoError(t, err)
+		var got []string
+		for _, c := range charts {
+			got = append(got, c.ID)
+			assert.Positive(t, c.Width*c.Height*c.BBoxW*c.BBoxH, "%s in %s: laid out, draws something", c.ID, file)
+		}
+		assert.Equal(t, want, got, file)
+		policy, err := chromedp.Run(step(), chromedp.Evaluate[string](`document.querySelector('meta[http-equiv="Content-Security-Policy"]').content`))
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(report.ContentSecurityPolicy, policy+"; "), "%s: the policy of the header, but frame-ancestors: %s", file, policy)
+		checkPaints(t, step(), "on screen", report.Palette["panel"])
+	}
+
 	errs, warnings := cons.snapshot()
 	assert.Empty(t, errs, "no console error, exception or failed load")
 	for _, w := range warnings {
 		t.Logf("browser warning: %s", w)
 	}
+
+	// And the policy holds: the trend's file may not add a style sheet.
+	// (The browser reports the refusal in the console, after the check
+	// above.)
+	probe, err := chromedp.Run(step(), chromedp.Evaluate[struct {
+		Directive string `json:"directive"`
+		Outline   string `json:"outline"`
+	}](styleProbeJS, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	assert.Equal(t, "style-src-elem", probe.Directive, "a style element the policy does not name is refused")
+	assert.Equal(t, "none", probe.Outline, "and not applied")
 	t.Logf("browser test done in %s", time.Since(started).Round(time.Millisecond))
+}
+
+// styleProbeJS adds a style sheet the page's policy does not name, and
+// answers the directive that refused it, if any, and whether it applied.
+const styleProbeJS = `new Promise(resolve => {
+	const answer = directive => resolve({directive, outline: getComputedStyle(document.body).outlineStyle});
+	document.addEventListener('securitypolicyviolation', e => answer(e.effectiveDirective), {once: true});
+	const s = document.createElement('style');
+	s.textContent = 'body{outline:7px solid red}';
+	document.head.append(s);
+	setTimeout(() => answer(''), 2000);
+})`
+
+// writeFile writes a page to a file of dir, as a host would from Go, and
+// returns its path.
+func writeFile(t *testing.T, dir, name string, write func(io.Writer) error) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, write(f))
+	require.NoError(t, f.Close())
+	return path
 }
 
 // fmtCount writes n as the page does: thousands separated by commas.

@@ -221,9 +221,17 @@ footer{margin-top:2.5rem;padding-bottom:2rem;font-size:.85rem}
 
 // ContentSecurityPolicy is the Content-Security-Policy a server should send
 // with the pages [WriteRun] and [WriteTrend] write: nothing is loaded or
-// run — no script, image, font or frame — and the one style sheet is the
-// page's own inline one, named by its hash.
-var ContentSecurityPolicy = "default-src 'none'; style-src '" + styleHash() + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+// run — no script, image, font or frame — the one style sheet is the
+// page's own inline one, named by its hash, and no other page may frame
+// it. Each page also carries the policy in a <meta> element, so that
+// written to a file it is held to it too, but for frame-ancestors, which
+// only a header can deliver.
+var ContentSecurityPolicy = metaPolicy + "; frame-ancestors 'none'"
+
+// metaPolicy is the policy a page carries in its <meta> element:
+// ContentSecurityPolicy without frame-ancestors, which browsers ignore
+// there, saying so in the console.
+var metaPolicy = "default-src 'none'; style-src '" + styleHash() + "'; base-uri 'none'; form-action 'none'"
 
 func styleHash() string {
 	sum := sha256.Sum256([]byte(stylesheet))

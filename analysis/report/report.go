@@ -5,7 +5,8 @@
 // definition's trend over its last runs.
 //
 // The pages need no JavaScript and load nothing: the style sheet is inline
-// (allowed by [ContentSecurityPolicy]), the charts are inline SVG, each
+// (allowed by [ContentSecurityPolicy], which each page also carries in a
+// <meta> element, for a page written to a file), the charts are inline SVG, each
 // with a role of img, a title and a table holding the same numbers, and
 // the pages print. Every text passes WCAG AA contrast. Everything a page
 // shows of a run is escaped by html/template: conversation keys, reasons

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"html"
 	"math"
 	"regexp"
 	"strconv"
@@ -217,6 +218,34 @@ func TestThePagesStyleIsTheOneThePolicyAllows(t *testing.T) {
 	assert.NotContains(t, page.String(), "<script")
 	assert.NotContains(t, page.String(), " style=", "no style attribute: the policy allows the style sheet alone")
 	assert.Contains(t, page.String(), "@media print")
+}
+
+func TestAPageCarriesThePolicyItIsServedWith(t *testing.T) {
+	f := newFixture(t, 5)
+	run, err := report.LoadRun(context.Background(), f.svc, f.scope, f.run.ID, report.Options{})
+	require.NoError(t, err)
+	trend, err := report.LoadTrend(context.Background(), f.svc, f.scope, f.def.Key, report.Options{})
+	require.NoError(t, err)
+	var runPage, trendPage bytes.Buffer
+	require.NoError(t, report.WriteRun(&runPage, run))
+	require.NoError(t, report.WriteTrend(&trendPage, trend))
+	meta := regexp.MustCompile(`<meta http-equiv="Content-Security-Policy" content="([^"]*)">`)
+	for name, page := range map[string]string{"run": runPage.String(), "trend": trendPage.String()} {
+		m := meta.FindAllStringSubmatchIndex(page, -1)
+		require.Len(t, m, 1, "%s: one policy", name)
+		policy := html.UnescapeString(page[m[0][2]:m[0][3]])
+		assert.Less(t, m[0][1], strings.Index(page, "<style>"), "%s: the policy comes before the style sheet it allows", name)
+		// The header's directives, but frame-ancestors: a <meta> element
+		// cannot deliver it, and browsers say so.
+		var want []string
+		for _, d := range strings.Split(report.ContentSecurityPolicy, "; ") {
+			if !strings.HasPrefix(d, "frame-ancestors ") {
+				want = append(want, d)
+			}
+		}
+		assert.Equal(t, want, strings.Split(policy, "; "), name)
+		assert.Contains(t, policy, "default-src 'none'", name)
+	}
 }
 
 func TestARunInProgressAndADeletedDefinitionStillHaveAPage(t *testing.T) {

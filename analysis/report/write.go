@@ -27,13 +27,15 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 // WriteRun writes the HTML page of a run's report to w. The page needs
-// nothing but itself (serve it with [ContentSecurityPolicy]).
+// nothing but itself, and holds itself to [ContentSecurityPolicy] in a
+// <meta> element, written to a file or served (serve it with the policy
+// in a header too: only a header keeps other pages from framing it).
 func WriteRun(w io.Writer, data RunData) error {
 	return execute(w, "run", newRunView(data))
 }
 
-// WriteTrend writes the HTML page of a definition's trend to w. The page
-// needs nothing but itself (serve it with [ContentSecurityPolicy]).
+// WriteTrend writes the HTML page of a definition's trend to w. Like
+// [WriteRun]'s, the page needs nothing but itself and carries its policy.
 func WriteTrend(w io.Writer, data TrendData) error {
 	return execute(w, "trend", newTrendView(data))
 }
@@ -266,6 +268,7 @@ type usageRow struct {
 
 type runView struct {
 	CSS      template.CSS
+	CSP      string
 	Title    string
 	Name     string
 	Data     RunData
@@ -311,7 +314,7 @@ func statusClass(s analysis.RunStatus) string {
 
 func newRunView(d RunData) runView {
 	r := d.Run
-	v := runView{CSS: template.CSS(stylesheet), Data: d, Name: r.DefinitionKey, Status: statusClass(r.Status),
+	v := runView{CSS: template.CSS(stylesheet), CSP: metaPolicy, Data: d, Name: r.DefinitionKey, Status: statusClass(r.Status),
 		Created: when(&r.CreatedAt), Started: when(r.StartedAt), Finished: when(r.FinishedAt),
 		RunError: clipText(r.Error, maxReason), Failed: newListView(d.Failed), NotPassed: newListView(d.NotPassed)}
 	if d.Definition != nil && d.Definition.Name != "" {
@@ -674,6 +677,7 @@ type trendRow struct {
 
 type trendView struct {
 	CSS    template.CSS
+	CSP    string
 	Title  string
 	Data   TrendData
 	Name   string
@@ -683,7 +687,7 @@ type trendView struct {
 }
 
 func newTrendView(d TrendData) trendView {
-	v := trendView{CSS: template.CSS(stylesheet), Data: d, Name: d.Definition.Name}
+	v := trendView{CSS: template.CSS(stylesheet), CSP: metaPolicy, Data: d, Name: d.Definition.Name}
 	if v.Name == "" {
 		v.Name = d.Definition.Key
 	}
