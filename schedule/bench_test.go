@@ -28,18 +28,29 @@ func BenchmarkParse(b *testing.B) {
 }
 
 func BenchmarkNext(b *testing.B) {
+	berlin, err := schedule.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, e := range benchExprs {
-		b.Run(e.name, func(b *testing.B) {
-			c, err := schedule.Parse(e.expr)
-			if err != nil {
-				b.Fatal(err)
+		for _, loc := range []*time.Location{time.UTC, berlin} {
+			name := e.name
+			if loc != time.UTC {
+				name += "/berlin"
 			}
-			t := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
-			b.ReportAllocs()
-			for b.Loop() {
-				t = c.Next(t)
-			}
-		})
+			b.Run(name, func(b *testing.B) {
+				c, err := schedule.Parse(e.expr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c = c.In(loc)
+				t := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+				b.ReportAllocs()
+				for b.Loop() {
+					t = c.Next(t)
+				}
+			})
+		}
 	}
 }
 
@@ -55,6 +66,18 @@ func BenchmarkLatest(b *testing.B) {
 			t := start
 			for b.Loop() {
 				t = c.Latest(t).Add(-time.Second)
+			}
+		})
+		berlin, err := schedule.LoadLocation("Europe/Berlin")
+		if err != nil {
+			b.Fatal(err)
+		}
+		zoned := c.In(berlin)
+		b.Run(e.name+"/cron/berlin", func(b *testing.B) {
+			b.ReportAllocs()
+			t := start
+			for b.Loop() {
+				t = zoned.Latest(t).Add(-time.Second)
 			}
 		})
 		b.Run(e.name+"/generic", func(b *testing.B) {
@@ -81,5 +104,14 @@ func BenchmarkDue(b *testing.B) {
 	for b.Loop() {
 		now = now.Add(30 * time.Second)
 		schedule.Due(c, now, lastRun)
+	}
+}
+
+func BenchmarkLoadLocation(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := schedule.LoadLocation("Europe/Berlin"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

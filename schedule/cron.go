@@ -11,14 +11,19 @@ import (
 // Next and Latest never look further.
 const cycleYears = 400
 
-// A Cron is a parsed five-field cron expression, evaluated in UTC. Its slots
-// are whole minutes. Make one with [Parse].
+// A Cron is a parsed five-field cron expression. Its fields are read on the
+// wall clock of UTC, or of the time zone given to [Cron.In], and its slots
+// are whole minutes of that clock, returned as instants in UTC. Make one
+// with [Parse].
 //
 // A Cron does not change once made (except through UnmarshalText) and is
 // safe for concurrent use. The zero Cron has no slots: its Next and Latest
 // return the zero time.
 type Cron struct {
 	expr string
+	// loc is the zone of the wall clock, nil for UTC. With a zone, next and
+	// latest work on civil times (see zone.go).
+	loc *time.Location
 	// Bit v of each set is value v of the field: minute 0-59, hour 0-23,
 	// day of month 1-31, month 1-12, day of week 0-6 (Sunday 0).
 	minute, hour, dom, month, dow uint64
@@ -64,15 +69,16 @@ func newCron(expr string, minute, hour, dom, month, dow uint64, and bool) *Cron 
 }
 
 // String returns the expression: its five fields separated by single
-// spaces, or the macro in lower case.
+// spaces, or the macro in lower case. It does not name the time zone.
 func (c *Cron) String() string { return c.expr }
 
-// MarshalText returns the expression, as [Cron.String] does.
+// MarshalText returns the expression, as [Cron.String] does, without the
+// time zone.
 func (c *Cron) MarshalText() ([]byte, error) { return []byte(c.expr), nil }
 
 // UnmarshalText parses text with [Parse] and, when it is valid, sets c to
-// the result. An invalid text leaves c unchanged and returns a
-// [*ParseError].
+// the result, evaluated in UTC. An invalid text leaves c unchanged and
+// returns a [*ParseError].
 func (c *Cron) UnmarshalText(text []byte) error {
 	p, err := Parse(string(text))
 	if err != nil {
@@ -85,11 +91,26 @@ func (c *Cron) UnmarshalText(text []byte) error {
 // Next returns the first slot strictly after t, in UTC, or the zero time
 // when the expression has no slot at all (such as "0 0 30 2 *"). t may be in
 // any location and carry seconds: Next(t) is the first whole minute after t
-// that the expression matches.
+// that the expression matches. In a zone with daylight saving time (see
+// [Cron.In]), a skipped wall time is a slot at the end of the gap and a
+// repeated one a slot at its first occurrence only.
 func (c *Cron) Next(t time.Time) time.Time {
 	if c == nil || !c.hasSlots {
 		return time.Time{}
 	}
+	if c.loc == nil {
+		return c.next(t)
+	}
+	w := c.next(maxWall(t, c.loc))
+	if w.IsZero() {
+		return w
+	}
+	return firstInstant(w, c.loc)
+}
+
+// next returns the first whole minute after the civil time t (read in UTC)
+// that the expression matches, or the zero time.
+func (c *Cron) next(t time.Time) time.Time {
 	t = floorMinute(t).Add(time.Minute)
 	y, mo, d := t.Date()
 	m, h, mi := int(mo), t.Hour(), t.Minute()
@@ -133,13 +154,26 @@ func (c *Cron) Next(t time.Time) time.Time {
 // when the expression has no slot at all. t may be in any location and
 // carry seconds: a slot at 02:00 is the latest slot at 02:00:59.
 //
-// For every t with a slot before it, Latest(t) <= t < Next(Latest(t)).
-// Latest is exact, with no horizon: the package function [Latest] uses it
-// for a *Cron instead of searching.
+// For every t with a slot before it, Latest(t) <= t < Next(Latest(t)), in a
+// time zone too (see [Cron.In]). Latest is exact, with no horizon: the
+// package function [Latest] uses it for a *Cron instead of searching.
 func (c *Cron) Latest(t time.Time) time.Time {
 	if c == nil || !c.hasSlots {
 		return time.Time{}
 	}
+	if c.loc == nil {
+		return c.latest(t)
+	}
+	w := c.latest(maxWall(t, c.loc))
+	if w.IsZero() {
+		return w
+	}
+	return firstInstant(w, c.loc)
+}
+
+// latest returns the latest whole minute at or before the civil time t
+// (read in UTC) that the expression matches, or the zero time.
+func (c *Cron) latest(t time.Time) time.Time {
 	t = floorMinute(t)
 	y, mo, d := t.Date()
 	m, h, mi := int(mo), t.Hour(), t.Minute()

@@ -1,5 +1,5 @@
-// Package schedule evaluates five-field cron expressions in UTC and decides
-// when a scheduled slot is due.
+// Package schedule evaluates five-field cron expressions, in UTC or on the
+// wall clock of a time zone, and decides when a scheduled slot is due.
 //
 // [Parse] turns an expression such as "0 2 * * *" (02:00 UTC nightly) into a
 // [*Cron], with the semantics of a crontab: names, ranges, lists and steps,
@@ -9,6 +9,17 @@
 // after a time ([Cron.Next]) and the latest slot at or before one
 // ([Cron.Latest]). Slots are whole minutes; times in other locations are
 // converted to UTC and their seconds ignored.
+//
+// # Time zones
+//
+// [Cron.In] reads an expression's fields on the wall clock of a zone, which
+// [LoadLocation] finds by its IANA name ("Europe/Berlin"): "0 2 * * *" is
+// then 02:00 Berlin time all year. Slots are still returned as instants in
+// UTC. On the days the clocks change, a wall time that is skipped fires
+// once, at the end of the gap (02:30 on the day Berlin springs from 02:00
+// to 03:00 fires at 03:00), and one that is repeated fires once, the first
+// time; [Cron.In] states the rules in full. The package embeds the time
+// zone database (time/tzdata), so that every machine finds the same zones.
 //
 // [Schedule] is the one-method interface (Next) the rest of the library
 // depends on, so a host may plug in another schedule; [Latest] finds the
@@ -45,6 +56,7 @@
 // Time comes from a [Clock]: [SystemClock] in production, and the settable
 // clock of package scheduletest in tests.
 //
-// This package is pure: no I/O, no goroutines, no wall clock outside
-// SystemClock, and only the standard library.
+// This package is pure: no I/O (but for reading the system's time zone
+// database), no goroutines, no wall clock outside SystemClock, and only the
+// standard library.
 package schedule

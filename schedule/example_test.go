@@ -82,3 +82,45 @@ func ExampleDue() {
 	// after downtime: Mar 4 02:00 true
 	// late by more than an hour: true
 }
+
+func ExampleCron_In() {
+	berlin, err := schedule.LoadLocation("Europe/Berlin")
+	if err != nil {
+		panic(err)
+	}
+	nightly, _ := schedule.Parse("30 2 * * *")
+	nightly = nightly.In(berlin)
+
+	// On 2026-03-29 Berlin's clocks spring from 02:00 to 03:00: 02:30 is
+	// skipped and fires once, at 03:00. On 2026-10-25 they fall back from
+	// 03:00 to 02:00: 02:30 comes twice and fires once, the first time.
+	for _, from := range []time.Time{
+		time.Date(2026, 3, 27, 12, 0, 0, 0, time.UTC),
+		time.Date(2026, 10, 23, 12, 0, 0, 0, time.UTC),
+	} {
+		slot := from
+		for range 3 {
+			slot = nightly.Next(slot)
+			fmt.Println(slot.Format("Jan 2 15:04 MST"), "=", slot.In(berlin).Format("15:04 MST"))
+		}
+	}
+	// Output:
+	// Mar 28 01:30 UTC = 02:30 CET
+	// Mar 29 01:00 UTC = 03:00 CEST
+	// Mar 30 00:30 UTC = 02:30 CEST
+	// Oct 24 00:30 UTC = 02:30 CEST
+	// Oct 25 00:30 UTC = 02:30 CEST
+	// Oct 26 01:30 UTC = 02:30 CET
+}
+
+func ExampleLoadLocation() {
+	_, err := schedule.LoadLocation("Europe/Berlim")
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, schedule.ErrUnknownZone))
+	utc, _ := schedule.LoadLocation("")
+	fmt.Println(utc)
+	// Output:
+	// time zone "Europe/Berlim": not a zone of the IANA time zone database
+	// true
+	// UTC
+}

@@ -127,7 +127,8 @@ func macro(name string) (string, bool) {
 	return "", false
 }
 
-// Parse parses a standard five-field cron expression, evaluated in UTC:
+// Parse parses a standard five-field cron expression, evaluated in UTC
+// (use [Cron.In] to evaluate it on the wall clock of a time zone):
 //
 //	minute hour day-of-month month day-of-week
 //

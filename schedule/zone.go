@@ -1,0 +1,197 @@
+package schedule
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	// The embedded copy of the IANA time zone database, used by
+	// time.LoadLocation only when the system has none (scratch and
+	// distroless images, Windows without Go installed). Go's advice is that
+	// a program's main package, not a library, decides this. This package
+	// departs from it on purpose: a schedule's zone is data, stored once and
+	// evaluated by every replica that shares the store, and a replica
+	// without the database would refuse a zone the others accepted and
+	// silently never fire its slots. About 450 KB of binary is the price of
+	// every replica agreeing; the system's database, when present, is still
+	// read first, so keep it as current as Go's.
+	_ "time/tzdata"
+)
+
+// ErrUnknownZone is matched (with [errors.Is]) by every error
+// [LoadLocation] returns: the name is not a time zone a schedule may name.
+var ErrUnknownZone = errors.New("schedule: unknown time zone")
+
+// maxOffset bounds the UTC offset of every zone, historical local mean times
+// included (the widest, Asia/Manila's before 1845, is 15h56m); today's
+// offsets lie within -12h and +14h.
+const maxOffset = 24 * time.Hour
+
+// LoadLocation returns the time zone a schedule names: "" and "UTC" are UTC,
+// and any other name must be a zone of the IANA time zone database, such as
+// "Europe/Berlin" or "America/New_York", spelt as the database spells it.
+//
+// Names that depend on the machine are refused: "Local" and "localtime"
+// (each machine's own zone) and the variants some systems install beside
+// the database ("posixrules", "posix/…", "right/…"), because every replica
+// that evaluates a schedule must find the same slots. The database is
+// always available: this package embeds a copy (time/tzdata), which Go
+// uses when the system has none.
+//
+// Every error matches [ErrUnknownZone] and names the zone, for example:
+//
+//	time zone "Mars/Olympus": not a zone of the IANA time zone database
+func LoadLocation(name string) (*time.Location, error) {
+	switch {
+	case name == "Local" || name == "localtime":
+		return nil, &zoneError{name, `the zone of the machine is not allowed: name an IANA zone such as "Europe/Berlin"`}
+	case name == "posixrules" || strings.HasPrefix(name, "posix/") || strings.HasPrefix(name, "right/"):
+		return nil, &zoneError{name, "not a zone of the IANA time zone database (a variant some systems install beside it)"}
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, &zoneError{name, "not a zone of the IANA time zone database"}
+	}
+	return loc, nil
+}
+
+// zoneError is the error of LoadLocation.
+type zoneError struct{ name, reason string }
+
+func (e *zoneError) Error() string        { return fmt.Sprintf("time zone %q: %s", e.name, e.reason) }
+func (e *zoneError) Is(target error) bool { return target == ErrUnknownZone }
+
+// In returns a copy of c whose fields are read on the wall clock of loc:
+// "0 2 * * *" in Europe/Berlin is 02:00 Berlin time, whether that is 01:00
+// UTC in winter or 00:00 UTC in summer. The slots it returns — from Next,
+// Latest, and so from the package's [Latest] and [Due] — are still instants
+// in UTC, so that a slot recorded by one replica means the same moment to
+// every other. In(time.UTC) is c as [Parse] returned it. In panics if loc is
+// nil, as [time.Time.In] does; a nil c stays nil.
+//
+// A slot is a wall-clock minute of loc that the expression matches, and it
+// fires at most once, at the first instant the wall clock reads it or later.
+// So on the days of a daylight-saving transition:
+//
+//   - A wall time skipped when the clocks spring forward fires once, at the
+//     instant of the transition: "30 2 * * *" in Europe/Berlin fires on
+//     2026-03-29, when 02:00 CET becomes 03:00 CEST, at 03:00 CEST (01:00
+//     UTC). All the slots of the skipped hour become that one slot:
+//     "*/15 * * * *" fires at 01:45 CET and then once at 03:00 CEST, and
+//     "30 * * * *" at 01:30 CET, 03:00 CEST and 03:30 CEST. This is what
+//     Vixie cron and cronie do with jobs of a fixed time: "those jobs that
+//     would have run in the interval that has been skipped will be run
+//     immediately".
+//   - A wall time repeated when the clocks fall back fires once, at its
+//     first occurrence: "30 1 * * *" in America/New_York fires on
+//     2026-11-01 at 01:30 EDT (05:30 UTC) and not again at 01:30 EST. The
+//     rule holds for every expression, so "*/15 * * * *" fires at 01:45 EDT
+//     and next at 02:00 EST, 75 minutes later, and "0 * * * *" does not
+//     fire at 01:00 EST. (Vixie cron runs its jobs of an hour or less in
+//     the repeated hour again; here a wall-clock slot never fires twice.)
+//
+// Every other slot is the one instant its wall time has. The same rules hold
+// for any transition of any zone, whatever its size: a wall time that does
+// not exist fires at the end of the gap; one that exists twice, the first
+// time.
+func (c *Cron) In(loc *time.Location) *Cron {
+	if loc == nil {
+		panic("schedule: Cron.In with a nil *time.Location")
+	}
+	if c == nil {
+		return nil
+	}
+	z := *c
+	z.loc = loc
+	if loc == time.UTC {
+		z.loc = nil
+	}
+	return &z
+}
+
+// Location returns the time zone whose wall clock c's fields are read on:
+// [time.UTC] unless c was made with [Cron.In].
+func (c *Cron) Location() *time.Location {
+	if c == nil || c.loc == nil {
+		return time.UTC
+	}
+	return c.loc
+}
+
+// The helpers below represent a wall-clock reading of a zone as the time in
+// UTC with the same fields (a civil time), so that the calendar arithmetic
+// of Cron.next and Cron.latest applies to it unchanged. Reading the clock of
+// loc over time, wall(u) rises with u except where a transition sets it
+// back; a civil time w is a slot instant at firstInstant(w): the first
+// instant whose reading is w or later, which is w's first occurrence or, for
+// a w that a transition skips, the end of the gap. firstInstant never
+// decreases as w grows, so the slots at or before t are those of the civil
+// times at or before maxWall(t), the highest reading up to t.
+
+// wall returns the reading of loc's clock at instant u, as a civil time.
+func wall(u time.Time, loc *time.Location) time.Time {
+	_, off := u.In(loc).Zone()
+	return u.UTC().Add(time.Duration(off) * time.Second)
+}
+
+// maxWall returns the highest reading of loc's clock at any instant at or
+// before t. It is wall(t) unless the clock was set back shortly before t:
+// then it is the reading just before that transition, until the clock
+// catches up. No transition more than 2*maxOffset before t can matter: the
+// clock then read at most wall(t).
+func maxWall(t time.Time, loc *time.Location) time.Time {
+	m := wall(t, loc)
+	horizon := t.Add(-2 * maxOffset)
+	for u := t; ; {
+		start, _ := u.In(loc).ZoneBounds()
+		if start.IsZero() || !start.After(horizon) {
+			return m
+		}
+		u = start.Add(-time.Nanosecond)
+		if w := wall(u, loc); w.After(m) {
+			m = w
+		}
+	}
+}
+
+// firstInstant returns, in UTC, the first instant at which loc's clock
+// reads the civil time w or later. It lies within maxOffset of w: before
+// w-maxOffset the clock reads less than w, and from w+maxOffset on it reads
+// w or more.
+//
+// It walks the zone's periods backwards from w+maxOffset, as maxWall does,
+// and then forwards through them: the start of a period, from
+// [time.Time.ZoneBounds], is always at or before the instant asked about,
+// while its end may be, for zones past their last listed transition, the
+// end of a year, and in a leap year the day before it.
+func firstInstant(w time.Time, loc *time.Location) time.Time {
+	lo, hi := w.Add(-maxOffset), w.Add(maxOffset)
+	type period struct {
+		start time.Time // until the start of the period before it in the list
+		off   time.Duration
+	}
+	periods := make([]period, 0, 8) // latest first
+	for u := hi; ; {
+		l := u.In(loc)
+		_, off := l.Zone()
+		start, _ := l.ZoneBounds()
+		if start.IsZero() || !start.After(lo) {
+			periods = append(periods, period{lo, time.Duration(off) * time.Second})
+			break
+		}
+		periods = append(periods, period{start.UTC(), time.Duration(off) * time.Second})
+		u = start.Add(-time.Nanosecond)
+	}
+	for i := len(periods) - 1; ; i-- {
+		p := periods[i]
+		// In this period the clock reads x+off at instant x.
+		x := w.Add(-p.off)
+		if !x.After(p.start) {
+			return p.start // the clock jumped past w as the period began
+		}
+		if i == 0 || x.Before(periods[i-1].start) {
+			return x // i == 0: wall(hi) >= w, so x <= hi
+		}
+	}
+}
