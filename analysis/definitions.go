@@ -23,6 +23,10 @@ const (
 	MaxModelKeyLen     = 200
 )
 
+// maxTimeZoneLen bounds a schedule's time zone name; the longest in the
+// IANA database, "America/Argentina/ComodRivadavia", has 32 bytes.
+const maxTimeZoneLen = 64
+
 // DefinitionInput is the body that creates a definition — and, as a JSON
 // merge patch, changes one (see [Service.UpdateDefinition]).
 type DefinitionInput struct {
@@ -78,6 +82,11 @@ func (in DefinitionInput) validate(maxConv int) error {
 		} else if sch.Enabled && c.Next(time.Unix(0, 0)).IsZero() {
 			p.add(-1, "$.schedule.cron", fmt.Sprintf("%q names no day that exists (such as February 31st): an enabled schedule would never fire", sch.Cron))
 		}
+		if len(sch.TimeZone) > maxTimeZoneLen {
+			p.add(-1, "$.schedule.timeZone", fmt.Sprintf("the time zone is %d bytes, more than %d", len(sch.TimeZone), maxTimeZoneLen))
+		} else if _, err := schedule.LoadLocation(sch.TimeZone); err != nil {
+			p.add(-1, "$.schedule.timeZone", err.Error())
+		}
 		if sch.Enabled && strings.TrimSpace(in.ExtractionModelKey) == "" {
 			p.add(-1, "$.extractionModelKey", "an extraction model is required for an enabled schedule")
 		}
@@ -96,7 +105,7 @@ func (in DefinitionInput) validate(maxConv int) error {
 // key is taken, or generated when nothing of the name survives. Problems are
 // reported as an [*extract.ValidationError] matching [ErrInvalid]: a missing
 // name, an empty or invalid field set, an enum without values, a judge mode
-// without rubric or judge model, a bad cron expression.
+// without rubric or judge model, a bad cron expression or time zone.
 func (s *Service) CreateDefinition(ctx context.Context, scope Scope, in DefinitionInput) (Definition, error) {
 	if err := scope.Validate(); err != nil {
 		return Definition{}, err

@@ -23,7 +23,8 @@ type SchedulerConfig struct {
 	MaxLateness time.Duration
 }
 
-// A Scheduler fires the cron schedules of definitions. Every tick it looks
+// A Scheduler fires the cron schedules of definitions, each read on the
+// wall clock of its [Schedule.TimeZone] (UTC when empty). Every tick it looks
 // at each definition with an enabled schedule and applies the rule that
 // each slot fires at most once, decided against the most recent run (see
 // [schedule.Due]): the latest slot at or before now is due unless a run
@@ -116,9 +117,9 @@ func (sc *Scheduler) Tick(ctx context.Context) (TickReport, error) {
 
 func (sc *Scheduler) tickOne(ctx context.Context, scope Scope, d Definition, rep *TickReport) error {
 	log := sc.svc.cfg.Logger
-	cron, err := schedule.Parse(d.Schedule.Cron)
+	cron, err := d.Schedule.cron()
 	if err != nil {
-		log.WarnContext(ctx, "analysis: scheduler: invalid cron", "scope", scope.String(), "definition", d.Key, "error", err)
+		log.WarnContext(ctx, "analysis: scheduler: invalid schedule", "scope", scope.String(), "definition", d.Key, "error", err)
 		return nil // validated when stored; a host's store may hold an older one: nothing to fire
 	}
 	last, err := sc.lastServed(ctx, scope, d)
@@ -150,6 +151,20 @@ func (sc *Scheduler) tickOne(ctx context.Context, scope Scope, d Definition, rep
 		return err
 	}
 	return nil
+}
+
+// cron returns the schedule's expression read on the wall clock of its time
+// zone.
+func (sch *Schedule) cron() (*schedule.Cron, error) {
+	c, err := schedule.Parse(sch.Cron)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := schedule.LoadLocation(sch.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	return c.In(loc), nil
 }
 
 // lastServed is the time against which a slot is due: the latest of the

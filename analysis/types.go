@@ -82,10 +82,21 @@ type JudgeMode struct {
 	Threshold *float64 `json:"threshold,omitempty"`
 }
 
-// A Schedule runs a definition on a five-field cron expression, in UTC.
+// A Schedule runs a definition on a five-field cron expression, read on the
+// wall clock of UTC or of the IANA time zone it names.
 type Schedule struct {
-	// Cron is the expression, such as "0 2 * * *" (02:00 UTC nightly).
+	// Cron is the expression, such as "0 2 * * *" (02:00 nightly, in
+	// TimeZone).
 	Cron string `json:"cron"`
+	// TimeZone names the IANA time zone whose wall clock Cron is read on,
+	// such as "Europe/Berlin"; empty means UTC. Slots are recorded as
+	// instants in UTC. On the days the clocks change, a wall time that is
+	// skipped fires once, at the end of the gap ("30 2 * * *" in
+	// Europe/Berlin fires at 03:00 on the day the clocks spring from 02:00
+	// to 03:00), and one that is repeated fires once, the first time (see
+	// [schedule.Cron.In]). "Local" and other names whose meaning depends on
+	// the machine are refused (see [schedule.LoadLocation]).
+	TimeZone string `json:"timeZone,omitempty"`
 	// Enabled switches the schedule on.
 	Enabled bool `json:"enabled"`
 	// Selection is what a scheduled run analyses; nil means the

@@ -271,7 +271,7 @@ func testListScheduled(t *testing.T, h Harness) {
 func testDefinitionCopies(t *testing.T, h Harness) {
 	s := h.Store
 	d := definition("d1", "intent", t0)
-	d.Schedule = &analysis.Schedule{Cron: "0 2 * * *", Enabled: true}
+	d.Schedule = &analysis.Schedule{Cron: "0 2 * * *", TimeZone: "Europe/Berlin", Enabled: true}
 	require.NoError(t, s.CreateDefinition(ctx(), scopeA, d))
 	d.FieldSet[0].EnumValues[0] = "mutated"
 	*d.Modes.Judge.Threshold = 0.1
@@ -281,6 +281,7 @@ func testDefinitionCopies(t *testing.T, h Harness) {
 	assert.Equal(t, "billing", got.FieldSet[0].EnumValues[0], "the store kept its own copy")
 	assert.Equal(t, 0.7, *got.Modes.Judge.Threshold)
 	assert.Equal(t, "0 2 * * *", got.Schedule.Cron)
+	assert.Equal(t, "Europe/Berlin", got.Schedule.TimeZone, "the schedule's time zone is kept")
 	got.FieldSet[0].Key = "mutated"
 	got.FieldSet[0].EnumValues[1] = "mutated"
 	*got.Modes.Judge.Threshold = 0.2
