@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
@@ -19,11 +20,16 @@ func WithRateLimit(l *rate.Limiter) Middleware {
 	}
 	return func(next Model) Model {
 		return ModelFunc(func(ctx context.Context, req Request) (Response, error) {
-			if err := l.Wait(ctx); err != nil {
-				if ctx.Err() != nil {
-					return Response{}, ctx.Err()
+			if !l.Allow() {
+				start := time.Now()
+				err := l.Wait(ctx)
+				traceWait(ctx, req.Model, WaitRateLimit, start)
+				if err != nil {
+					if ctx.Err() != nil {
+						return Response{}, ctx.Err()
+					}
+					return Response{}, fmt.Errorf("llm: rate limit: %w", err)
 				}
-				return Response{}, fmt.Errorf("llm: rate limit: %w", err)
 			}
 			return next.Generate(ctx, req)
 		})
@@ -40,8 +46,13 @@ func WithConcurrencyLimit(n int) Middleware {
 	sem := semaphore.NewWeighted(int64(n))
 	return func(next Model) Model {
 		return ModelFunc(func(ctx context.Context, req Request) (Response, error) {
-			if err := sem.Acquire(ctx, 1); err != nil {
-				return Response{}, err
+			if !sem.TryAcquire(1) {
+				start := time.Now()
+				err := sem.Acquire(ctx, 1)
+				traceWait(ctx, req.Model, WaitConcurrency, start)
+				if err != nil {
+					return Response{}, err
+				}
 			}
 			defer sem.Release(1)
 			return next.Generate(ctx, req)

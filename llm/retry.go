@@ -141,6 +141,7 @@ func (r *retrier) generate(ctx context.Context, next Model, req Request) (Respon
 		if deadline, ok := ctx.Deadline(); ok && r.opts.Now().Add(delay).After(deadline) {
 			return resp, fmt.Errorf("llm: not retrying: the wait of %s would outlast the deadline: %w", delay, wrapAttempts(err, attempt))
 		}
+		traceRetry(ctx, RetryEvent{Model: req.Model, Attempt: attempt, Delay: delay, Err: err})
 		r.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "llm: retrying",
 			slog.String("model", req.Model), slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.String("error", SafeText(err)))
 		if serr := r.opts.Sleep(ctx, delay); serr != nil {
