@@ -300,3 +300,52 @@ func Class(err error) error {
 	}
 	return nil
 }
+
+// ErrorType returns a short, stable name of err's kind, for the error.type
+// attribute of a metric or a span, where the number of distinct values
+// must stay small: "" for nil; "timeout" when a deadline passed (err
+// matches [context.DeadlineExceeded], or a network timeout); "canceled";
+// the class of a classified error ("rate_limited", "transient", "refused",
+// "context_too_long", "output_truncated", "invalid_output",
+// "invalid_request"); the HTTP status of an unclassified [*Error] ("401");
+// and "_OTHER" for anything else. Nothing of what the provider wrote is in
+// it.
+func ErrorType(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	switch Class(err) {
+	case ErrRateLimited:
+		return "rate_limited"
+	case ErrTransient:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return "timeout"
+		}
+		return "transient"
+	case ErrRefused:
+		return "refused"
+	case ErrContextTooLong:
+		return "context_too_long"
+	case ErrOutputTruncated:
+		return "output_truncated"
+	case ErrInvalidOutput:
+		return "invalid_output"
+	case ErrInvalidRequest:
+		return "invalid_request"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	var e *Error
+	if errors.As(err, &e) && e.StatusCode >= 100 && e.StatusCode <= 599 {
+		return strconv.Itoa(e.StatusCode)
+	}
+	return "_OTHER"
+}

@@ -229,3 +229,25 @@ type netTimeoutErr struct{}
 func (netTimeoutErr) Error() string   { return "i/o timeout" }
 func (netTimeoutErr) Timeout() bool   { return true }
 func (netTimeoutErr) Temporary() bool { return true }
+
+func TestErrorType(t *testing.T) {
+	for want, err := range map[string]error{
+		"":                 nil,
+		"timeout":          fmt.Errorf("wrapped: %w", context.DeadlineExceeded),
+		"canceled":         context.Canceled,
+		"rate_limited":     &llm.Error{Kind: llm.ErrRateLimited, StatusCode: 429, Message: "sk-secret"},
+		"transient":        &llm.Error{Kind: llm.ErrTransient, StatusCode: 503},
+		"refused":          &llm.Error{Kind: llm.ErrRefused},
+		"context_too_long": &llm.Error{Kind: llm.ErrContextTooLong},
+		"output_truncated": &llm.Error{Kind: llm.ErrOutputTruncated},
+		"invalid_output":   &llm.InvalidOutputError{Schema: "s"},
+		"invalid_request":  llm.Request{}.Validate(),
+		"401":              &llm.Error{StatusCode: 401, Message: "bad key sk-secret"},
+		"_OTHER":           errors.New("sk-secret"),
+	} {
+		assert.Equal(t, want, llm.ErrorType(err), "%v", err)
+	}
+	assert.Equal(t, "timeout", llm.ErrorType(&llm.Error{Kind: llm.ErrTransient, Err: timeoutErr{}}), "a network timeout")
+	assert.Equal(t, "timeout", llm.ErrorType(fmt.Errorf("post: %w", timeoutErr{})))
+	assert.Equal(t, "_OTHER", llm.ErrorType(&llm.Error{StatusCode: 1000}), "not a status")
+}
