@@ -6,9 +6,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/llm"
+	"github.com/debrief-go/debrief/llm/otelllm"
 )
 
 // instantModel answers every request at once with a fixed, valid answer.
@@ -23,8 +27,29 @@ var instantModel = llm.ModelFunc(func(_ context.Context, req llm.Request) (llm.R
 // executor, extraction, judging and accuracy bookkeeping, store writes,
 // aggregation — per conversation, with a model that answers instantly.
 func BenchmarkRunHarness(b *testing.B) {
+	benchmarkRunHarness(b, nil)
+}
+
+// BenchmarkRunHarnessTraced is BenchmarkRunHarness with the OpenTelemetry
+// SDK recording every span (sampled always, into a no-op exporter) and
+// every metric (into a manual reader).
+func BenchmarkRunHarnessTraced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSyncer(tracetest.NewNoopExporter()))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	benchmarkRunHarness(b, func(ec *analysis.ExecutorConfig) {
+		ec.TracerProvider, ec.MeterProvider = tp, mp
+		ec.Model = llm.Chain(ec.Model, otelllm.Middleware(otelllm.Config{TracerProvider: tp, MeterProvider: mp}))
+	})
+}
+
+func benchmarkRunHarness(b *testing.B, tweak func(*analysis.ExecutorConfig)) {
 	const n = 200
-	e := newEnv(b, instantModel, func(_ *analysis.Config, ec *analysis.ExecutorConfig) { ec.LeaseDuration = time.Hour })
+	e := newEnv(b, instantModel, func(_ *analysis.Config, ec *analysis.ExecutorConfig) {
+		ec.LeaseDuration = time.Hour
+		if tweak != nil {
+			tweak(ec)
+		}
+	})
 	ingest(b, e, n)
 	d, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
 	require.NoError(b, err)

@@ -11,6 +11,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/debrief-go/debrief/accuracy"
 	"github.com/debrief-go/debrief/extract"
 	"github.com/debrief-go/debrief/judge"
@@ -70,6 +74,21 @@ type ExecutorConfig struct {
 	// runs on the goroutine that completed the run, with a context that the
 	// executor's shutdown does not cancel; it should return promptly.
 	OnRunCompleted func(ctx context.Context, scope Scope, runID string)
+	// TracerProvider makes the executor's spans: one per run it works on,
+	// per chunk and per conversation, each the parent of the next, and of
+	// the spans of the model calls made with its context. nil means the
+	// OpenTelemetry global provider, a no-op unless the host set one.
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the executor's metrics (see [MetricItems] and
+	// the other Metric* names). nil means the OpenTelemetry global
+	// provider, a no-op unless the host set one.
+	MeterProvider metric.MeterProvider
+	// Prices, when set, prices the tokens the executor records as
+	// [MetricTokens] into [MetricCost], by model key; a model without a
+	// price is left out of the cost.
+	Prices llm.PriceTable
+	// Currency is the unit of [MetricCost]; default "USD".
+	Currency string
 }
 
 // An Executor works on runs: it claims chunks of runs in progress,
@@ -95,6 +114,7 @@ type ExecutorConfig struct {
 type Executor struct {
 	cfg  ExecutorConfig
 	wake chan struct{}
+	tel  *telemetry
 
 	mu       sync.Mutex
 	jobs     map[jobKey]*job   // the prepared definitions of recent runs
@@ -137,7 +157,11 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[jobKey]*job{}, gaveBack: map[chunkKey]bool{}}, nil
+	if cfg.Currency == "" {
+		cfg.Currency = "USD"
+	}
+	return &Executor{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[jobKey]*job{}, gaveBack: map[chunkKey]bool{},
+		tel: newTelemetry(cfg.TracerProvider, cfg.MeterProvider, cfg.Prices, cfg.Currency)}, nil
 }
 
 func positive(d, def time.Duration) time.Duration {
@@ -206,6 +230,7 @@ type job struct {
 	def    Definition
 	ex     *extract.Extractor
 	grader *judge.Grader
+	attrs  *jobAttrs
 }
 
 type jobKey struct {
@@ -222,6 +247,7 @@ type chunk struct {
 	job    *job
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	span   trace.Span
 	// open counts the conversations handed out and not yet saved, plus one
 	// while the feeder is still handing them out; the chunk is finished
 	// when it drops to 0.
@@ -282,6 +308,7 @@ type pool struct {
 	done    bool // claim no more
 
 	held        *heldChunks
+	runs        *runSpans
 	report      func(error)
 	storeFailed atomic.Bool
 }
@@ -294,7 +321,7 @@ func (e *Executor) work(ctx context.Context, limit int) (int, error) {
 		errs  []error
 	)
 	p := &pool{
-		limit: limit, held: &heldChunks{m: map[*chunk]struct{}{}},
+		limit: limit, held: &heldChunks{m: map[*chunk]struct{}{}}, runs: &runSpans{t: e.tel, m: map[jobKey]*runSpan{}},
 		report: func(err error) {
 			errMu.Lock()
 			errs = append(errs, err)
@@ -328,6 +355,7 @@ func (e *Executor) work(ctx context.Context, limit int) (int, error) {
 	}
 	workers.Wait()
 	stopRenewal()
+	p.runs.endAll()
 	return p.claimed, errors.Join(errs...)
 }
 
@@ -371,7 +399,10 @@ func (e *Executor) next(ctx context.Context, p *pool) (task, bool) {
 // when the queue runs dry (or at once, when there is nothing to hand out).
 func (e *Executor) open(ctx context.Context, c Claim, p *pool) (*chunk, []task) {
 	ch := &chunk{claim: c, inFlight: map[string]time.Time{}}
-	ch.ctx, ch.cancel = context.WithCancelCause(ctx)
+	sctx, span := e.tel.tracer.Start(p.runs.start(ctx, c), spanChunk, trace.WithAttributes(
+		attrRunID.String(c.RunID), attrChunk.Int(c.Chunk), attrChunkAttempt.Int(c.Attempt), attrChunkSize.Int(len(c.Keys))))
+	ch.span = span
+	ch.ctx, ch.cancel = context.WithCancelCause(sctx)
 	ch.open.Store(1)
 	p.held.add(ch)
 	log := e.cfg.Logger.With("scope", c.Scope.String(), "run", c.RunID, "chunk", c.Chunk)
@@ -390,6 +421,7 @@ func (e *Executor) open(ctx context.Context, c Claim, p *pool) (*chunk, []task) 
 			ch.cancel(err)
 			return ch, nil
 		}
+		p.runs.end(jobKey{c.Scope, c.RunID}, false, reason)
 		ch.cancel(errRunEnded)
 		return ch, nil
 	}
@@ -406,6 +438,7 @@ func (e *Executor) open(ctx context.Context, c Claim, p *pool) (*chunk, []task) 
 				ch.cancel(err)
 				return ch, nil
 			}
+			e.tel.item(ch.ctx, j.attrs, &it, "abandoned", 0)
 			ch.saved.Add(1)
 		}
 		return ch, nil
@@ -462,7 +495,7 @@ func (e *Executor) prepare(ctx context.Context, c Claim) (*job, string, error) {
 	case d.ExtractionModelKey == "":
 		return nil, "the definition has no extraction model", nil
 	}
-	j = &job{def: d}
+	j = &job{def: d, attrs: newJobAttrs(d.Key)}
 	if j.ex, err = extract.New(extract.Config{FieldSet: d.FieldSet, Instructions: d.ExtractionInstructions, Model: d.ExtractionModelKey}); err != nil {
 		return nil, "the definition's field set is invalid", nil
 	}
@@ -501,6 +534,17 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 		// shutting down, but every conversation was saved: complete it
 		(ch.job != nil && ctx.Err() != nil && errors.Is(cause, context.Cause(ctx)) && int(ch.saved.Load()) == len(c.Keys))
 	bg := context.WithoutCancel(ch.ctx)
+	outcome, runDone := "given_back", false
+	defer func() {
+		ch.span.SetAttributes(attrChunkOutcome.String(outcome))
+		if outcome != chunkOutcomeComplete && outcome != "run_ended" && outcome != "given_back" {
+			ch.span.SetStatus(codes.Error, outcome)
+		}
+		ch.span.End()
+		if runDone {
+			p.runs.end(jobKey{c.Scope, c.RunID}, true, "")
+		}
+	}()
 	switch {
 	case complete:
 		cctx, cancel := context.WithTimeout(bg, 10*time.Second)
@@ -512,8 +556,10 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 		})
 		switch {
 		case err != nil:
+			outcome = "store_failed"
 			p.report(wrap(err, "complete chunk %d of run %s", c.Chunk, c.RunID))
 		case finished:
+			outcome, runDone = chunkOutcomeComplete, true
 			e.cfg.Logger.InfoContext(ctx, "analysis: run completed", "scope", c.Scope.String(), "run", c.RunID)
 			e.mu.Lock()
 			delete(e.jobs, jobKey{c.Scope, c.RunID})
@@ -521,9 +567,16 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 			if e.cfg.OnRunCompleted != nil {
 				e.cfg.OnRunCompleted(bg, c.Scope, c.RunID)
 			}
+		default:
+			outcome = chunkOutcomeComplete
 		}
 	case errors.Is(cause, errRunEnded):
-	case errors.Is(cause, ErrLeaseLost), errors.Is(cause, errStuck):
+		outcome = "run_ended"
+	case errors.Is(cause, ErrLeaseLost):
+		outcome = "lease_lost"
+		p.report(wrap(cause, "chunk %d of run %s", c.Chunk, c.RunID))
+	case errors.Is(cause, errStuck):
+		outcome = "stuck"
 		p.report(wrap(cause, "chunk %d of run %s", c.Chunk, c.RunID))
 	default:
 		// Shutting down, or the store failed: give the chunk back, so that
@@ -532,6 +585,7 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 		// left to lapse, so that its attempts count and it cannot hold the
 		// run for ever.
 		if ctx.Err() == nil {
+			outcome = "store_failed"
 			p.storeFailed.Store(true) // claim no more until the next poll
 			p.report(wrap(cause, "chunk %d of run %s", c.Chunk, c.RunID))
 			k := chunkKey{c.Scope, c.RunID, c.Chunk}
@@ -634,12 +688,41 @@ func (e *Executor) renew(ctx context.Context, held *heldChunks) (stop func()) {
 // analyse analyses one conversation and saves its item. It returns an error
 // only when the chunk cannot go on: its context ended, the lease was lost
 // or the store failed. A failing model makes a failed item, not an error.
-func (e *Executor) analyse(ch *chunk, t task) error {
-	ctx, j := ch.ctx, ch.job
+func (e *Executor) analyse(ch *chunk, t task) (err error) {
+	j := ch.job
+	began := time.Now()
+	ctx, span := e.tel.tracer.Start(ch.ctx, spanConversation)
+	recording := span.IsRecording() // attributes are built only for a span that keeps them
+	if recording {
+		span.SetAttributes(attrRunID.String(ch.claim.RunID), attrConversationKey.String(t.key))
+	}
 	item := Item{ConversationKey: t.key, ExtractedFields: map[string]any{}, Missing: []string{}}
+	var class string
+	defer func() {
+		switch {
+		case err != nil:
+			span.SetStatus(codes.Error, "the item was not saved: "+OperatorMessage(err))
+		default:
+			e.tel.item(ctx, j.attrs, &item, class, time.Since(began))
+			if !recording {
+				break
+			}
+			span.SetAttributes(attrInputTokens.Int64(item.Usage.InputTokens), attrOutputTokens.Int64(item.Usage.OutputTokens))
+			if item.Error != "" {
+				span.SetAttributes(attrItemStatus.String(itemStatusFailed), attrErrorType.String(class))
+				span.SetStatus(codes.Error, item.Error)
+			} else {
+				span.SetAttributes(attrItemStatus.String(itemStatusCompleted), attrItemPassed.Bool(item.Passed))
+				if item.JudgeError != "" {
+					span.SetAttributes(attrErrorType.String(class))
+				}
+			}
+		}
+		span.End()
+	}()
 	if !t.found {
-		item.Error = "the conversation was deleted"
-	} else if err := e.analyseConversation(ctx, ch.claim.RunID, j, t.conv, &item); err != nil {
+		item.Error, class = "the conversation was deleted", "deleted"
+	} else if class, err = e.analyseConversation(ctx, ch.claim.RunID, j, t.conv, &item); err != nil {
 		return err
 	}
 	item.FinishedAt = e.cfg.Clock.Now().UTC()
@@ -687,24 +770,27 @@ func (e *Executor) retry(ctx context.Context, what string, fn func(context.Conte
 	}
 }
 
-func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job, conv Conversation, item *Item) error {
+// class is the error.type of the failure of its extraction, or else of its
+// judging, when one failed (see [llm.ErrorType]).
+func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job, conv Conversation, item *Item) (class string, _ error) {
 	itemCtx, cancel := context.WithTimeout(ctx, e.cfg.ItemTimeout)
 	defer cancel()
 	prepared, err := prepareConversation(conv, item) // rendered once, for extraction and judge
 	if err != nil {
 		item.Error = ItemReason("extraction", err)
 		e.cfg.Logger.WarnContext(ctx, "analysis: the transcript cannot be analysed", "run", runID, "conversation", conv.Key, "error", err)
-		return nil
+		return "invalid_conversation", nil
 	}
 	res, err := j.ex.ExtractPrepared(itemCtx, e.cfg.Model, prepared)
 	item.Usage = res.Usage
+	e.tel.spend(ctx, j.attrs, j.def.ExtractionModelKey, res.Usage)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 		item.Error = ItemReason("extraction", err)
 		e.cfg.Logger.WarnContext(ctx, "analysis: extraction failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
-		return nil
+		return llm.ErrorType(err), nil
 	}
 	item.ExtractedFields, item.Missing = res.Fields, res.Missing
 	item.Unexplained = unexplainedFindings(j.def.FieldSet, res.Fields, item.Findings)
@@ -717,10 +803,12 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 	if j.grader != nil {
 		v, err := j.grader.GradePrepared(itemCtx, e.cfg.Model, prepared)
 		item.Usage = item.Usage.Add(v.Usage)
+		e.tel.spend(ctx, j.attrs, j.def.JudgeModelKey, v.Usage)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return ctx.Err()
+			return "", ctx.Err()
 		case err != nil:
+			class = llm.ErrorType(err)
 			item.JudgeError = ItemReason("judge", err)
 			e.cfg.Logger.WarnContext(ctx, "analysis: judging failed", "run", runID, "conversation", conv.Key, "error", llm.SafeText(err))
 		default:
@@ -732,7 +820,7 @@ func (e *Executor) analyseConversation(ctx context.Context, runID string, j *job
 		item.Accuracy = &acc
 	}
 	item.Passed = len(item.Missing) == 0 && len(item.Unexplained) == 0 && (j.grader == nil || (item.Judge != nil && item.Judge.Passed))
-	return nil
+	return class, nil
 }
 
 // prepareConversation validates and renders conv once for its extraction

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/debrief-go/debrief/schedule"
 )
 
@@ -21,6 +24,11 @@ type SchedulerConfig struct {
 	// time — and records the skip (see [RunStore.ListSlots]). Zero keeps a
 	// slot due until its run can start or a newer slot replaces it.
 	MaxLateness time.Duration
+	// MeterProvider makes the scheduler's metrics: [MetricSchedulerLate],
+	// how late each slot fired, and [MetricSlotsFired], the slots fired,
+	// skipped or left waiting, by definition. nil means the OpenTelemetry
+	// global provider, a no-op unless the host set one.
+	MeterProvider metric.MeterProvider
 }
 
 // A Scheduler fires the cron schedules of definitions, each read on the
@@ -44,14 +52,31 @@ type SchedulerConfig struct {
 // All its state is in the store: a scheduler can be restarted, or replaced
 // by another, at any time.
 type Scheduler struct {
-	svc *Service
-	cfg SchedulerConfig
+	svc      *Service
+	cfg      SchedulerConfig
+	lateness metric.Float64Gauge
+	slots    metric.Int64Counter
 }
 
 // Scheduler returns a scheduler that starts runs through s.
 func (s *Service) Scheduler(cfg SchedulerConfig) *Scheduler {
 	cfg.Tick = positive(cfg.Tick, DefaultTick)
-	return &Scheduler{svc: s, cfg: cfg}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter(instrumentation)
+	sc := &Scheduler{svc: s, cfg: cfg}
+	var err error
+	if sc.lateness, err = m.Float64Gauge(MetricSchedulerLate, metric.WithUnit("s"),
+		metric.WithDescription("How long after its slot the latest scheduled run of a definition started.")); err != nil {
+		otel.Handle(err)
+	}
+	if sc.slots, err = m.Int64Counter(MetricSlotsFired, metric.WithUnit("{slot}"),
+		metric.WithDescription("Schedule slots due, by what became of them: fired, skipped or waiting for a run in progress.")); err != nil {
+		otel.Handle(err)
+	}
+	return sc
 }
 
 // A SlotEvent is what a tick did with one definition's due slot.
@@ -140,9 +165,13 @@ func (sc *Scheduler) tickOne(ctx context.Context, scope Scope, d Definition, rep
 	case err == nil:
 		ev.RunID = run.ID
 		rep.Fired = append(rep.Fired, ev)
+		def := attrDefinitionKey.String(d.Key)
+		sc.lateness.Record(ctx, now.Sub(slot).Seconds(), metric.WithAttributes(def))
+		sc.slots.Add(ctx, 1, metric.WithAttributes(def, attrSlotOutcome.String("fired")))
 		log.InfoContext(ctx, "analysis: scheduled run started", "scope", scope.String(), "definition", d.Key, "slot", slot, "run", run.ID)
 	case errors.Is(err, ErrRunInProgress):
 		rep.Waiting = append(rep.Waiting, ev)
+		sc.slots.Add(ctx, 1, metric.WithAttributes(attrDefinitionKey.String(d.Key), attrSlotOutcome.String("waiting")))
 	case errors.Is(err, ErrSlotTaken):
 		// another scheduler fired or skipped it first
 	case errors.Is(err, ErrInvalid):
@@ -200,6 +229,7 @@ func (sc *Scheduler) skip(ctx context.Context, ev SlotEvent, reason string, rep 
 	case err == nil:
 		ev.Skipped = reason
 		rep.Skipped = append(rep.Skipped, ev)
+		sc.slots.Add(ctx, 1, metric.WithAttributes(attrDefinitionKey.String(ev.DefinitionKey), attrSlotOutcome.String("skipped")))
 		sc.svc.cfg.Logger.WarnContext(ctx, "analysis: schedule slot skipped", "scope", ev.Scope.String(),
 			"definition", ev.DefinitionKey, "slot", ev.Slot, "reason", reason)
 		return nil
