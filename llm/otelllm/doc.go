@@ -47,12 +47,13 @@
 // # Errors
 //
 // A failed call's span has status Error, described by [llm.SafeText] —
-// never by what the provider wrote — and error.type, a low-cardinality class:
-// "timeout" (the context's deadline passed), "canceled", "rate_limited",
-// "transient", "refused", "context_too_long", "output_truncated",
-// "invalid_output", "invalid_request", else the provider's HTTP status
-// ("401") when an [*llm.Error] carries one, else "_OTHER". The error's text
-// is never recorded: no exception event is added.
+// never by what the provider wrote — and error.type, a low-cardinality class
+// from [llm.ErrorType]: "timeout" (the context's deadline passed, or the
+// connection timed out), "canceled", "rate_limited", "transient", "refused",
+// "context_too_long", "output_truncated", "invalid_output",
+// "invalid_request", else the provider's HTTP status ("401") when an
+// [*llm.Error] carries one, else "_OTHER". The error's text is never
+// recorded: no exception event is added.
 //
 // # Content
 //

@@ -214,7 +214,7 @@ func TestFailuresMakeErrorSpans(t *testing.T) {
 		{"unknown", fail(errors.New("boom " + secret)), "_OTHER"},
 		{"injected rate limit", llmtest.InjectFaults(answering, 1, llmtest.Faults{RateLimited: 1}), "rate_limited"},
 		{"injected permanent", llmtest.InjectFaults(answering, 1, llmtest.Faults{Permanent: 1}), "401"},
-		{"injected timeout", llmtest.InjectFaults(answering, 1, llmtest.Faults{Timeout: 1}), "transient"},
+		{"injected timeout", llmtest.InjectFaults(answering, 1, llmtest.Faults{Timeout: 1}), "timeout"},
 		{"injected context too long", llmtest.InjectFaults(answering, 1, llmtest.Faults{ContextTooLong: 1}), "context_too_long"},
 	}
 	for _, tc := range cases {

@@ -1,10 +1,7 @@
 package otelllm
 
 import (
-	"context"
-	"errors"
 	"slices"
-	"strconv"
 	"sync"
 
 	"go.opentelemetry.io/otel"
@@ -239,36 +236,6 @@ func (c *cache[K, V]) get(k K) V {
 	return v
 }
 
-// errorType returns the error.type of err: a low-cardinality class, or ""
-// for nil.
-func errorType(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	switch llm.Class(err) {
-	case llm.ErrRateLimited:
-		return "rate_limited"
-	case llm.ErrTransient:
-		return "transient"
-	case llm.ErrRefused:
-		return "refused"
-	case llm.ErrContextTooLong:
-		return "context_too_long"
-	case llm.ErrOutputTruncated:
-		return "output_truncated"
-	case llm.ErrInvalidOutput:
-		return "invalid_output"
-	case llm.ErrInvalidRequest:
-		return "invalid_request"
-	}
-	var e *llm.Error
-	if errors.As(err, &e) && e.StatusCode > 0 {
-		return strconv.Itoa(e.StatusCode)
-	}
-	return "_OTHER"
-}
+// errorType returns the error.type of err (see [llm.ErrorType]), or "" for
+// nil.
+func errorType(err error) string { return llm.ErrorType(err) }
