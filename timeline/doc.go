@@ -36,4 +36,37 @@
 // on request, after a cooldown; a failure is stored with a fixed,
 // operator-safe message ([FailureMessage]). Package timeline/timelinehttp
 // serves it over HTTP as /timeline-analyses.
+//
+// # Tracing and metrics
+//
+// A Service traces and measures its analyses with OpenTelemetry, through
+// the tracer and meter providers of its [Config] (nil means the global
+// ones, no-ops unless the host set them), under the instrumentation scope
+// "github.com/debrief-go/debrief/timeline". Each analysis has a span
+// "timeline.analysis", from the moment it starts running until its end is
+// stored: a root linked to the span of the Create that started it, with
+// the attributes debrief.timeline.analysis_id, debrief.timeline.activeflow_id
+// and, at the end, debrief.timeline.status, debrief.timeline.events.total,
+// debrief.timeline.events.analysed, debrief.timeline.model_calls,
+// gen_ai.usage.input_tokens and gen_ai.usage.output_tokens (the counts
+// only if the pipeline returned before the end was stored, which a time
+// limit may prevent). A failed analysis's span has the status Error with
+// the operator-safe message of [FailureMessage] and an error.type naming
+// it: the name of its constant in snake case without the prefix Fail
+// ([FailRateLimited] is rate_limited, [FailModelTimeout] model_timeout),
+// _OTHER for a message this package does not know. Nothing a provider or
+// the Source wrote is recorded. Its steps are child
+// spans — "timeline.events" (the Source's Events), "timeline.prepare"
+// ([Prepare]) and "timeline.model" (the model-written parts) — and the
+// model calls are made with the context of "timeline.model", so that a
+// traced model's spans are its children.
+//
+// The metrics are debrief.timeline.analyses ({analysis}, the analyses
+// ended, by debrief.timeline.status and, when failed, error.type; the
+// queued ones a Close abandons included), debrief.timeline.analysis.duration
+// (s, from the start of a run until its end was stored, by status),
+// debrief.timeline.analyses.running and debrief.timeline.analyses.queued
+// ({analysis}, up-down counters) and debrief.timeline.tokens ({token}, the
+// model's tokens, by gen_ai.token.type input or output). No id is a metric
+// attribute.
 package timeline

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/debrief-go/debrief/internal/uuid"
@@ -86,6 +88,16 @@ type Config struct {
 	StaleAfter time.Duration
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
+	// TracerProvider makes the tracer of the service's spans (see the
+	// package documentation); nil means the OpenTelemetry global one,
+	// [go.opentelemetry.io/otel.GetTracerProvider], a no-op unless the host
+	// set it.
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the meter of the service's metrics (see the
+	// package documentation); nil means the OpenTelemetry global one,
+	// [go.opentelemetry.io/otel.GetMeterProvider], a no-op unless the host
+	// set it.
+	MeterProvider metric.MeterProvider
 }
 
 // CreateOptions are the options of [Service.Create].
@@ -106,6 +118,7 @@ type Service struct {
 	cfg      Config
 	analyzer *Analyzer
 	log      *slog.Logger
+	tel      *telemetry
 	sem      *semaphore.Weighted
 	base     context.Context
 	cancel   context.CancelFunc
@@ -121,6 +134,9 @@ type Service struct {
 type job struct {
 	a    Analysis
 	flow Flow
+	// creator is the span of the Create that started the analysis, if any;
+	// the analysis's span links to it.
+	creator trace.SpanContext
 }
 
 // NewService validates cfg and returns a running service. A missing
@@ -190,6 +206,7 @@ func NewService(cfg Config) (*Service, error) {
 		cfg:      cfg,
 		analyzer: analyzer,
 		log:      log,
+		tel:      newTelemetry(cfg.TracerProvider, cfg.MeterProvider),
 		sem:      semaphore.NewWeighted(int64(cfg.MaxConcurrent)),
 		tracked:  map[string]struct{}{},
 	}
@@ -319,7 +336,7 @@ func (s *Service) Create(ctx context.Context, customerID, flowID string, opts Cr
 		}
 		return current, false, nil
 	}
-	s.enqueue(job{a: current, flow: flow})
+	s.enqueue(job{a: current, flow: flow, creator: trace.SpanContextFromContext(ctx)})
 	s.log.LogAttrs(ctx, slog.LevelInfo, "timeline analysis created",
 		slog.String("analysis_id", current.ID), slog.String("customer_id", customerID),
 		slog.String("activeflow_id", flowID), slog.Bool("reanalyze", opts.Reanalyze))
@@ -411,6 +428,7 @@ func (s *Service) enqueue(j job) {
 		return
 	}
 	s.queue = append(s.queue, j)
+	s.tel.queued.Add(context.Background(), 1)
 }
 
 // worker runs j, then the queued jobs, until the queue is empty.
@@ -427,6 +445,7 @@ func (s *Service) worker(j job) {
 		j = s.queue[0]
 		s.queue[0] = job{}
 		s.queue = s.queue[1:]
+		s.tel.queued.Add(context.Background(), -1)
 		s.mu.Unlock()
 	}
 }
@@ -452,9 +471,14 @@ type outcome struct {
 // run analyses one flow and writes the analysis's end. The end is written
 // when the pipeline returns or, if the analysis's context ends first, at
 // once with the context's failure; run then waits for the pipeline to
-// return, so that the slot stays taken until it does.
+// return, so that the slot stays taken until it does. The analysis's span
+// covers it until its end is stored.
 func (s *Service) run(j job) {
-	ctx, cancel := context.WithTimeout(s.base, s.cfg.Timeout)
+	start := time.Now()
+	s.tel.running.Add(context.Background(), 1)
+	defer s.tel.running.Add(context.Background(), -1)
+	sctx, span := s.tel.startAnalysis(s.base, j)
+	ctx, cancel := context.WithTimeout(sctx, s.cfg.Timeout)
 	defer cancel()
 	done := make(chan outcome, 1)
 	go func() {
@@ -463,25 +487,36 @@ func (s *Service) run(j job) {
 	}()
 	select {
 	case out := <-done:
-		s.end(ctx, j.a, out.rep, out.err)
+		s.ended(ctx, span, start, j.a, out)
 		return
 	case <-ctx.Done():
 	}
 	select {
 	case out := <-done: // it stopped in time
-		s.end(ctx, j.a, out.rep, out.err)
+		s.ended(ctx, span, start, j.a, out)
 		return
 	default:
 	}
-	s.end(ctx, j.a, Report{}, ctx.Err())
+	a := s.end(ctx, j.a, Report{}, ctx.Err())
+	s.tel.ended(ctx, span, time.Since(start), a, Report{}, false)
 	out := <-done
+	s.tel.spent(ctx, out.rep)
 	s.log.LogAttrs(ctx, slog.LevelDebug, "timeline analysis returned after its end was stored",
 		slog.String("analysis_id", j.a.ID), slog.Int("model_calls", out.rep.Calls), slog.Int64("tokens", out.rep.Usage.Total()))
 }
 
+// ended stores the end of the analysis a, whose pipeline returned out, and
+// records it on span, which it ends, and in the metrics.
+func (s *Service) ended(ctx context.Context, span trace.Span, start time.Time, a Analysis, out outcome) {
+	a = s.end(ctx, a, out.rep, out.err)
+	s.tel.spent(ctx, out.rep)
+	s.tel.ended(ctx, span, time.Since(start), a, out.rep, true)
+}
+
 // end logs how the analysis a ended and stores its end: completed with the
-// verdict when err is nil, else failed with [FailureMessage](ctx, err).
-func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) {
+// verdict when err is nil, else failed with [FailureMessage](ctx, err). It
+// returns the end.
+func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) Analysis {
 	a.TMUpdate = Timestamp{s.cfg.Now()}
 	attrs := []slog.Attr{slog.String("analysis_id", a.ID), slog.String("activeflow_id", a.ActiveflowID),
 		slog.Int("model_calls", rep.Calls), slog.Int64("tokens", rep.Usage.Total()), slog.Bool("staged", rep.Staged)}
@@ -496,6 +531,7 @@ func (s *Service) end(ctx context.Context, a Analysis, rep Report, err error) {
 			slog.Int("evidence_dropped", rep.EvidenceDropped), slog.Int("issues_dropped", rep.IssuesDropped))...)
 	}
 	s.finish(ctx, a)
+	return a
 }
 
 // logText is err as a log may show it: a model's failure — any error of a
@@ -544,7 +580,7 @@ func (s *Service) finish(ctx context.Context, a Analysis) {
 }
 
 // analyse loads the events and runs the pipeline, turning a panic into
-// errPanic.
+// errPanic. Each step has a span, a child of ctx's.
 func (s *Service) analyse(ctx context.Context, j job) (rep Report, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -556,14 +592,55 @@ func (s *Service) analyse(ctx context.Context, j job) (rep Report, err error) {
 	if err := ctx.Err(); err != nil {
 		return Report{}, err
 	}
-	events, err := s.cfg.Source.Events(ctx, j.a.CustomerID, j.a.ActiveflowID)
+	events, err := s.events(ctx, j)
+	if err != nil {
+		return Report{}, err
+	}
+	p, err := s.prepare(ctx, j.flow, events)
+	if err != nil {
+		return Report{}, err
+	}
+	return s.model(ctx, p)
+}
+
+// events loads the events of the analysed flow.
+func (s *Service) events(ctx context.Context, j job) (_ []Event, err error) {
+	sctx, span := s.tel.start(ctx, spanEvents)
+	defer func() {
+		fail(ctx, span, err)
+		span.End()
+	}()
+	events, err := s.cfg.Source.Events(sctx, j.a.CustomerID, j.a.ActiveflowID)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return Report{}, ctxErr
+			return nil, ctxErr
 		}
-		return Report{}, &SourceError{Op: "Events", Err: err}
+		return nil, &SourceError{Op: "Events", Err: err}
 	}
-	return s.analyzer.Analyze(ctx, j.flow, events)
+	return events, nil
+}
+
+// prepare runs [Prepare] with the analyzer's limits.
+func (s *Service) prepare(ctx context.Context, flow Flow, events []Event) (_ *Prepared, err error) {
+	_, span := s.tel.start(ctx, spanPrepare)
+	defer func() {
+		fail(ctx, span, err)
+		span.End()
+	}()
+	return Prepare(flow, events, s.analyzer.cfg.Limits)
+}
+
+// model asks the model for the parts it writes.
+func (s *Service) model(ctx context.Context, p *Prepared) (rep Report, err error) {
+	sctx, span := s.tel.start(ctx, spanModel)
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(attrStaged.Bool(rep.Staged), attrModelCalls.Int(rep.Calls))
+		}
+		fail(ctx, span, err)
+		span.End()
+	}()
+	return s.analyzer.AnalyzePrepared(sctx, p)
 }
 
 // Get returns the analysis id of customerID: [ErrNotFound] when it does not
@@ -649,13 +726,15 @@ func (s *Service) abandonQueued() {
 	s.mu.Lock()
 	jobs := s.queue
 	s.queue = nil
+	s.tel.queued.Add(context.Background(), -int64(len(jobs)))
 	s.mu.Unlock()
 	if len(jobs) == 0 {
 		return
 	}
 	go func() {
 		for _, j := range jobs {
-			s.end(s.base, j.a, Report{}, context.Canceled)
+			a := s.end(s.base, j.a, Report{}, context.Canceled)
+			s.tel.count(s.base, a)
 			s.mu.Lock()
 			s.doneLocked(j.a.ID)
 			s.mu.Unlock()
