@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/debrief-go/debrief/analysis"
 	"github.com/debrief-go/debrief/analysis/analysishttp"
@@ -20,6 +23,7 @@ import (
 	"github.com/debrief-go/debrief/internal/uuid"
 	"github.com/debrief-go/debrief/llm"
 	"github.com/debrief-go/debrief/llm/openai"
+	"github.com/debrief-go/debrief/llm/otelllm"
 	"github.com/debrief-go/debrief/session"
 	"github.com/debrief-go/debrief/session/sessionhttp"
 	"github.com/debrief-go/debrief/timeline"
@@ -63,6 +67,9 @@ func (a *app) shuttingDown() { a.closeOnce.Do(func() { close(a.shutdown) }) }
 
 // newApp builds the services and the handler cfg describes.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
+	if cfg.tel == nil {
+		cfg.tel = &telemetry{tracer: tracenoop.NewTracerProvider(), meter: metricnoop.NewMeterProvider(), shutdown: func(context.Context) error { return nil }}
+	}
 	model, name, err := newModel(cfg)
 	if err != nil {
 		return nil, err
@@ -124,12 +131,13 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	exec, err = analysis.NewExecutor(analysis.ExecutorConfig{Store: store, Model: model, Concurrency: cfg.concurrency, Logger: log, Owner: owner,
-		LeaseDuration: cfg.lease, OnRunCompleted: a.alerter.RunCompleted})
+		LeaseDuration: cfg.lease, OnRunCompleted: a.alerter.RunCompleted,
+		TracerProvider: cfg.tel.tracer, MeterProvider: cfg.tel.meter, Prices: cfg.prices})
 	if err != nil {
 		return nil, err
 	}
 	a.exec = exec
-	a.sched = a.analysis.Scheduler(analysis.SchedulerConfig{})
+	a.sched = a.analysis.Scheduler(analysis.SchedulerConfig{MeterProvider: cfg.tel.meter})
 
 	// The session API, over the sessions of -sessions.
 	sessions, err := loadSessions(cfg.sessionsFile)
@@ -151,7 +159,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.timeline, err = timeline.NewService(timeline.Config{
-		Source: flows, Store: timelineStore, Logger: log,
+		Source: flows, Store: timelineStore, Logger: log, TracerProvider: cfg.tel.tracer, MeterProvider: cfg.tel.meter,
 		Analyzer: timeline.AnalyzerConfig{Model: model, ModelKey: cfg.judgeModel},
 	})
 	if err != nil {
@@ -175,6 +183,9 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	}, timelinehttp.Options{Logger: log})
 	mux.Handle("/timeline-analyses", th)
 	mux.Handle("/timeline-analyses/", th)
+	if cfg.metrics && cfg.tel.metrics != nil {
+		mux.Handle("GET /metrics", cfg.tel.metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -198,15 +209,29 @@ func lookupTenant(cfg config, key string) (string, error) {
 }
 
 // newModel returns the model every API uses, and its name for the logs.
+//
+// Every call goes through otelllm outermost, so that its span and metrics
+// cover the whole call, the retries it needed included.
 func newModel(cfg config) (llm.Model, string, error) {
+	traced := otelllm.Middleware(otelllm.Config{TracerProvider: cfg.tel.tracer, MeterProvider: cfg.tel.meter, ProviderName: "debrief.demo"})
 	if cfg.llmBaseURL == "" {
-		return demoModel, "offline demo model", nil
+		return llm.Chain(demoModel, traced), "offline demo model", nil
 	}
 	m, err := openai.New(openai.Config{BaseURL: cfg.llmBaseURL, APIKey: cfg.llmAPIKey, Timeout: 2 * time.Minute})
 	if err != nil {
 		return nil, "", fmt.Errorf("-llm-base-url: %w", err)
 	}
-	return llm.Chain(m, llm.WithRetry(llm.RetryOptions{MaxAttempts: 6, BaseDelay: 250 * time.Millisecond})), redacted(cfg.llmBaseURL), nil
+	traced = otelllm.Middleware(otelllm.Config{TracerProvider: cfg.tel.tracer, MeterProvider: cfg.tel.meter, ServerAddress: hostOf(cfg.llmBaseURL)})
+	return llm.Chain(m, traced, llm.WithRetry(llm.RetryOptions{MaxAttempts: 6, BaseDelay: 250 * time.Millisecond})), redacted(cfg.llmBaseURL), nil
+}
+
+// hostOf returns the host name of a URL, or "".
+func hostOf(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // start runs the executor and the scheduler until ctx ends; the channel

@@ -16,6 +16,10 @@
 // OpenAI-compatible server (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp)
 // through llm/openai, with retries.
 //
+// Metrics are served at /metrics for Prometheus (-metrics=false turns
+// them off); spans are sent over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
+// is set. -prices turns tokens into the cost metric.
+//
 // Logs are JSON lines on stderr. SIGINT or SIGTERM stops the server
 // gracefully: requests in flight finish, the executor gives back the chunks
 // it holds, to be resumed at the next start.
@@ -23,6 +27,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +43,7 @@ import (
 	"time"
 
 	"github.com/debrief-go/debrief/analysis"
+	"github.com/debrief-go/debrief/llm"
 )
 
 func main() {
@@ -68,6 +74,9 @@ type config struct {
 	alertWebhook    string
 	alertSecret     string
 	alertInterval   time.Duration
+	metrics         bool
+	prices          llm.PriceTable
+	tel             *telemetry // set by run; nil: no telemetry
 }
 
 // parseFlags reads the flags; getenv supplies OPENAI_API_KEY.
@@ -90,6 +99,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.BoolVar(&cfg.redact, "redact", true, "redact e-mail addresses, phone and card numbers in conversations at ingest, before they are stored or sent to a model")
 	fs.StringVar(&cfg.alertWebhook, "alert-webhook", "", "a URL that receives each change of an alert rule's state, signed with $DEBRIEF_ALERT_SECRET; empty: alerts are logged")
 	fs.DurationVar(&cfg.alertInterval, "alert-interval", time.Minute, "how often every alert rule is evaluated (they are also evaluated after each run)")
+	fs.BoolVar(&cfg.metrics, "metrics", true, "serve the metrics at /metrics, for Prometheus, without an API key")
+	var prices string
+	fs.StringVar(&prices, "prices", "", `model prices in USD per million tokens, for the cost metric: {"gpt-4o-mini": {"input": 0.15, "cachedInput": 0.075, "output": 0.6}, …}`)
 	fs.StringVar(&cfg.flowsFile, "flows", "", "JSON lines of flows to serve: {\"tenant\": …, \"flow\": {…, \"events\": […]}}")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -110,6 +122,18 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	}
 	if cfg.alertInterval < time.Second {
 		return cfg, fmt.Errorf("-alert-interval: %s is shorter than a second", cfg.alertInterval)
+	}
+	if prices != "" {
+		dec := json.NewDecoder(strings.NewReader(prices))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg.prices); err != nil {
+			return cfg, fmt.Errorf("-prices: %w", err)
+		}
+		for model, p := range cfg.prices {
+			if !(p.Input >= 0 && p.Output >= 0) || (p.CachedInput != nil && !(*p.CachedInput >= 0)) {
+				return cfg, fmt.Errorf("-prices: %q: a price is negative", model)
+			}
+		}
 	}
 	var err error
 	if cfg.keys, err = parseKeys(keys); err != nil {
@@ -172,6 +196,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 	if err != nil {
 		return err
 	}
+	if cfg.tel, err = newTelemetry(ctx, getenv); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := cfg.tel.shutdown(sctx); err != nil {
+			log.Warn("telemetry not flushed", "error", err.Error())
+		}
+	}()
 	a, err := newApp(cfg, log)
 	if err != nil {
 		return err

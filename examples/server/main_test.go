@@ -139,7 +139,11 @@ func do(t *testing.T, srv *httptest.Server, method, path, key, body string) (int
 	if key != "" {
 		req.Header.Set("x-api-key", key)
 	}
-	resp, err := srv.Client().Do(req)
+	client := srv.Client()
+	if client == nil { // a server started by run, not by httptest
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var out map[string]any
@@ -188,7 +192,11 @@ func TestEndToEndAgainstAnOpenAICompatibleServer(t *testing.T) {
 	// Follow the event stream to its end.
 	req, _ := http.NewRequest("GET", srv.URL+"/api/analysis/runs/"+runID+"/events", nil)
 	req.Header.Set("x-api-key", "k")
-	resp, err := srv.Client().Do(req)
+	client := srv.Client()
+	if client == nil { // a server started by run, not by httptest
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
