@@ -7,8 +7,10 @@
 // restricted. A rejected expression yields a [*ParseError] that names the
 // field and says why, and matches [ErrInvalid]. A Cron finds the next slot
 // after a time ([Cron.Next]) and the latest slot at or before one
-// ([Cron.Latest]). Slots are whole minutes; times in other locations are
-// converted to UTC and their seconds ignored.
+// ([Cron.Latest]). Slots are whole minutes of the wall clock the fields are
+// read on (in UTC, whole minutes of UTC; in a zone whose offset once had
+// seconds, such as a local mean time before 1912, an instant with seconds);
+// times in other locations are converted to UTC and their seconds ignored.
 //
 // # Time zones
 //
@@ -19,7 +21,8 @@
 // once, at the end of the gap (02:30 on the day Berlin springs from 02:00
 // to 03:00 fires at 03:00), and one that is repeated fires once, the first
 // time; [Cron.In] states the rules in full. The package embeds the time
-// zone database (time/tzdata), so that every machine finds the same zones.
+// zone database (release [ZoneDataVersion]) and reads zones from it alone,
+// so that every machine finds the same zones with the same rules.
 //
 // [Schedule] is the one-method interface (Next) the rest of the library
 // depends on, so a host may plug in another schedule; [Latest] finds the

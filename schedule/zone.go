@@ -1,58 +1,116 @@
 package schedule
 
 import (
+	"archive/zip"
+	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"time"
-
-	// The embedded copy of the IANA time zone database, used by
-	// time.LoadLocation only when the system has none (scratch and
-	// distroless images, Windows without Go installed). Go's advice is that
-	// a program's main package, not a library, decides this. This package
-	// departs from it on purpose: a schedule's zone is data, stored once and
-	// evaluated by every replica that shares the store, and a replica
-	// without the database would refuse a zone the others accepted and
-	// silently never fire its slots. About 450 KB of binary is the price of
-	// every replica agreeing; the system's database, when present, is still
-	// read first, so keep it as current as Go's.
-	_ "time/tzdata"
 )
+
+// ZoneDataVersion is the release of the IANA time zone database this
+// package embeds and reads every zone from.
+const ZoneDataVersion = "2025c"
+
+// zoneData is the IANA time zone database, release ZoneDataVersion, as Go
+// distributes it. Zones are read from it and never from the machine: the
+// system's database, or a $ZONEINFO, may be of another release, and two
+// replicas that read a zone's rules differently would put one wall-clock
+// slot at two instants and fire it twice, or not know a zone the others
+// accepted and never fire it. Replicas built from one version of this
+// package agree whatever machine they run on. See tzdata/README.md.
+//
+//go:embed tzdata/zoneinfo.zip
+var zoneData []byte
 
 // ErrUnknownZone is matched (with [errors.Is]) by every error
 // [LoadLocation] returns: the name is not a time zone a schedule may name.
 var ErrUnknownZone = errors.New("schedule: unknown time zone")
 
-// maxOffset bounds the UTC offset of every zone, historical local mean times
-// included (the widest, Asia/Manila's before 1845, is 15h56m); today's
-// offsets lie within -12h and +14h.
-const maxOffset = 24 * time.Hour
+var zones struct {
+	once  sync.Once
+	files map[string]*zip.File // by name, exactly as the database spells it
+	err   error
+
+	mu     sync.Mutex
+	loaded map[string]*time.Location
+}
+
+// zoneFile returns the entry of the named zone in the embedded database.
+func zoneFile(name string) (*zip.File, error) {
+	zones.once.Do(func() {
+		r, err := zip.NewReader(bytes.NewReader(zoneData), int64(len(zoneData)))
+		if err != nil {
+			zones.err = fmt.Errorf("schedule: the embedded time zone database: %w", err)
+			return
+		}
+		zones.files = make(map[string]*zip.File, len(r.File))
+		for _, f := range r.File {
+			zones.files[f.Name] = f
+		}
+		zones.loaded = map[string]*time.Location{}
+	})
+	if zones.err != nil {
+		return nil, zones.err
+	}
+	return zones.files[name], nil
+}
 
 // LoadLocation returns the time zone a schedule names: "" and "UTC" are UTC,
 // and any other name must be a zone of the IANA time zone database, such as
-// "Europe/Berlin" or "America/New_York", spelt as the database spells it.
+// "Europe/Berlin" or "America/New_York", spelt exactly as the database
+// spells it (case and all).
 //
-// Names that depend on the machine are refused: "Local" and "localtime"
-// (each machine's own zone) and the variants some systems install beside
-// the database ("posixrules", "posix/…", "right/…"), because every replica
-// that evaluates a schedule must find the same slots. The database is
-// always available: this package embeds a copy (time/tzdata), which Go
-// uses when the system has none.
+// Zones are read from the copy of the database this package embeds
+// (release [ZoneDataVersion]), never from the machine, so that every
+// replica that evaluates a schedule finds the same slots: "Local" and
+// "localtime" (each machine's own zone), paths ("./Europe/Berlin",
+// "Europe//Berlin") and the variants some systems install beside the
+// database ("posix/…", "right/…") are refused. A zone is parsed once and
+// kept.
 //
 // Every error matches [ErrUnknownZone] and names the zone, for example:
 //
 //	time zone "Mars/Olympus": not a zone of the IANA time zone database
 func LoadLocation(name string) (*time.Location, error) {
 	switch {
+	case name == "" || name == "UTC":
+		return time.UTC, nil
 	case name == "Local" || name == "localtime":
 		return nil, &zoneError{name, `the zone of the machine is not allowed: name an IANA zone such as "Europe/Berlin"`}
 	case name == "posixrules" || strings.HasPrefix(name, "posix/") || strings.HasPrefix(name, "right/"):
 		return nil, &zoneError{name, "not a zone of the IANA time zone database (a variant some systems install beside it)"}
 	}
-	loc, err := time.LoadLocation(name)
+	f, err := zoneFile(name)
 	if err != nil {
+		return nil, err
+	}
+	if f == nil {
 		return nil, &zoneError{name, "not a zone of the IANA time zone database"}
 	}
+	zones.mu.Lock()
+	defer zones.mu.Unlock()
+	if loc := zones.loaded[name]; loc != nil {
+		return loc, nil
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fmt.Errorf("schedule: the embedded time zone database: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("schedule: the embedded time zone database: %w", err)
+	}
+	loc, err := time.LoadLocationFromTZData(name, data)
+	if err != nil {
+		return nil, &zoneError{name, "its rules in the time zone database cannot be read"}
+	}
+	zones.loaded[name] = loc
 	return loc, nil
 }
 
@@ -61,6 +119,11 @@ type zoneError struct{ name, reason string }
 
 func (e *zoneError) Error() string        { return fmt.Sprintf("time zone %q: %s", e.name, e.reason) }
 func (e *zoneError) Is(target error) bool { return target == ErrUnknownZone }
+
+// maxOffset bounds the UTC offset of every zone, historical local mean times
+// included (the widest, Asia/Manila's before 1845, is 15h56m); today's
+// offsets lie within -12h and +14h.
+const maxOffset = 24 * time.Hour
 
 // In returns a copy of c whose fields are read on the wall clock of loc:
 // "0 2 * * *" in Europe/Berlin is 02:00 Berlin time, whether that is 01:00

@@ -3,6 +3,8 @@ package schedule_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -450,6 +452,16 @@ func TestLoadLocation(t *testing.T) {
 		"posixrules":          `time zone "posixrules": not a zone of the IANA time zone database (a variant some systems install beside it)`,
 		"right/Europe/Berlin": `time zone "right/Europe/Berlin": not a zone of the IANA time zone database (a variant some systems install beside it)`,
 		"posix/Europe/Berlin": `time zone "posix/Europe/Berlin": not a zone of the IANA time zone database (a variant some systems install beside it)`,
+		// Paths a system database would resolve: the embedded one knows names only.
+		"./Europe/Berlin":   `time zone "./Europe/Berlin": not a zone of the IANA time zone database`,
+		"Europe//Berlin":    `time zone "Europe//Berlin": not a zone of the IANA time zone database`,
+		"Europe/./Berlin":   `time zone "Europe/./Berlin": not a zone of the IANA time zone database`,
+		"./localtime":       `time zone "./localtime": not a zone of the IANA time zone database`,
+		"./posixrules":      `time zone "./posixrules": not a zone of the IANA time zone database`,
+		"europe/berlin":     `time zone "europe/berlin": not a zone of the IANA time zone database`,
+		"Europe/Berlin/":    `time zone "Europe/Berlin/": not a zone of the IANA time zone database`,
+		"zoneinfo.zip":      `time zone "zoneinfo.zip": not a zone of the IANA time zone database`,
+		"Europe/Berlin.zip": `time zone "Europe/Berlin.zip": not a zone of the IANA time zone database`,
 	} {
 		loc, err := schedule.LoadLocation(name)
 		assert.Nil(t, loc, name)
@@ -457,4 +469,30 @@ func TestLoadLocation(t *testing.T) {
 		assert.NotErrorIs(t, err, schedule.ErrInvalid, name)
 		assert.EqualError(t, err, msg)
 	}
+}
+
+// Zones are read from the embedded database, never from the machine's: a
+// $ZONEINFO whose Europe/Berlin holds Tokyo's rules changes nothing.
+func TestZonesComeFromTheEmbeddedDatabase(t *testing.T) {
+	tokyo, err := schedule.LoadLocation("Asia/Tokyo")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "Europe"), 0o755))
+	sys, err := os.ReadFile("/usr/share/zoneinfo/Asia/Tokyo")
+	if err != nil {
+		t.Skip("no system zone database to copy Tokyo from:", err)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Europe", "Berlin"), sys, 0o644))
+	t.Setenv("ZONEINFO", dir)
+	berlin, err := schedule.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	winter := time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
+	_, off := winter.In(berlin).Zone()
+	assert.Equal(t, 3600, off, "Berlin is an hour ahead of UTC in January")
+	_, off = winter.In(tokyo).Zone()
+	assert.Equal(t, 9*3600, off)
+	again, err := schedule.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	assert.Same(t, berlin, again, "a zone is parsed once and kept")
+	assert.Equal(t, "2025c", schedule.ZoneDataVersion)
 }
