@@ -438,7 +438,7 @@ func (e *Executor) open(ctx context.Context, c Claim, p *pool) (*chunk, []task) 
 				ch.cancel(err)
 				return ch, nil
 			}
-			e.tel.item(ch.ctx, j.attrs, &it, "abandoned", 0)
+			e.tel.item(ch.ctx, j.attrs, &it, "abandoned", -1)
 			ch.saved.Add(1)
 		}
 		return ch, nil
@@ -495,7 +495,7 @@ func (e *Executor) prepare(ctx context.Context, c Claim) (*job, string, error) {
 	case d.ExtractionModelKey == "":
 		return nil, "the definition has no extraction model", nil
 	}
-	j = &job{def: d, attrs: newJobAttrs(d.Key)}
+	j = &job{def: d, attrs: e.tel.newJobAttrs(c.Scope, d.Key)}
 	if j.ex, err = extract.New(extract.Config{FieldSet: d.FieldSet, Instructions: d.ExtractionInstructions, Model: d.ExtractionModelKey}); err != nil {
 		return nil, "the definition's field set is invalid", nil
 	}
@@ -541,6 +541,7 @@ func (e *Executor) release(ctx context.Context, ch *chunk, p *pool) {
 			ch.span.SetStatus(codes.Error, outcome)
 		}
 		ch.span.End()
+		p.runs.release(jobKey{c.Scope, c.RunID})
 		if runDone {
 			p.runs.end(jobKey{c.Scope, c.RunID}, true, "")
 		}
@@ -701,7 +702,9 @@ func (e *Executor) analyse(ch *chunk, t task) (err error) {
 	defer func() {
 		switch {
 		case err != nil:
-			span.SetStatus(codes.Error, "the item was not saved: "+OperatorMessage(err))
+			why, class := notSaved(context.Cause(ch.ctx), err)
+			span.SetAttributes(attrErrorType.String(class))
+			span.SetStatus(codes.Error, "the item was not saved: "+why)
 		default:
 			e.tel.item(ctx, j.attrs, &item, class, time.Since(began))
 			if !recording {
@@ -731,6 +734,28 @@ func (e *Executor) analyse(ch *chunk, t task) (err error) {
 		write = &FieldsWrite{Fields: item.ExtractedFields, At: item.FinishedAt}
 	}
 	return e.save(ctx, ch.claim.ChunkRef, item, write)
+}
+
+// notSaved says, in operator-safe words and as an error.type, why a
+// conversation's item was not saved: err is what stopped it, cause the
+// cause of its chunk's end, if it ended.
+func notSaved(cause, err error) (why, class string) {
+	for _, e := range []error{cause, err} {
+		switch {
+		case e == nil:
+		case errors.Is(e, ErrLeaseLost):
+			return "the chunk's lease was lost (the run was cancelled, or another executor took the chunk over)", "lease_lost"
+		case errors.Is(e, errStuck):
+			return "a model call did not return in time; the chunk is left to another executor", "stuck"
+		case errors.Is(e, errRunEnded):
+			return "the run was ended", "run_ended"
+		case errors.Is(e, context.DeadlineExceeded):
+			return "the executor's deadline passed", "timeout"
+		case errors.Is(e, context.Canceled):
+			return "the executor stopped; the chunk is given back", "canceled"
+		}
+	}
+	return "the store failed", "store"
 }
 
 // storeAttempts bounds the tries of one store call; storeBackoff is the

@@ -56,6 +56,7 @@ type Scheduler struct {
 	cfg      SchedulerConfig
 	lateness metric.Float64Gauge
 	slots    metric.Int64Counter
+	series   *seriesGuard
 }
 
 // Scheduler returns a scheduler that starts runs through s.
@@ -66,7 +67,7 @@ func (s *Service) Scheduler(cfg SchedulerConfig) *Scheduler {
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(instrumentation)
-	sc := &Scheduler{svc: s, cfg: cfg}
+	sc := &Scheduler{svc: s, cfg: cfg, series: newSeriesGuard()}
 	var err error
 	if sc.lateness, err = m.Float64Gauge(MetricSchedulerLate, metric.WithUnit("s"),
 		metric.WithDescription("How long after its slot the latest scheduled run of a definition started.")); err != nil {
@@ -165,13 +166,13 @@ func (sc *Scheduler) tickOne(ctx context.Context, scope Scope, d Definition, rep
 	case err == nil:
 		ev.RunID = run.ID
 		rep.Fired = append(rep.Fired, ev)
-		def := attrDefinitionKey.String(d.Key)
-		sc.lateness.Record(ctx, now.Sub(slot).Seconds(), metric.WithAttributes(def))
-		sc.slots.Add(ctx, 1, metric.WithAttributes(def, attrSlotOutcome.String("fired")))
+		def := sc.series.scopeAttrs(scope, d.Key)
+		sc.lateness.Record(ctx, now.Sub(slot).Seconds(), metric.WithAttributes(def...))
+		sc.slots.Add(ctx, 1, metric.WithAttributes(append(def, attrSlotOutcome.String("fired"))...))
 		log.InfoContext(ctx, "analysis: scheduled run started", "scope", scope.String(), "definition", d.Key, "slot", slot, "run", run.ID)
 	case errors.Is(err, ErrRunInProgress):
 		rep.Waiting = append(rep.Waiting, ev)
-		sc.slots.Add(ctx, 1, metric.WithAttributes(attrDefinitionKey.String(d.Key), attrSlotOutcome.String("waiting")))
+		sc.slots.Add(ctx, 1, metric.WithAttributes(append(sc.series.scopeAttrs(scope, d.Key), attrSlotOutcome.String("waiting"))...))
 	case errors.Is(err, ErrSlotTaken):
 		// another scheduler fired or skipped it first
 	case errors.Is(err, ErrInvalid):
@@ -229,7 +230,7 @@ func (sc *Scheduler) skip(ctx context.Context, ev SlotEvent, reason string, rep 
 	case err == nil:
 		ev.Skipped = reason
 		rep.Skipped = append(rep.Skipped, ev)
-		sc.slots.Add(ctx, 1, metric.WithAttributes(attrDefinitionKey.String(ev.DefinitionKey), attrSlotOutcome.String("skipped")))
+		sc.slots.Add(ctx, 1, metric.WithAttributes(append(sc.series.scopeAttrs(ev.Scope, ev.DefinitionKey), attrSlotOutcome.String("skipped"))...))
 		sc.svc.cfg.Logger.WarnContext(ctx, "analysis: schedule slot skipped", "scope", ev.Scope.String(),
 			"definition", ev.DefinitionKey, "slot", ev.Slot, "reason", reason)
 		return nil

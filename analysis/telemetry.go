@@ -19,8 +19,10 @@ import (
 const instrumentation = "github.com/debrief-go/debrief/analysis"
 
 // The attribute keys of the package's spans and metrics. Metrics carry
-// only those of few values (a definition's key, a model key, a class of
-// error); run IDs, scopes and conversation keys are on spans only.
+// only those of few values (a scope, a definition's key, a model key, a
+// class of error), and at most MaxMetricDefinitions definitions and
+// MaxMetricModels model keys per executor; run IDs and conversation keys
+// are on spans only.
 const (
 	attrRunID           = attribute.Key("debrief.analysis.run_id")
 	attrDefinitionKey   = attribute.Key("debrief.analysis.definition_key")
@@ -62,12 +64,26 @@ const (
 	chunkOutcomeComplete = "completed"
 )
 
+// Bounds of the metrics' cardinality: an executor records the first
+// MaxMetricDefinitions definitions (by scope and key) and the first
+// MaxMetricModels model keys it meets under their names, and any further
+// one as [MetricOverflow], so that tenants creating definitions or naming
+// models cannot grow the number of series without bound.
+const (
+	MaxMetricDefinitions = 1000
+	MaxMetricModels      = 100
+	// MetricOverflow stands for the definitions and model keys beyond the
+	// bounds in metrics' attributes.
+	MetricOverflow = "_OTHER"
+)
+
 // durationBuckets are the bounds, in seconds, of the item duration
 // histogram: from a cached answer to the longest item timeout.
 var durationBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 300}
 
 // telemetry holds an executor's tracer and instruments.
 type telemetry struct {
+	*seriesGuard
 	tracer       trace.Tracer
 	items        metric.Int64Counter
 	itemDuration metric.Float64Histogram
@@ -90,7 +106,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, prices llm.P
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(instrumentation)
-	t := &telemetry{tracer: tp.Tracer(instrumentation), prices: prices, currency: currency}
+	t := &telemetry{tracer: tp.Tracer(instrumentation), prices: prices, currency: currency, seriesGuard: newSeriesGuard()}
 	var errs []error
 	note := func(err error) {
 		if err != nil {
@@ -123,9 +139,65 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, prices llm.P
 	return t
 }
 
+// seriesGuard bounds the definitions and model keys named in metrics.
+type seriesGuard struct {
+	mu          sync.Mutex
+	definitions map[definitionRef]bool // those recorded under their names
+	models      map[string]bool
+}
+
+func newSeriesGuard() *seriesGuard {
+	return &seriesGuard{definitions: map[definitionRef]bool{}, models: map[string]bool{}}
+}
+
+type definitionRef struct {
+	scope Scope
+	key   string
+}
+
+// admit reports whether the definition is recorded under its own name: it
+// was met before, or there is room for it.
+func (t *seriesGuard) admit(scope Scope, key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ref := definitionRef{scope, key}
+	if t.definitions[ref] {
+		return true
+	}
+	if len(t.definitions) >= MaxMetricDefinitions {
+		return false
+	}
+	t.definitions[ref] = true
+	return true
+}
+
+// modelName returns the name a model key is recorded under.
+func (t *seriesGuard) modelName(key string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.models[key] {
+		return key
+	}
+	if len(t.models) >= MaxMetricModels {
+		return MetricOverflow
+	}
+	t.models[key] = true
+	return key
+}
+
+// scopeAttrs returns the attributes naming a definition in metrics: its
+// scope and key, or [MetricOverflow] beyond the bound.
+func (t *seriesGuard) scopeAttrs(scope Scope, key string) []attribute.KeyValue {
+	if !t.admit(scope, key) {
+		return []attribute.KeyValue{attrTenant.String(MetricOverflow), attrProject.String(MetricOverflow), attrDefinitionKey.String(MetricOverflow)}
+	}
+	return []attribute.KeyValue{attrTenant.String(scope.Tenant), attrProject.String(scope.Project), attrDefinitionKey.String(key)}
+}
+
 // jobAttrs are the attribute sets of one run's metrics, made once per run.
 type jobAttrs struct {
-	def        attribute.KeyValue
+	t          *telemetry
+	def        []attribute.KeyValue     // scope and definition
 	passed     metric.MeasurementOption // completed and passed
 	notPassed  metric.MeasurementOption // completed, not passed
 	durationOK metric.MeasurementOption
@@ -139,19 +211,25 @@ type modelAttrs struct {
 	input, output, cost metric.MeasurementOption
 }
 
-func newJobAttrs(definitionKey string) *jobAttrs {
-	def := attrDefinitionKey.String(definitionKey)
+func (t *telemetry) newJobAttrs(scope Scope, definitionKey string) *jobAttrs {
+	def := t.scopeAttrs(scope, definitionKey)
 	set := func(kvs ...attribute.KeyValue) metric.MeasurementOption {
-		return metric.WithAttributeSet(attribute.NewSet(kvs...))
+		return metric.WithAttributeSet(attribute.NewSet(append(kvs, def...)...))
 	}
 	return &jobAttrs{
+		t:          t,
 		def:        def,
-		passed:     set(def, attrItemStatus.String(itemStatusCompleted), attrItemPassed.Bool(true)),
-		notPassed:  set(def, attrItemStatus.String(itemStatusCompleted), attrItemPassed.Bool(false)),
-		durationOK: set(def, attrItemStatus.String(itemStatusCompleted)),
-		durationKO: set(def, attrItemStatus.String(itemStatusFailed)),
+		passed:     set(attrItemStatus.String(itemStatusCompleted), attrItemPassed.Bool(true)),
+		notPassed:  set(attrItemStatus.String(itemStatusCompleted), attrItemPassed.Bool(false)),
+		durationOK: set(attrItemStatus.String(itemStatusCompleted)),
+		durationKO: set(attrItemStatus.String(itemStatusFailed)),
 		usage:      map[string]*modelAttrs{},
 	}
+}
+
+// with returns the job's attributes and kvs, for a measurement.
+func (a *jobAttrs) with(kvs ...attribute.KeyValue) metric.MeasurementOption {
+	return metric.WithAttributes(append(kvs, a.def...)...)
 }
 
 func (a *jobAttrs) model(key string) *modelAttrs {
@@ -159,11 +237,14 @@ func (a *jobAttrs) model(key string) *modelAttrs {
 	defer a.mu.Unlock()
 	m := a.usage[key]
 	if m == nil {
-		mk := attrModel.String(key)
+		mk := attrModel.String(a.t.modelName(key))
+		set := func(kvs ...attribute.KeyValue) metric.MeasurementOption {
+			return metric.WithAttributeSet(attribute.NewSet(append(kvs, a.def...)...))
+		}
 		m = &modelAttrs{
-			input:  metric.WithAttributeSet(attribute.NewSet(a.def, mk, attrTokenType.String("input"))),
-			output: metric.WithAttributeSet(attribute.NewSet(a.def, mk, attrTokenType.String("output"))),
-			cost:   metric.WithAttributeSet(attribute.NewSet(a.def, mk)),
+			input:  set(mk, attrTokenType.String("input")),
+			output: set(mk, attrTokenType.String("output")),
+			cost:   set(mk),
 		}
 		a.usage[key] = m
 	}
@@ -184,22 +265,22 @@ func (t *telemetry) spend(ctx context.Context, a *jobAttrs, model string, u llm.
 	}
 }
 
-// item records a saved item: its status, its duration and, when its
-// judging failed, that failure. Instruments that keep nothing (those of a
-// no-op provider) cost no more than the question.
+// item records a saved item: its status, its duration (unless took is
+// negative) and, when its judging failed, that failure. Instruments that
+// keep nothing (those of a no-op provider) cost no more than the question.
 func (t *telemetry) item(ctx context.Context, a *jobAttrs, it *Item, class string, took time.Duration) {
 	failed := it.Error != ""
 	if t.items.Enabled(ctx) {
 		switch {
 		case failed:
-			t.items.Add(ctx, 1, metric.WithAttributes(a.def, attrItemStatus.String(itemStatusFailed), attrErrorType.String(class)))
+			t.items.Add(ctx, 1, a.with(attrItemStatus.String(itemStatusFailed), attrErrorType.String(class)))
 		case it.Passed:
 			t.items.Add(ctx, 1, a.passed)
 		default:
 			t.items.Add(ctx, 1, a.notPassed)
 		}
 	}
-	if t.itemDuration.Enabled(ctx) {
+	if took >= 0 && t.itemDuration.Enabled(ctx) {
 		opt := a.durationOK
 		if failed {
 			opt = a.durationKO
@@ -207,13 +288,15 @@ func (t *telemetry) item(ctx context.Context, a *jobAttrs, it *Item, class strin
 		t.itemDuration.Record(ctx, took.Seconds(), opt)
 	}
 	if it.JudgeError != "" {
-		t.judgeFailed.Add(ctx, 1, metric.WithAttributes(a.def, attrErrorType.String(class)))
+		t.judgeFailed.Add(ctx, 1, a.with(attrErrorType.String(class)))
 	}
 }
 
 // runSpans are the run spans of one [Executor.work] call: a span per run
-// it works on, the parent of the spans of the run's chunks, ended when the
-// run completes or when the call returns.
+// it works on, the parent of the spans of the run's chunks. A run's span
+// ends when the run completes or fails, when the executor claims a chunk
+// of another run while it holds none of this one (other executors may be
+// finishing it, or it was cancelled), or when the call returns.
 type runSpans struct {
 	t  *telemetry
 	mu sync.Mutex
@@ -221,25 +304,44 @@ type runSpans struct {
 }
 
 type runSpan struct {
-	ctx           context.Context
-	span          trace.Span
-	definitionKey string
+	ctx    context.Context
+	span   trace.Span
+	active []attribute.KeyValue // of runs.active
+	chunks int                  // the chunks of the run held
 }
 
-// start returns the context of c's run span, starting it if need be.
+// start returns the context of c's run span, starting it if need be, and
+// counts c's chunk as held.
 func (r *runSpans) start(ctx context.Context, c Claim) context.Context {
 	k := jobKey{c.Scope, c.RunID}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if rs := r.m[k]; rs != nil {
-		return rs.ctx
+	for other, rs := range r.m {
+		if other != k && rs.chunks == 0 {
+			delete(r.m, other)
+			r.finish(rs, false, "")
+		}
 	}
-	sctx, span := r.t.tracer.Start(ctx, spanRun, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
-		attrRunID.String(c.RunID), attrDefinitionKey.String(c.DefinitionKey),
-		attrTenant.String(c.Scope.Tenant), attrProject.String(c.Scope.Project)))
-	r.m[k] = &runSpan{ctx: sctx, span: span, definitionKey: c.DefinitionKey}
-	r.t.runsActive.Add(ctx, 1, metric.WithAttributes(attrDefinitionKey.String(c.DefinitionKey)))
-	return sctx
+	rs := r.m[k]
+	if rs == nil {
+		sctx, span := r.t.tracer.Start(ctx, spanRun, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
+			attrRunID.String(c.RunID), attrDefinitionKey.String(c.DefinitionKey),
+			attrTenant.String(c.Scope.Tenant), attrProject.String(c.Scope.Project)))
+		rs = &runSpan{ctx: sctx, span: span, active: r.t.scopeAttrs(c.Scope, c.DefinitionKey)}
+		r.m[k] = rs
+		r.t.runsActive.Add(ctx, 1, metric.WithAttributes(rs.active...))
+	}
+	rs.chunks++
+	return rs.ctx
+}
+
+// release counts a chunk of k as no longer held.
+func (r *runSpans) release(k jobKey) {
+	r.mu.Lock()
+	if rs := r.m[k]; rs != nil && rs.chunks > 0 {
+		rs.chunks--
+	}
+	r.mu.Unlock()
 }
 
 // end ends the run span of k, if there is one: completed says the run
@@ -249,10 +351,9 @@ func (r *runSpans) end(k jobKey, completed bool, failed string) {
 	rs := r.m[k]
 	delete(r.m, k)
 	r.mu.Unlock()
-	if rs == nil {
-		return
+	if rs != nil {
+		r.finish(rs, completed, failed)
 	}
-	r.finish(rs, completed, failed)
 }
 
 func (r *runSpans) finish(rs *runSpan, completed bool, failed string) {
@@ -262,11 +363,11 @@ func (r *runSpans) finish(rs *runSpan, completed bool, failed string) {
 		rs.span.SetStatus(codes.Error, failed)
 	}
 	rs.span.End()
-	r.t.runsActive.Add(context.Background(), -1, metric.WithAttributes(attrDefinitionKey.String(rs.definitionKey)))
+	r.t.runsActive.Add(context.Background(), -1, metric.WithAttributes(rs.active...))
 }
 
 // endAll ends the spans of the runs the call worked on and did not see
-// complete: other executors may finish them.
+// end: other executors may finish them.
 func (r *runSpans) endAll() {
 	r.mu.Lock()
 	m := r.m

@@ -160,6 +160,7 @@ func observedRun(t *testing.T, n int, prices llm.PriceTable) (analysis.Run, obse
 	require.Equal(t, analysis.RunCompleted, run.Status)
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(context.Background(), &rm))
+	require.Len(t, rec.Started(), len(rec.Ended()), "every span started was ended")
 	return run, observed{spans: tracetest.SpanStubsFromReadOnlySpans(rec.Ended()), metrics: rm}
 }
 
@@ -266,6 +267,8 @@ func TestARunsMetricsEqualItsUsage(t *testing.T) {
 	assert.Equal(t, 1.0, o.sumWhere(t, analysis.MetricJudgeFailures, attribute.String("error.type", "transient")))
 	assert.Equal(t, 20.0, o.sumWhere(t, analysis.MetricItemDuration, def), "one duration per item")
 	assert.Equal(t, 0.0, o.sumWhere(t, analysis.MetricRunsActive), "no run in progress once it completed")
+	assert.Equal(t, 20.0, o.sumWhere(t, analysis.MetricItems, attribute.String("debrief.analysis.tenant", scope.Tenant),
+		attribute.String("debrief.analysis.project", scope.Project)), "metrics name the scope, since keys are unique only in one")
 	assert.Equal(t, float64(run.Aggregate.Failed), 1.0)
 }
 
@@ -379,6 +382,76 @@ func TestAnExecutorStoppingEndsItsSpans(t *testing.T) {
 	for _, c := range o.named("analysis.conversation") {
 		if c.Status.Code == codes.Error {
 			assert.Contains(t, c.Status.Description, "the item was not saved")
+		}
+	}
+}
+
+// A run cancelled while this executor works on it: its span ends, not
+// completed, as soon as the executor moves on to another run, not when it
+// stops; its conversation in flight says the lease was lost, not that the
+// model failed; and it no longer counts as active.
+func TestACancelledRunsSpanEndsWhenTheExecutorMovesOn(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	var e *env
+	var runA string
+	cancelled := false
+	var activeWhileB []float64
+	model := llm.ModelFunc(func(c context.Context, req llm.Request) (llm.Response, error) {
+		if !cancelled {
+			cancelled = true
+			_, err := e.svc.CancelRun(context.Background(), scope, runA)
+			require.NoError(t, err)
+			return llm.Response{}, &llm.Error{Kind: llm.ErrTransient}
+		}
+		if strings.Contains(req.Messages[len(req.Messages)-1].Content, "Ticket") {
+			var rm metricdata.ResourceMetrics
+			require.NoError(t, reader.Collect(context.Background(), &rm))
+			activeWhileB = append(activeWhileB, observed{metrics: rm}.sumWhere(t, analysis.MetricRunsActive))
+		}
+		return instantModel.Generate(c, req)
+	})
+	e = newEnv(t, model, func(c *analysis.Config, ec *analysis.ExecutorConfig) {
+		ec.TracerProvider, ec.MeterProvider, ec.Concurrency = tp, mp, 1
+	})
+	ingest(t, e, 3)
+	a, err := e.svc.CreateDefinition(context.Background(), scope, intentDefinition())
+	require.NoError(t, err)
+	in := intentDefinition()
+	in.Name = "Second"
+	b, err := e.svc.CreateDefinition(context.Background(), scope, in)
+	require.NoError(t, err)
+	run, err := e.svc.StartRun(context.Background(), scope, a.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	runA = run.ID
+	_, err = e.svc.StartRun(context.Background(), scope, b.Key, analysis.Selection{Strategy: analysis.SelectAll})
+	require.NoError(t, err)
+	_, _ = e.exec.Drain(context.Background())
+
+	o := observed{spans: tracetest.SpanStubsFromReadOnlySpans(rec.Ended())}
+	assert.Len(t, rec.Started(), len(rec.Ended()), "every span started was ended")
+	runs := o.named("analysis.run")
+	require.Len(t, runs, 2)
+	var spanA, spanB tracetest.SpanStub
+	for _, r := range runs {
+		if v, _ := attr(r, "debrief.analysis.run_id"); v.AsString() == runA {
+			spanA = r
+		} else {
+			spanB = r
+		}
+	}
+	v, _ := attr(spanA, "debrief.analysis.run.completed")
+	assert.False(t, v.AsBool())
+	assert.True(t, spanA.EndTime.Before(spanB.StartTime) || spanA.EndTime.Equal(spanB.StartTime), "A's span ended when B's began")
+	require.NotEmpty(t, activeWhileB)
+	for _, n := range activeWhileB {
+		assert.Equal(t, 1.0, n, "only B is active while B is analysed")
+	}
+	for _, c := range o.named("analysis.conversation") {
+		if c.Parent.TraceID() == spanA.SpanContext.TraceID() && c.Status.Code == codes.Error {
+			assert.NotContains(t, c.Status.Description, "model call failed")
 		}
 	}
 }

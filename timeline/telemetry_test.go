@@ -68,6 +68,12 @@ func (s *otelSink) one(t *testing.T, name string) sdktrace.ReadOnlySpan {
 	return spans[0]
 }
 
+// allEnded checks that every span started was ended.
+func (s *otelSink) allEnded(t *testing.T) {
+	t.Helper()
+	require.Len(t, s.spans.Started(), len(s.spans.Ended()), "every span started was ended")
+}
+
 // collect returns the metrics of this package's scope.
 func (s *otelSink) collect(t *testing.T) []metricdata.Metrics {
 	t.Helper()
@@ -196,6 +202,7 @@ func TestTelemetryCompletedAnalysis(t *testing.T) {
 	got, err := svc.Get(ctx, customerA, a.ID)
 	require.NoError(t, err)
 	require.Equal(t, StatusCompleted, got.Status)
+	sink.allEnded(t)
 
 	root := sink.one(t, spanAnalysis)
 	assert.Equal(t, trace.SpanKindInternal, root.SpanKind())
@@ -390,6 +397,7 @@ func TestTelemetryTimeLimit(t *testing.T) {
 
 	free()
 	waitIdle(t, svc)
+	sink.allEnded(t) // the model's span too, once it returned
 	ms = sink.collect(t)
 	running, _ = sumOf(t, ms, metricRunning)
 	assert.Zero(t, running)

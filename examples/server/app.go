@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,9 +184,6 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	}, timelinehttp.Options{Logger: log})
 	mux.Handle("/timeline-analyses", th)
 	mux.Handle("/timeline-analyses/", th)
-	if cfg.metrics && cfg.tel.metrics != nil {
-		mux.Handle("GET /metrics", cfg.tel.metrics)
-	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -221,17 +219,27 @@ func newModel(cfg config) (llm.Model, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("-llm-base-url: %w", err)
 	}
-	traced = otelllm.Middleware(otelllm.Config{TracerProvider: cfg.tel.tracer, MeterProvider: cfg.tel.meter, ServerAddress: hostOf(cfg.llmBaseURL)})
+	host, port := hostPort(cfg.llmBaseURL)
+	traced = otelllm.Middleware(otelllm.Config{TracerProvider: cfg.tel.tracer, MeterProvider: cfg.tel.meter, ServerAddress: host, ServerPort: port})
 	return llm.Chain(m, traced, llm.WithRetry(llm.RetryOptions{MaxAttempts: 6, BaseDelay: 250 * time.Millisecond})), redacted(cfg.llmBaseURL), nil
 }
 
-// hostOf returns the host name of a URL, or "".
-func hostOf(base string) string {
+// hostPort returns the host name of a URL and its port, the scheme's when
+// it names none; "" and 0 for what is not a URL.
+func hostPort(base string) (string, int) {
 	u, err := url.Parse(base)
 	if err != nil {
-		return ""
+		return "", 0
 	}
-	return u.Hostname()
+	port, err := strconv.Atoi(u.Port())
+	switch {
+	case err == nil:
+	case u.Scheme == "https":
+		port = 443
+	case u.Scheme == "http":
+		port = 80
+	}
+	return u.Hostname(), port
 }
 
 // start runs the executor and the scheduler until ctx ends; the channel

@@ -16,9 +16,11 @@
 // OpenAI-compatible server (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp)
 // through llm/openai, with retries.
 //
-// Metrics are served at /metrics for Prometheus (-metrics=false turns
-// them off); spans are sent over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
-// is set. -prices turns tokens into the cost metric.
+// Metrics are served at /metrics for Prometheus on a listener of their own
+// (-metrics-addr, loopback by default, since they name every tenant's
+// definitions); spans are sent over OTLP/HTTP when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set. -prices turns tokens into the cost
+// metric.
 //
 // Logs are JSON lines on stderr. SIGINT or SIGTERM stops the server
 // gracefully: requests in flight finish, the executor gives back the chunks
@@ -74,7 +76,7 @@ type config struct {
 	alertWebhook    string
 	alertSecret     string
 	alertInterval   time.Duration
-	metrics         bool
+	metricsAddr     string
 	prices          llm.PriceTable
 	tel             *telemetry // set by run; nil: no telemetry
 }
@@ -99,7 +101,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.BoolVar(&cfg.redact, "redact", true, "redact e-mail addresses, phone and card numbers in conversations at ingest, before they are stored or sent to a model")
 	fs.StringVar(&cfg.alertWebhook, "alert-webhook", "", "a URL that receives each change of an alert rule's state, signed with $DEBRIEF_ALERT_SECRET; empty: alerts are logged")
 	fs.DurationVar(&cfg.alertInterval, "alert-interval", time.Minute, "how often every alert rule is evaluated (they are also evaluated after each run)")
-	fs.BoolVar(&cfg.metrics, "metrics", true, "serve the metrics at /metrics, for Prometheus, without an API key")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "127.0.0.1:9464", "the address to serve /metrics on, for Prometheus, without an API key and apart from the APIs, since it names every tenant's definitions; empty: no metrics")
 	var prices string
 	fs.StringVar(&prices, "prices", "", `model prices in USD per million tokens, for the cost metric: {"gpt-4o-mini": {"input": 0.15, "cachedInput": 0.075, "output": 0.6}, …}`)
 	fs.StringVar(&cfg.flowsFile, "flows", "", "JSON lines of flows to serve: {\"tenant\": …, \"flow\": {…, \"events\": […]}}")
@@ -219,12 +221,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, log *sl
 	}
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	metricsAddr := ""
+	if cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		metricsAddr = mln.Addr().String()
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", cfg.tel.metrics)
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+	}
 	srv.RegisterOnShutdown(a.shuttingDown) // event streams end, so that Shutdown is not held by them
 	workers, stopWorkers := context.WithCancel(context.Background())
 	done := a.start(workers)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("server listening", "addr", ln.Addr().String(), "model", a.modelName, "keys", len(cfg.keys))
+	log.Info("server listening", "addr", ln.Addr().String(), "metrics", metricsAddr, "model", a.modelName, "keys", len(cfg.keys))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -476,7 +476,7 @@ func TestRunServesUntilItsContextEnds(t *testing.T) {
 	}), nil))
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(string) string { return "" }, log, ready)
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0"}, func(string) string { return "" }, log, ready)
 	}()
 	addr := <-ready
 	resp, err := http.Get("http://" + addr + "/healthz")
@@ -513,7 +513,7 @@ func TestShutdownIsNotHeldByAnEventStream(t *testing.T) {
 	ready := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-keys", "k=demo/default", "-llm-base-url", provider.URL + "/v1"},
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-keys", "k=demo/default", "-llm-base-url", provider.URL + "/v1"},
 			func(string) string { return "" }, slog.New(slog.DiscardHandler), ready)
 	}()
 	base := "http://" + <-ready

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -92,12 +93,26 @@ func TestMetricsAreServedAndSpansSentOverOTLP(t *testing.T) {
 	defer cancel()
 	ready := make(chan string, 1)
 	errc := make(chan error, 1)
+	var logs strings.Builder
+	var logMu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))
 	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-keys", "k=demo/default", "-llm-base-url", fake.srv.URL + "/v1", "-llm-api-key", "sk-test",
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-keys", "k=demo/default", "-llm-base-url", fake.srv.URL + "/v1", "-llm-api-key", "sk-test",
 			"-prices", `{"gpt-4o-mini": {"input": 0.15, "cachedInput": 0.075, "output": 0.6}, "gpt-4o": {"input": 2.5, "output": 10}}`},
-			func(k string) string { return env[k] }, slog.New(slog.DiscardHandler), ready)
+			func(k string) string { return env[k] }, log, ready)
 	}()
 	srv := &httptest.Server{URL: "http://" + <-ready}
+	logMu.Lock()
+	var listening struct{ Metrics string }
+	require.NoError(t, json.Unmarshal([]byte(strings.SplitN(logs.String(), "\n", 2)[0]), &listening))
+	logMu.Unlock()
+	require.NotEmpty(t, listening.Metrics, "the log says where the metrics are")
+	status, _ := do(t, srv, "GET", "/metrics", "", "")
+	assert.Equal(t, http.StatusNotFound, status, "the metrics are not on the API's listener")
 
 	for i := range 10 {
 		status, out := do(t, srv, "POST", "/api/analysis/conversations", "k",
@@ -117,7 +132,7 @@ func TestMetricsAreServedAndSpansSentOverOTLP(t *testing.T) {
 	}, 30*time.Second, 10*time.Millisecond)
 	usage := out["run"].(map[string]any)["usage"].(map[string]any)
 
-	resp, err := http.Get(srv.URL + "/metrics")
+	resp, err := http.Get("http://" + listening.Metrics + "/metrics")
 	require.NoError(t, err)
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -163,7 +178,33 @@ func TestTelemetryFlagsAndVariablesAreChecked(t *testing.T) {
 	})
 	assert.ErrorContains(t, err, "OTEL_EXPORTER_OTLP_PROTOCOL")
 
-	srv, _ := testServer(t, "-metrics=false")
-	status, _ := do(t, srv, "GET", "/metrics", "", "")
-	assert.Equal(t, http.StatusNotFound, status, "-metrics=false serves no /metrics")
+	cfg, err := parseFlags([]string{"-metrics-addr", ""}, func(string) string { return "" }, io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, cfg.metricsAddr, "-metrics-addr '' serves no metrics")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-metrics-addr", "256.0.0.1:1"}, func(string) string { return "" }, slog.New(slog.DiscardHandler), nil)
+	}()
+	select {
+	case err := <-errc:
+		assert.ErrorContains(t, err, "-metrics-addr")
+	case <-time.After(10 * time.Second):
+		t.Fatal("a bad -metrics-addr did not stop the server")
+	}
+	cancel()
+
+	for base, want := range map[string]struct {
+		host string
+		port int
+	}{
+		"https://api.openai.com/v1":   {"api.openai.com", 443},
+		"http://localhost:11434/v1":   {"localhost", 11434},
+		"http://[::1]/v1":             {"::1", 80},
+		"https://example.com:8443/v1": {"example.com", 8443},
+	} {
+		host, port := hostPort(base)
+		assert.Equal(t, want.host, host, base)
+		assert.Equal(t, want.port, port, base)
+	}
 }

@@ -94,6 +94,7 @@ func (m *model) Generate(ctx context.Context, req llm.Request) (llm.Response, er
 	t := m.t
 	sh := t.shapes.get(req.Model)
 	ctx, span := t.tracer.Start(ctx, sh.name, sh.start...)
+	defer span.End() // also when the model panics
 	recording := span.IsRecording()
 
 	// The call's trace costs allocations: it is installed only when someone
@@ -115,7 +116,11 @@ func (m *model) Generate(ctx context.Context, req llm.Request) (llm.Response, er
 
 	elapsed := time.Since(start).Seconds()
 	errType := errorType(err)
-	oc := t.outcomes.get(outcomeKey{requestModel: req.Model, responseModel: resp.Model, errorType: errType, cached: resp.Cached})
+	requestModel, responseModel := t.metricModel(req.Model), resp.Model
+	if requestModel == MetricOverflow {
+		responseModel = MetricOverflow
+	}
+	oc := t.outcomes.get(outcomeKey{requestModel: requestModel, responseModel: responseModel, errorType: errType, cached: resp.Cached})
 	t.duration.Record(ctx, elapsed, oc.duration...)
 	if !resp.Cached && !resp.Usage.IsZero() {
 		t.tokens.Record(ctx, resp.Usage.InputTokens, oc.input...)
@@ -124,7 +129,6 @@ func (m *model) Generate(ctx context.Context, req llm.Request) (llm.Response, er
 	if recording {
 		c.finish(req, resp, err, errType, in)
 	}
-	span.End()
 	return resp, err
 }
 
@@ -144,7 +148,7 @@ type call struct {
 func (c *call) retry(e llm.RetryEvent) {
 	c.retries++
 	errType := errorType(e.Err)
-	c.t.retries.Add(c.ctx, 1, c.t.retryOpts.get(classKey{model: e.Model, class: errType})...)
+	c.t.retries.Add(c.ctx, 1, c.t.retryOpts.get(classKey{model: c.t.metricModel(e.Model), class: errType})...)
 	if c.recording {
 		c.span.AddEvent("retry", trace.WithAttributes(
 			keyRetryAttempt.Int(e.Attempt),
@@ -157,7 +161,7 @@ func (c *call) retry(e llm.RetryEvent) {
 // wait measures a wait of the call and adds it to the span as an event.
 func (c *call) wait(e llm.WaitEvent) {
 	seconds := e.Duration.Seconds()
-	c.t.waits.Record(c.ctx, seconds, c.t.waitOpts.get(classKey{model: e.Model, class: string(e.Reason)})...)
+	c.t.waits.Record(c.ctx, seconds, c.t.waitOpts.get(classKey{model: c.t.metricModel(e.Model), class: string(e.Reason)})...)
 	if c.recording {
 		c.span.AddEvent("wait", trace.WithAttributes(
 			keyWaitReason.String(string(e.Reason)),

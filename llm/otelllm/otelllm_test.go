@@ -452,7 +452,24 @@ func TestManyModelKeys(t *testing.T) {
 	last := spans[n-1]
 	assert.Equal(t, fmt.Sprintf("chat model-%d", n-1), last.Name())
 	assert.Equal(t, fmt.Sprintf("model-%d-v1", n-1), attrs(t, last.Attributes())["gen_ai.response.model"])
-	assert.Len(t, histogram[float64](t, h.metrics(t)["gen_ai.client.operation.duration"]), n)
+	points := histogram[float64](t, h.metrics(t)["gen_ai.client.operation.duration"])
+	require.Len(t, points, otelllm.MaxMetricModels+1, "the first keys by name, the rest as one")
+	var overflow uint64
+	for _, p := range points {
+		a := attrs(t, p.Attributes.ToSlice())
+		if a["gen_ai.request.model"] == otelllm.MetricOverflow {
+			overflow += p.Count
+			assert.Equal(t, otelllm.MetricOverflow, a["gen_ai.response.model"])
+		}
+	}
+	assert.Equal(t, uint64(n-otelllm.MaxMetricModels), overflow, "every call past the bound is counted, as _OTHER")
+	_, err := m.Generate(context.Background(), request("model-3", "hi"))
+	require.NoError(t, err)
+	for _, p := range histogram[float64](t, h.metrics(t)["gen_ai.client.operation.duration"]) {
+		if attrs(t, p.Attributes.ToSlice())["gen_ai.request.model"] == "model-3" {
+			assert.Equal(t, uint64(2), p.Count, "a key met before keeps its name")
+		}
+	}
 }
 
 func TestConcurrentCalls(t *testing.T) {
@@ -552,4 +569,11 @@ func TestRetriesTracedWithoutMetrics(t *testing.T) {
 	require.Len(t, s.Events(), 1)
 	assert.Equal(t, "retry", s.Events()[0].Name)
 	assert.Equal(t, int64(1), attrs(t, s.Attributes())["debrief.llm.retries"])
+}
+
+func TestAPanickingModelsSpanIsEnded(t *testing.T) {
+	h := newHarness(t)
+	m := h.wrap(llmtest.Handler(func(context.Context, llm.Request) (llm.Response, error) { panic("boom") }))
+	assert.Panics(t, func() { _, _ = m.Generate(context.Background(), request("m", "hi")) })
+	require.Len(t, h.spans.Ended(), 1, "the span is ended as the panic passes through")
 }

@@ -71,6 +71,9 @@ type telemetry struct {
 	recordContent bool
 	redactor      session.Redactor
 
+	modelsMu sync.Mutex
+	models   map[string]bool // the model keys metrics name
+
 	shapes    cache[string, *shape]
 	outcomes  cache[outcomeKey, *outcome]
 	retryOpts cache[classKey, []metric.AddOption]
@@ -83,6 +86,7 @@ func newTelemetry(cfg Config, tp trace.TracerProvider, mp metric.MeterProvider) 
 		provider:      cfg.ProviderName,
 		recordContent: cfg.RecordContent,
 		redactor:      cfg.Redactor,
+		models:        map[string]bool{},
 	}
 	if t.provider == "" {
 		t.provider = DefaultProviderName
@@ -239,3 +243,28 @@ func (c *cache[K, V]) get(k K) V {
 // errorType returns the error.type of err (see [llm.ErrorType]), or "" for
 // nil.
 func errorType(err error) string { return llm.ErrorType(err) }
+
+// MaxMetricModels bounds the model keys the metrics of one middleware name:
+// the first MaxMetricModels keys it meets are recorded under their names,
+// any further one as [MetricOverflow] (and its response model too), so
+// that requests naming arbitrary models cannot grow the number of series
+// without bound. Spans always carry the key.
+const MaxMetricModels = 100
+
+// MetricOverflow stands for the model keys beyond [MaxMetricModels] in
+// metrics' attributes.
+const MetricOverflow = "_OTHER"
+
+// metricModel returns the name metrics give the model key.
+func (t *telemetry) metricModel(key string) string {
+	t.modelsMu.Lock()
+	defer t.modelsMu.Unlock()
+	if t.models[key] {
+		return key
+	}
+	if len(t.models) >= MaxMetricModels {
+		return MetricOverflow
+	}
+	t.models[key] = true
+	return key
+}
