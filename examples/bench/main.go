@@ -35,6 +35,13 @@
 //	-baseline     also run the bare worker pool
 //	-cpuprofile   write a CPU profile of the harness run to this file
 //	-json         print one JSON object instead of text
+//	-sim-timer    let the simulated model wait on the runtime's timers
+//
+// The simulated model answers after its latency to the microsecond, as a
+// model whose answer arrives over the network wakes its caller (see waker):
+// the runtime's timers, which wake an idle process to the millisecond,
+// would favour a pool whose calls end in lockstep. -sim-timer uses them
+// all the same, to compare.
 package main
 
 import (
@@ -85,6 +92,7 @@ type config struct {
 	join        bool
 	cpuprofile  string
 	json        bool
+	simTimer    bool
 }
 
 var allModes = []string{"extract", "judge", "accuracy", "store"}
@@ -104,6 +112,7 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (co
 	fs.BoolVar(&cfg.join, "join", false, "with -store URL: only work on the runs other bench processes start, until idle")
 	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the harness run to this file")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object")
+	fs.BoolVar(&cfg.simTimer, "sim-timer", false, "let the simulated model wait on the runtime's timers, which wake an idle process to the millisecond, instead of the waker, which wakes it to the microsecond as a network answer does")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -187,6 +196,11 @@ type report struct {
 	// CPUMicrosPerConv is the process's CPU time during the run, per
 	// conversation, the simulated model's included.
 	CPUMicrosPerConv float64 `json:"cpu_us_per_conv"`
+	// BaselineCPUMicrosPerConv is the process's CPU time during the bare
+	// pool's lockstep run, per conversation: what making the calls costs
+	// without the harness, the simulated model's waits included. The
+	// harness's own CPU is about the difference. Null without -baseline.
+	BaselineCPUMicrosPerConv *float64 `json:"baseline_cpu_us_per_conv"`
 	// AllocBytesPerConv is the memory allocated during the run, per
 	// conversation.
 	AllocBytesPerConv float64 `json:"alloc_bytes_per_conv"`
@@ -227,23 +241,31 @@ func (r report) print(w io.Writer, asJSON bool) error {
 		}
 		return fmt.Sprintf("%.4f", *p)
 	}
+	baselineCPU := ""
+	if r.BaselineCPUMicrosPerConv != nil {
+		baselineCPU = fmt.Sprintf(" (the bare pool's calls: %.1f µs)", *r.BaselineCPUMicrosPerConv)
+	}
 	_, err := fmt.Fprintf(w, `debrief bench: %d conversations, modes %s, model latency %gms, concurrency %d (%s, %d CPUs)
   run:       %.3fs wall, ideal %.3fs, ratio %s; completed %d, failed %d, %d model calls
   baseline:  ratio %s (a bare pool of %d goroutines making the same calls); %s with their starts spread
-  harness:   %.1f µs CPU, %.0f bytes and %.1f allocations per conversation; GC %.1f%% of CPU
+  harness:   %.1f µs CPU%s, %.0f bytes and %.1f allocations per conversation; GC %.1f%% of CPU
   memory:    peak RSS %.1f MB
 `, r.Conversations, strings.Join(r.Modes, ","), r.LatencyMS, r.Concurrency, r.GoVersion, r.CPUs,
 		r.WallS, r.IdealS, ratio(r.Ratio), r.Completed, r.Failed, r.ModelCalls,
 		ratio(r.BaselineRatio), r.Concurrency, ratio(r.BaselineSpreadRatio),
-		r.CPUMicrosPerConv, r.AllocBytesPerConv, r.AllocsPerConv, r.GCPercentCPU,
+		r.CPUMicrosPerConv, baselineCPU, r.AllocBytesPerConv, r.AllocsPerConv, r.GCPercentCPU,
 		float64(r.PeakRSSBytes)/1e6)
 	return err
 }
+
+// theWaker is the process's one waker, started when first needed.
+var theWaker = sync.OnceValue(newWaker)
 
 // simModel answers every request after its latency: a valid extraction
 // for the bench's field set, or a verdict.
 type simModel struct {
 	latency time.Duration
+	waker   *waker // nil: the runtime's timers
 }
 
 const (
@@ -254,7 +276,14 @@ const (
 )
 
 func (m *simModel) Generate(ctx context.Context, req llm.Request) (llm.Response, error) {
-	if m.latency > 0 {
+	switch {
+	case m.latency > 0 && m.waker != nil:
+		select {
+		case <-ctx.Done():
+			return llm.Response{}, ctx.Err()
+		case <-m.waker.after(m.latency):
+		}
+	case m.latency > 0:
 		t := time.NewTimer(m.latency)
 		select {
 		case <-ctx.Done():
@@ -512,10 +541,14 @@ func run(ctx context.Context, cfg config) (report, error) {
 	rep.Completed, rep.Failed = r.Aggregate.Completed, r.Aggregate.Failed
 
 	if cfg.baseline {
+		bcpu0, _ := usage()
 		b, err := baseline(ctx, cfg, def, callsPerConv, false)
 		if err != nil {
 			return rep, err
 		}
+		bcpu1, _ := usage()
+		bcpu := float64(bcpu1-bcpu0) / float64(time.Microsecond) / n
+		rep.BaselineCPUMicrosPerConv = &bcpu
 		s := b.Seconds()
 		rep.BaselineWallS, rep.BaselineRatio = &s, ratioOf(b)
 		if ideal > 0 {
@@ -631,7 +664,11 @@ func (m *countingModel) Generate(ctx context.Context, req llm.Request) (llm.Resp
 // figures.
 func newModel(cfg config) (*countingModel, error) {
 	if cfg.llmBaseURL == "" {
-		return &countingModel{next: &simModel{latency: cfg.latency}}, nil
+		sim := &simModel{latency: cfg.latency}
+		if !cfg.simTimer {
+			sim.waker = theWaker()
+		}
+		return &countingModel{next: sim}, nil
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConns = 2 * cfg.concurrency

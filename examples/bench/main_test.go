@@ -39,6 +39,7 @@ func TestBenchReportsItsFigures(t *testing.T) {
 	assert.GreaterOrEqual(t, got["ratio"], 1.0, "nothing beats the model's latency")
 	assert.GreaterOrEqual(t, got["baseline_ratio"], 1.0)
 	assert.GreaterOrEqual(t, got["baseline_spread_ratio"], 1.0)
+	assert.Positive(t, got["baseline_cpu_us_per_conv"], "what the bare pool's calls cost")
 	assert.Positive(t, got["alloc_bytes_per_conv"])
 	assert.Positive(t, got["peak_rss_bytes"])
 
