@@ -278,10 +278,12 @@ const (
 func (m *simModel) Generate(ctx context.Context, req llm.Request) (llm.Response, error) {
 	switch {
 	case m.latency > 0 && m.waker != nil:
+		due := m.waker.after(m.latency)
 		select {
 		case <-ctx.Done():
+			m.waker.forget(due)
 			return llm.Response{}, ctx.Err()
-		case <-m.waker.after(m.latency):
+		case <-due:
 		}
 	case m.latency > 0:
 		t := time.NewTimer(m.latency)
@@ -592,10 +594,11 @@ func spreadOffset(n, c int, latency time.Duration) time.Duration {
 // grading request per conversation — and returns its wall time.
 //
 // With spread set, goroutine w starts w/concurrency of a latency late, so
-// that the pool's calls do not all end at the same instant: in lockstep,
-// the timers of the simulated calls expire together and one wake-up of
-// the process serves them all, which no real workload enjoys — and which
-// any work between calls, the harness's included, breaks.
+// that the pool's calls do not all end at the same instant, as the
+// harness's do not: any work between calls spreads them. With the
+// runtime's timers (-sim-timer) a lockstep pool's calls share one late
+// wake-up, which no real workload enjoys; with the waker the two pools are
+// about as fast, and the harness is read against both.
 func baseline(ctx context.Context, cfg config, def analysis.Definition, callsPerConv int, spread bool) (time.Duration, error) {
 	model, err := newModel(cfg)
 	if err != nil {

@@ -1,9 +1,10 @@
-//go:build !unix
+//go:build !linux
 
 package main
 
 import "time"
 
-// sleepFor sleeps d on a timer: where nanosleep is not at hand, the waker
-// is as precise as the runtime's timers.
+// sleepFor sleeps d on a timer. The runtime's timers are as precise as
+// the system's poller: kqueue and the others take their timeouts in
+// nanoseconds; only Linux's epoll_wait rounds them to milliseconds.
 func sleepFor(d time.Duration) { time.Sleep(d) }
