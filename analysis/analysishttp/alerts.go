@@ -31,11 +31,7 @@ type (
 func ruleETag(r analysis.AlertRule) string { return `"v` + strconv.FormatInt(r.Version, 10) + `"` }
 
 func (h *handler) listAlertRules(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "limit")
+	sc, q, ok := h.begin(w, r, "limit")
 	if !ok {
 		return
 	}
@@ -66,11 +62,8 @@ func (h *handler) readRule(w http.ResponseWriter, r *http.Request) (analysis.Ale
 }
 
 func (h *handler) createAlertRule(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	in, ok := h.readRule(w, r)
@@ -88,11 +81,8 @@ func (h *handler) createAlertRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getAlertRule(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	rule, err := h.svc.GetAlertRule(ctx(r), sc, r.PathValue("id"))
@@ -105,11 +95,8 @@ func (h *handler) getAlertRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) updateAlertRule(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	in, ok := h.readRule(w, r)
@@ -149,11 +136,8 @@ func (h *handler) updateAlertRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteAlertRule(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	if err := h.svc.DeleteAlertRule(ctx(r), sc, r.PathValue("id")); err != nil {
@@ -164,11 +148,7 @@ func (h *handler) deleteAlertRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listAlertNotifications(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "limit")
+	sc, q, ok := h.begin(w, r, "limit")
 	if !ok {
 		return
 	}

@@ -44,11 +44,8 @@ type EndEvent struct {
 // leaves or [Options.Shutdown] is closed. A run that is not found answers
 // 404 before the stream starts.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	id := r.PathValue("id")

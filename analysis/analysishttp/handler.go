@@ -337,6 +337,18 @@ func (h *handler) resolve(w http.ResponseWriter, r *http.Request) (analysis.Scop
 	return sc, true
 }
 
+// begin starts a request to a route that takes the query parameters
+// named: it resolves the request's scope (401 when there is none), then
+// checks its query (see query).
+func (h *handler) begin(w http.ResponseWriter, r *http.Request, names ...string) (analysis.Scope, url.Values, bool) {
+	sc, ok := h.resolve(w, r)
+	if !ok {
+		return sc, nil, false
+	}
+	q, ok := query(w, r, names...)
+	return sc, q, ok
+}
+
 // query checks the request's query against the parameters a route takes:
 // each at most once, none other. It answers 400 and returns false when the
 // query breaks that.

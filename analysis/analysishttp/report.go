@@ -25,11 +25,8 @@ func (h *handler) reportOptions() report.Options {
 }
 
 func (h *handler) runReport(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	data, err := report.LoadRun(ctx(r), h.svc, sc, r.PathValue("id"), h.reportOptions())
@@ -46,11 +43,7 @@ func (h *handler) runReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) trendReport(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "limit")
+	sc, q, ok := h.begin(w, r, "limit")
 	if !ok {
 		return
 	}

@@ -31,11 +31,7 @@ func matches(header, etag string, weak bool) bool {
 }
 
 func (h *handler) listDefinitions(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "search", "limit")
+	sc, q, ok := h.begin(w, r, "search", "limit")
 	if !ok {
 		return
 	}
@@ -52,11 +48,8 @@ func (h *handler) listDefinitions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) createDefinition(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	data, ok := readBody(w, r, h.opts.MaxBodyBytes)
@@ -105,11 +98,8 @@ func unsaid(data []byte) []Problem {
 }
 
 func (h *handler) getDefinition(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	d, err := h.svc.GetDefinition(ctx(r), sc, r.PathValue("id"))
@@ -150,11 +140,8 @@ func (h *handler) precondition(w http.ResponseWriter, r *http.Request, sc analys
 }
 
 func (h *handler) updateDefinition(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	patch, ok := readBody(w, r, h.opts.MaxBodyBytes)
@@ -185,11 +172,8 @@ func (h *handler) updateDefinition(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteDefinition(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	current, version, ok := h.precondition(w, r, sc)
@@ -216,11 +200,8 @@ func (h *handler) deleteDefinition(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) startRun(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	var body StartRunBody
@@ -242,11 +223,7 @@ func (h *handler) startRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "limit")
+	sc, q, ok := h.begin(w, r, "limit")
 	if !ok {
 		return
 	}
@@ -268,11 +245,7 @@ func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listConversations(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "search", "tag", "limit", "cursor")
+	sc, q, ok := h.begin(w, r, "search", "tag", "limit", "cursor")
 	if !ok {
 		return
 	}
@@ -290,11 +263,7 @@ func (h *handler) listConversations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "onExisting")
+	sc, q, ok := h.begin(w, r, "onExisting")
 	if !ok {
 		return
 	}
@@ -332,11 +301,8 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getConversation(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	c, err := h.svc.GetConversation(ctx(r), sc, r.PathValue("id"))
@@ -348,11 +314,8 @@ func (h *handler) getConversation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteConversation(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	if err := h.svc.DeleteConversation(ctx(r), sc, r.PathValue("id")); err != nil {
@@ -363,11 +326,7 @@ func (h *handler) deleteConversation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listRuns(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "definitionKey", "limit")
+	sc, q, ok := h.begin(w, r, "definitionKey", "limit")
 	if !ok {
 		return
 	}
@@ -388,11 +347,8 @@ func (h *handler) listRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getRun(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	run, err := h.svc.GetRun(ctx(r), sc, r.PathValue("id"))
@@ -404,11 +360,7 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listItems(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
-	if !ok {
-		return
-	}
-	q, ok := query(w, r, "cursor", "limit")
+	sc, q, ok := h.begin(w, r, "cursor", "limit")
 	if !ok {
 		return
 	}
@@ -425,11 +377,8 @@ func (h *handler) listItems(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) gaps(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	tab, err := h.svc.GapTable(ctx(r), sc, r.PathValue("id"))
@@ -441,11 +390,8 @@ func (h *handler) gaps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) cancelRun(w http.ResponseWriter, r *http.Request) {
-	sc, ok := h.resolve(w, r)
+	sc, _, ok := h.begin(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := query(w, r); !ok {
 		return
 	}
 	run, err := h.svc.CancelRun(ctx(r), sc, r.PathValue("id"))
