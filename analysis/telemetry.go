@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/debrief-go/debrief/internal/seriescap"
 	"github.com/debrief-go/debrief/llm"
 )
 
@@ -74,7 +75,7 @@ const (
 	MaxMetricModels      = 100
 	// MetricOverflow stands for the definitions and model keys beyond the
 	// bounds in metrics' attributes.
-	MetricOverflow = "_OTHER"
+	MetricOverflow = seriescap.Overflow
 )
 
 // durationBuckets are the bounds, in seconds, of the item duration
@@ -141,13 +142,12 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, prices llm.P
 
 // seriesGuard bounds the definitions and model keys named in metrics.
 type seriesGuard struct {
-	mu          sync.Mutex
-	definitions map[definitionRef]bool // those recorded under their names
-	models      map[string]bool
+	definitions *seriescap.Set[definitionRef]
+	models      *seriescap.Set[string]
 }
 
 func newSeriesGuard() *seriesGuard {
-	return &seriesGuard{definitions: map[definitionRef]bool{}, models: map[string]bool{}}
+	return &seriesGuard{definitions: seriescap.New[definitionRef](MaxMetricDefinitions), models: seriescap.New[string](MaxMetricModels)}
 }
 
 type definitionRef struct {
@@ -155,40 +155,13 @@ type definitionRef struct {
 	key   string
 }
 
-// admit reports whether the definition is recorded under its own name: it
-// was met before, or there is room for it.
-func (t *seriesGuard) admit(scope Scope, key string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ref := definitionRef{scope, key}
-	if t.definitions[ref] {
-		return true
-	}
-	if len(t.definitions) >= MaxMetricDefinitions {
-		return false
-	}
-	t.definitions[ref] = true
-	return true
-}
-
 // modelName returns the name a model key is recorded under.
-func (t *seriesGuard) modelName(key string) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.models[key] {
-		return key
-	}
-	if len(t.models) >= MaxMetricModels {
-		return MetricOverflow
-	}
-	t.models[key] = true
-	return key
-}
+func (t *seriesGuard) modelName(key string) string { return seriescap.Name(t.models, key) }
 
 // scopeAttrs returns the attributes naming a definition in metrics: its
 // scope and key, or [MetricOverflow] beyond the bound.
 func (t *seriesGuard) scopeAttrs(scope Scope, key string) []attribute.KeyValue {
-	if !t.admit(scope, key) {
+	if !t.definitions.Admit(definitionRef{scope, key}) {
 		return []attribute.KeyValue{attrTenant.String(MetricOverflow), attrProject.String(MetricOverflow), attrDefinitionKey.String(MetricOverflow)}
 	}
 	return []attribute.KeyValue{attrTenant.String(scope.Tenant), attrProject.String(scope.Project), attrDefinitionKey.String(key)}

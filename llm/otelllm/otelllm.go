@@ -115,7 +115,7 @@ func (m *model) Generate(ctx context.Context, req llm.Request) (llm.Response, er
 	resp, err := m.next.Generate(next, req)
 
 	elapsed := time.Since(start).Seconds()
-	errType := errorType(err)
+	errType := llm.ErrorType(err)
 	requestModel, responseModel := t.metricModel(req.Model), resp.Model
 	if requestModel == MetricOverflow {
 		responseModel = MetricOverflow
@@ -147,7 +147,7 @@ type call struct {
 // retry counts a retry of the call and adds it to the span as an event.
 func (c *call) retry(e llm.RetryEvent) {
 	c.retries++
-	errType := errorType(e.Err)
+	errType := llm.ErrorType(e.Err)
 	c.t.retries.Add(c.ctx, 1, c.t.retryOpts.get(classKey{model: c.t.metricModel(e.Model), class: errType})...)
 	if c.recording {
 		c.span.AddEvent("retry", trace.WithAttributes(

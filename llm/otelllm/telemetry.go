@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/debrief-go/debrief/llm"
+	"github.com/debrief-go/debrief/internal/seriescap"
 	"github.com/debrief-go/debrief/session"
 )
 
@@ -71,8 +71,7 @@ type telemetry struct {
 	recordContent bool
 	redactor      session.Redactor
 
-	modelsMu sync.Mutex
-	models   map[string]bool // the model keys metrics name
+	models *seriescap.Set[string] // the model keys metrics name
 
 	shapes    cache[string, *shape]
 	outcomes  cache[outcomeKey, *outcome]
@@ -86,7 +85,7 @@ func newTelemetry(cfg Config, tp trace.TracerProvider, mp metric.MeterProvider) 
 		provider:      cfg.ProviderName,
 		recordContent: cfg.RecordContent,
 		redactor:      cfg.Redactor,
-		models:        map[string]bool{},
+		models:        seriescap.New[string](MaxMetricModels),
 	}
 	if t.provider == "" {
 		t.provider = DefaultProviderName
@@ -240,10 +239,6 @@ func (c *cache[K, V]) get(k K) V {
 	return v
 }
 
-// errorType returns the error.type of err (see [llm.ErrorType]), or "" for
-// nil.
-func errorType(err error) string { return llm.ErrorType(err) }
-
 // MaxMetricModels bounds the model keys the metrics of one middleware name:
 // the first MaxMetricModels keys it meets are recorded under their names,
 // any further one as [MetricOverflow] (and its response model too), so
@@ -253,18 +248,7 @@ const MaxMetricModels = 100
 
 // MetricOverflow stands for the model keys beyond [MaxMetricModels] in
 // metrics' attributes.
-const MetricOverflow = "_OTHER"
+const MetricOverflow = seriescap.Overflow
 
 // metricModel returns the name metrics give the model key.
-func (t *telemetry) metricModel(key string) string {
-	t.modelsMu.Lock()
-	defer t.modelsMu.Unlock()
-	if t.models[key] {
-		return key
-	}
-	if len(t.models) >= MaxMetricModels {
-		return MetricOverflow
-	}
-	t.models[key] = true
-	return key
-}
+func (t *telemetry) metricModel(key string) string { return seriescap.Name(t.models, key) }
